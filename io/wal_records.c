@@ -1,0 +1,518 @@
+/* wal_records.c — encoding and bounds-checked decoding of the sections inside
+ * a WAL DATA block (layout in docs/format.md, "WAL DATA payload"). */
+#include "wal_records.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cairn.h"
+
+/* ---- buffer --------------------------------------------------------------- */
+
+static int buf_reserve(cairn_buf *b, size_t extra) {
+  if (b->failed)
+    return -1;
+  if (b->len + extra <= b->cap)
+    return 0;
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < b->len + extra)
+    cap *= 2;
+  uint8_t *p = realloc(b->data, cap);
+  if (!p) {
+    b->failed = 1;
+    return -1;
+  }
+  b->data = p;
+  b->cap = cap;
+  return 0;
+}
+
+void cairn__buf_reset(cairn_buf *b) {
+  b->len = 0;
+  b->failed = 0;
+}
+
+void cairn__buf_free(cairn_buf *b) {
+  free(b->data);
+  memset(b, 0, sizeof *b);
+}
+
+/* Little-endian stores into a reserved region. */
+static void st16(uint8_t *p, uint16_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+}
+static void st32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+static void st64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint16_t ld16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t ld32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t ld64(const uint8_t *p) {
+  return (uint64_t)ld32(p) | (uint64_t)ld32(p + 4) << 32;
+}
+static uint64_t f2u(double d) {
+  uint64_t u;
+  memcpy(&u, &d, 8);
+  return u;
+}
+static double u2f(uint64_t u) {
+  double d;
+  memcpy(&d, &u, 8);
+  return d;
+}
+
+static void put_u8(cairn_buf *b, uint8_t v) {
+  if (buf_reserve(b, 1) == 0)
+    b->data[b->len++] = v;
+}
+static void put_u16(cairn_buf *b, uint16_t v) {
+  if (buf_reserve(b, 2) == 0) {
+    st16(b->data + b->len, v);
+    b->len += 2;
+  }
+}
+static void put_u32(cairn_buf *b, uint32_t v) {
+  if (buf_reserve(b, 4) == 0) {
+    st32(b->data + b->len, v);
+    b->len += 4;
+  }
+}
+static void put_u64(cairn_buf *b, uint64_t v) {
+  if (buf_reserve(b, 8) == 0) {
+    st64(b->data + b->len, v);
+    b->len += 8;
+  }
+}
+static void put_bytes(cairn_buf *b, const void *p, size_t n) {
+  if (n && buf_reserve(b, n) == 0) {
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+  }
+}
+
+size_t cairn__rec_open(cairn_buf *b, uint16_t type) {
+  size_t off = b->len;
+  put_u16(b, type);
+  put_u16(b, 0);
+  put_u32(b, 0); /* count, patched by close */
+  put_u32(b, 0); /* body bytes, patched by close */
+  return off;
+}
+
+void cairn__rec_close(cairn_buf *b, size_t off, uint32_t count) {
+  if (b->failed)
+    return;
+  st32(b->data + off + 4, count);
+  st32(b->data + off + 8, (uint32_t)(b->len - off - CAIRN_SEC_HEADER_SIZE));
+}
+
+/* Strings are length-prefixed, never NUL-terminated on disk. Keys are at most
+ * CAIRN_NAME_MAX bytes (u16 length), values up to CAIRN_VALUE_MAX (u32). */
+static void put_key(cairn_buf *b, const char *s, size_t n) {
+  put_u16(b, (uint16_t)n);
+  put_bytes(b, s, n);
+}
+static void put_val(cairn_buf *b, const char *s, size_t n) {
+  put_u32(b, (uint32_t)n);
+  put_bytes(b, s, n);
+}
+
+void cairn__rec_put_run(cairn_buf *b, const cairn_rec_run *r) {
+  size_t off = cairn__rec_open(b, CAIRN_SEC_RUN);
+  put_bytes(b, r->run_id, 16);
+  put_u32(b, r->rank);
+  put_u32(b, r->nranks);
+  put_u32(b, r->pid);
+  put_u64(b, r->start_ns);
+  put_key(b, r->hostname, r->hostname_len);
+  put_key(b, r->version, r->version_len);
+  cairn__rec_close(b, off, 1);
+}
+
+void cairn__rec_put_names(cairn_buf *b, size_t n, const uint32_t *ids,
+                          const char *const *names) {
+  size_t off = cairn__rec_open(b, CAIRN_SEC_NAMES);
+  for (size_t i = 0; i < n; i++) {
+    put_u32(b, ids[i]);
+    put_key(b, names[i], strlen(names[i]));
+  }
+  cairn__rec_close(b, off, (uint32_t)n);
+}
+
+/* Byte-plane shuffle of an array of 8-byte values (the HDF5 shuffle filter's
+ * idea): the exponent and high mantissa bytes of neighbouring doubles are
+ * similar, and grouping them gives zstd long runs to work with. */
+static void put_shuffled64(cairn_buf *b, size_t n, const uint64_t *v, size_t stride_bytes,
+                           const uint8_t *base) {
+  if (buf_reserve(b, n * 8) != 0)
+    return;
+  uint8_t *dst = b->data + b->len;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t x;
+    if (v)
+      x = v[i];
+    else
+      memcpy(&x, base + i * stride_bytes, 8);
+    for (int k = 0; k < 8; k++)
+      dst[(size_t)k * n + i] = (uint8_t)(x >> (8 * k));
+  }
+  b->len += n * 8;
+}
+
+static uint64_t get_shuffled64(const uint8_t *src, size_t n, size_t i) {
+  uint64_t x = 0;
+  for (int k = 0; k < 8; k++)
+    x |= (uint64_t)src[(size_t)k * n + i] << (8 * k);
+  return x;
+}
+
+/*
+ * METRICS body, columnar (n = count in the section header):
+ *   i64 step delta[n]   (step[i] - step[i-1], step[-1] = 0; wraps mod 2^64)
+ *   u32 id[n]
+ *   u32 count[n]
+ *   f64 sum[n]          byte-shuffled
+ *   u32 m               number of entries with count > 1
+ *   f64 min[m], f64 max[m]  byte-shuffled, for those entries in order
+ * For count == 1 min == max == sum, so they are not stored.
+ */
+void cairn__rec_put_metrics(cairn_buf *b, size_t n, const cairn_metric_agg *a) {
+  size_t off = cairn__rec_open(b, CAIRN_SEC_METRICS);
+  if (buf_reserve(b, n * (8 + 4 + 4)) != 0)
+    return;
+  uint8_t *p = b->data + b->len;
+  int64_t prev = 0;
+  for (size_t i = 0; i < n; i++, p += 8) {
+    st64(p, (uint64_t)a[i].step - (uint64_t)prev);
+    prev = a[i].step;
+  }
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++, p += 4)
+    st32(p, a[i].id);
+  for (size_t i = 0; i < n; i++, p += 4) {
+    st32(p, a[i].count);
+    m += a[i].count > 1;
+  }
+  b->len += n * 16;
+  put_shuffled64(b, n, NULL, sizeof *a, (const uint8_t *)&a[0].sum);
+  put_u32(b, (uint32_t)m);
+  if (m) {
+    uint64_t *tmp = malloc(m * 2 * sizeof *tmp);
+    if (!tmp) {
+      b->failed = 1;
+      return;
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++)
+      if (a[i].count > 1) {
+        tmp[j] = f2u(a[i].min);
+        tmp[m + j] = f2u(a[i].max);
+        j++;
+      }
+    put_shuffled64(b, m, tmp, 0, NULL);
+    put_shuffled64(b, m, tmp + m, 0, NULL);
+    free(tmp);
+  }
+  cairn__rec_close(b, off, (uint32_t)n);
+}
+
+void cairn__rec_put_steps(cairn_buf *b, size_t n, const cairn_rec_step *s) {
+  size_t off = cairn__rec_open(b, CAIRN_SEC_STEPS);
+  for (size_t i = 0; i < n; i++) {
+    put_u64(b, (uint64_t)s[i].step);
+    put_u64(b, s[i].t_ns);
+    put_u32(b, s[i].thread);
+  }
+  cairn__rec_close(b, off, (uint32_t)n);
+}
+
+void cairn__rec_add_param(cairn_buf *b, const cairn_rec_param *p) {
+  put_u8(b, (uint8_t)p->type);
+  put_key(b, p->key, p->key_len);
+  switch (p->type) {
+  case CAIRN_PARAM_INT64:
+    put_u64(b, (uint64_t)p->i64);
+    break;
+  case CAIRN_PARAM_DOUBLE:
+    put_u64(b, f2u(p->f64));
+    break;
+  case CAIRN_PARAM_BOOL:
+    put_u8(b, p->i64 ? 1 : 0);
+    break;
+  default:
+    put_val(b, p->str, p->str_len);
+    break;
+  }
+}
+
+void cairn__rec_add_kv(cairn_buf *b, const char *key, size_t klen, const char *val,
+                       size_t vlen) {
+  put_key(b, key, klen);
+  put_val(b, val, vlen);
+}
+
+void cairn__rec_put_counters(cairn_buf *b, size_t n, const cairn_rec_counters *c) {
+  size_t off = cairn__rec_open(b, CAIRN_SEC_COUNTERS);
+  for (size_t i = 0; i < n; i++) {
+    put_u8(b, (uint8_t)c[i].channel);
+    put_u64(b, c[i].logged);
+    put_u64(b, c[i].written);
+    put_u64(b, c[i].dropped);
+    put_u64(b, c[i].rejected);
+  }
+  cairn__rec_close(b, off, (uint32_t)n);
+}
+
+/* ---- decoder --------------------------------------------------------------- */
+
+typedef struct {
+  const uint8_t *p, *end, *base;
+  int sec;
+  char *err;
+  size_t errlen;
+} cursor;
+
+static int fail(cursor *c, const char *what) {
+  if (c->err && c->errlen)
+    snprintf(c->err, c->errlen, "section %d, byte %zu: %s", c->sec,
+             (size_t)(c->p - c->base), what);
+  return CAIRN_ECORRUPT;
+}
+
+#define NEED(c, n)                                                             \
+  do {                                                                         \
+    if ((size_t)((c)->end - (c)->p) < (size_t)(n))                             \
+      return fail((c), "record runs past the end of its section");            \
+  } while (0)
+
+static int get_key(cursor *c, const char **s, size_t *n) {
+  NEED(c, 2);
+  *n = ld16(c->p);
+  c->p += 2;
+  NEED(c, *n);
+  *s = (const char *)c->p;
+  c->p += *n;
+  return 0;
+}
+
+static int get_val(cursor *c, const char **s, size_t *n) {
+  NEED(c, 4);
+  *n = ld32(c->p);
+  c->p += 4;
+  NEED(c, *n);
+  *s = (const char *)c->p;
+  c->p += *n;
+  return 0;
+}
+
+static int dec_run(cursor *c, const cairn_rec_visitor *v) {
+  cairn_rec_run r;
+  NEED(c, 16 + 4 + 4 + 4 + 8);
+  memcpy(r.run_id, c->p, 16);
+  r.rank = ld32(c->p + 16);
+  r.nranks = ld32(c->p + 20);
+  r.pid = ld32(c->p + 24);
+  r.start_ns = ld64(c->p + 28);
+  c->p += 36;
+  int rc;
+  if ((rc = get_key(c, &r.hostname, &r.hostname_len)) ||
+      (rc = get_key(c, &r.version, &r.version_len)))
+    return rc;
+  return v->run ? v->run(v->ctx, &r) : 0;
+}
+
+static int dec_names(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
+  for (uint32_t i = 0; i < n; i++) {
+    NEED(c, 4);
+    uint32_t id = ld32(c->p);
+    c->p += 4;
+    const char *s;
+    size_t len;
+    int rc = get_key(c, &s, &len);
+    if (rc)
+      return rc;
+    if (len == 0)
+      return fail(c, "empty metric name");
+    if (v->name && (rc = v->name(v->ctx, id, s, len)))
+      return rc;
+  }
+  return 0;
+}
+
+static int dec_metrics(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
+  NEED(c, (uint64_t)n * 24 + 4);
+  const uint8_t *steps = c->p, *ids = steps + (size_t)n * 8, *counts = ids + (size_t)n * 4,
+                *sums = counts + (size_t)n * 4;
+  c->p = sums + (size_t)n * 8;
+  uint32_t m = ld32(c->p);
+  c->p += 4;
+  if (m > n)
+    return fail(c, "more min/max entries than metric entries");
+  NEED(c, (uint64_t)m * 16);
+  const uint8_t *mins = c->p, *maxs = mins + (size_t)m * 8;
+  c->p += (size_t)m * 16;
+  uint64_t step = 0;
+  uint32_t j = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    cairn_metric_agg a;
+    step += ld64(steps + (size_t)i * 8);
+    a.step = (int64_t)step;
+    a.id = ld32(ids + (size_t)i * 4);
+    a.count = ld32(counts + (size_t)i * 4);
+    a.sum = u2f(get_shuffled64(sums, n, i));
+    if (a.count == 0)
+      return fail(c, "metric aggregate with a sample count of 0");
+    if (a.count > 1) {
+      if (j >= m)
+        return fail(c, "min/max column shorter than the entries that need it");
+      a.min = u2f(get_shuffled64(mins, m, j));
+      a.max = u2f(get_shuffled64(maxs, m, j));
+      j++;
+    } else {
+      a.min = a.max = a.sum;
+    }
+    int rc;
+    if (v->metric && (rc = v->metric(v->ctx, &a)))
+      return rc;
+  }
+  if (j != m)
+    return fail(c, "min/max column longer than the entries that need it");
+  return 0;
+}
+
+static int dec_steps(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
+  NEED(c, (uint64_t)n * 20);
+  for (uint32_t i = 0; i < n; i++) {
+    cairn_rec_step s = {(int64_t)ld64(c->p), ld64(c->p + 8), ld32(c->p + 16)};
+    c->p += 20;
+    int rc;
+    if (v->step && (rc = v->step(v->ctx, &s)))
+      return rc;
+  }
+  return 0;
+}
+
+static int dec_params(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
+  for (uint32_t i = 0; i < n; i++) {
+    cairn_rec_param p;
+    memset(&p, 0, sizeof p);
+    NEED(c, 1);
+    p.type = *c->p++;
+    int rc = get_key(c, &p.key, &p.key_len);
+    if (rc)
+      return rc;
+    switch (p.type) {
+    case CAIRN_PARAM_INT64:
+      NEED(c, 8);
+      p.i64 = (int64_t)ld64(c->p);
+      c->p += 8;
+      break;
+    case CAIRN_PARAM_DOUBLE:
+      NEED(c, 8);
+      p.f64 = u2f(ld64(c->p));
+      c->p += 8;
+      break;
+    case CAIRN_PARAM_BOOL:
+      NEED(c, 1);
+      if (*c->p > 1)
+        return fail(c, "boolean param value is neither 0 nor 1");
+      p.i64 = *c->p++;
+      break;
+    case CAIRN_PARAM_STRING:
+      if ((rc = get_val(c, &p.str, &p.str_len)))
+        return rc;
+      break;
+    default:
+      return fail(c, "unknown param type");
+    }
+    if (v->param && (rc = v->param(v->ctx, &p)))
+      return rc;
+  }
+  return 0;
+}
+
+static int dec_kv(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
+  for (uint32_t i = 0; i < n; i++) {
+    const char *k, *val;
+    size_t kl, vl;
+    int rc;
+    if ((rc = get_key(c, &k, &kl)) || (rc = get_val(c, &val, &vl)))
+      return rc;
+    if (v->kv && (rc = v->kv(v->ctx, k, kl, val, vl)))
+      return rc;
+  }
+  return 0;
+}
+
+static int dec_counters(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
+  NEED(c, (uint64_t)n * 33);
+  for (uint32_t i = 0; i < n; i++) {
+    cairn_rec_counters k = {c->p[0], ld64(c->p + 1), ld64(c->p + 9), ld64(c->p + 17),
+                            ld64(c->p + 25)};
+    c->p += 33;
+    int rc;
+    if (v->counters && (rc = v->counters(v->ctx, &k)))
+      return rc;
+  }
+  return 0;
+}
+
+int cairn__rec_decode(const void *payload, size_t len, const cairn_rec_visitor *v,
+                      char *err, size_t errlen) {
+  const uint8_t *p = payload, *end = p + len;
+  int sec = 0;
+  while (p < end) {
+    cursor c = {p, end, payload, sec, err, errlen};
+    if ((size_t)(end - p) < CAIRN_SEC_HEADER_SIZE)
+      return fail(&c, "truncated section header");
+    uint16_t type = ld16(p);
+    uint32_t count = ld32(p + 4), bytes = ld32(p + 8);
+    if ((size_t)(end - p) - CAIRN_SEC_HEADER_SIZE < bytes)
+      return fail(&c, "section body runs past the end of the block");
+    c.p = p + CAIRN_SEC_HEADER_SIZE;
+    c.end = c.p + bytes;
+    int rc = 0;
+    switch (type) {
+    case CAIRN_SEC_RUN:
+      rc = dec_run(&c, v);
+      break;
+    case CAIRN_SEC_NAMES:
+      rc = dec_names(&c, count, v);
+      break;
+    case CAIRN_SEC_METRICS:
+      rc = dec_metrics(&c, count, v);
+      break;
+    case CAIRN_SEC_STEPS:
+      rc = dec_steps(&c, count, v);
+      break;
+    case CAIRN_SEC_PARAMS:
+      rc = dec_params(&c, count, v);
+      break;
+    case CAIRN_SEC_KV:
+      rc = dec_kv(&c, count, v);
+      break;
+    case CAIRN_SEC_COUNTERS:
+      rc = dec_counters(&c, count, v);
+      break;
+    default:
+      c.p = c.end; /* unknown section: skip, a newer writer made it */
+      break;
+    }
+    if (rc)
+      return rc;
+    if (type >= CAIRN_SEC_RUN && type <= CAIRN_SEC_COUNTERS && c.p != c.end)
+      return fail(&c, "section body has trailing bytes");
+    p = c.end;
+    sec++;
+  }
+  return CAIRN_OK;
+}

@@ -1,0 +1,134 @@
+/*
+ * wal_records.h — private to cairn (shared by the runtime and the tools).
+ * What a WAL DATA block holds: a sequence of typed sections (run identity,
+ * metric names, per-step metric aggregates, step markers, params, run
+ * key/values, accounting). The drain encodes them; every reader decodes them
+ * through cairn__rec_decode. Layout documented in docs/format.md
+ * ("WAL DATA payload"). All integers little-endian.
+ */
+#ifndef CAIRN_WAL_RECORDS_H
+#define CAIRN_WAL_RECORDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Section types. Readers skip unknown types (forward compatibility). */
+enum {
+  CAIRN_SEC_RUN = 1,      /* run identity; first block of a run          */
+  CAIRN_SEC_NAMES = 2,    /* metric id -> name                           */
+  CAIRN_SEC_METRICS = 3,  /* per-(step, metric) aggregates, columnar     */
+  CAIRN_SEC_STEPS = 4,    /* step markers with timestamps                */
+  CAIRN_SEC_PARAMS = 5,   /* typed params                                */
+  CAIRN_SEC_KV = 6,       /* run-level key/values                        */
+  CAIRN_SEC_COUNTERS = 7  /* cumulative accounting per channel           */
+};
+
+/* Section header: u16 type, u16 flags (0), u32 count, u32 byte length of the
+ * section body that follows. */
+#define CAIRN_SEC_HEADER_SIZE 12u
+
+enum {
+  CAIRN_PARAM_INT64 = 1,
+  CAIRN_PARAM_DOUBLE = 2,
+  CAIRN_PARAM_STRING = 3,
+  CAIRN_PARAM_BOOL = 4
+};
+
+/* A metric's aggregate for one step in one process: the step's value is
+ * sum / count (the mean of its samples); min/max ignore NaN samples (both
+ * NaN if every sample was NaN). */
+typedef struct {
+  int64_t step;
+  uint32_t id;
+  uint32_t count;
+  double sum;
+  double min;
+  double max;
+} cairn_metric_agg;
+
+typedef struct {
+  uint8_t run_id[16];
+  uint32_t rank;
+  uint32_t nranks;
+  uint32_t pid;
+  uint64_t start_ns;       /* CLOCK_REALTIME at cairn_init */
+  const char *hostname;    /* not NUL-terminated when decoded: use lengths */
+  size_t hostname_len;
+  const char *version;
+  size_t version_len;
+} cairn_rec_run;
+
+typedef struct {
+  int type; /* CAIRN_PARAM_* */
+  const char *key;
+  size_t key_len;
+  int64_t i64;      /* INT64 and BOOL (0/1) */
+  double f64;       /* DOUBLE */
+  const char *str;  /* STRING */
+  size_t str_len;
+} cairn_rec_param;
+
+typedef struct {
+  uint32_t channel; /* cairn_channel */
+  uint64_t logged, written, dropped, rejected;
+} cairn_rec_counters;
+
+typedef struct {
+  int64_t step;
+  uint64_t t_ns;
+  uint32_t thread;
+} cairn_rec_step;
+
+/* ---- growable byte buffer ----------------------------------------------- */
+
+typedef struct {
+  uint8_t *data;
+  size_t len, cap;
+  int failed; /* an allocation failed; contents are incomplete */
+} cairn_buf;
+
+void cairn__buf_reset(cairn_buf *b);
+void cairn__buf_free(cairn_buf *b);
+
+/* ---- encoder: each call appends one whole section ------------------------ */
+/* They never fail loudly: on allocation failure b->failed is set and the
+ * caller checks it once before writing the block. */
+
+void cairn__rec_put_run(cairn_buf *b, const cairn_rec_run *run);
+void cairn__rec_put_names(cairn_buf *b, size_t n, const uint32_t *ids,
+                          const char *const *names);
+void cairn__rec_put_metrics(cairn_buf *b, size_t n, const cairn_metric_agg *agg);
+void cairn__rec_put_steps(cairn_buf *b, size_t n, const cairn_rec_step *steps);
+/* Params and key/values are appended one by one inside an open section. */
+size_t cairn__rec_open(cairn_buf *b, uint16_t type);
+void cairn__rec_add_param(cairn_buf *b, const cairn_rec_param *p);
+void cairn__rec_add_kv(cairn_buf *b, const char *key, size_t klen,
+                       const char *val, size_t vlen);
+void cairn__rec_close(cairn_buf *b, size_t open_offset, uint32_t count);
+void cairn__rec_put_counters(cairn_buf *b, size_t n, const cairn_rec_counters *c);
+
+/* ---- decoder ------------------------------------------------------------- */
+
+/* Callbacks may be NULL (section skipped). A non-zero return stops decoding
+ * and is returned by cairn__rec_decode. Pointers are valid during the call. */
+typedef struct {
+  void *ctx;
+  int (*run)(void *ctx, const cairn_rec_run *run);
+  int (*name)(void *ctx, uint32_t id, const char *name, size_t len);
+  int (*metric)(void *ctx, const cairn_metric_agg *agg);
+  int (*step)(void *ctx, const cairn_rec_step *step);
+  int (*param)(void *ctx, const cairn_rec_param *param);
+  int (*kv)(void *ctx, const char *key, size_t klen, const char *val, size_t vlen);
+  int (*counters)(void *ctx, const cairn_rec_counters *c);
+} cairn_rec_visitor;
+
+/*
+ * Decodes one DATA payload, calling the visitor for every record in order.
+ * Returns CAIRN_OK, a visitor's non-zero return, or CAIRN_ECORRUPT with a
+ * message (section index, byte offset, what is wrong) in err. Bounds are
+ * checked everywhere: any byte string is safe to pass.
+ */
+int cairn__rec_decode(const void *payload, size_t len, const cairn_rec_visitor *v,
+                      char *err, size_t errlen);
+
+#endif /* CAIRN_WAL_RECORDS_H */

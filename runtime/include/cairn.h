@@ -1,0 +1,264 @@
+/*
+ * cairn.h — the public API of cairn, an MPI-aware metrics and lineage logging
+ * runtime. This header is the whole contract: everything else in the source
+ * tree is private.
+ *
+ * Conventions
+ *   - Every function that can fail returns an int: 0 (CAIRN_OK) or a value
+ *     >= 0 on success, a negative CAIRN_E* code on failure. cairn_strerror()
+ *     and cairn_err_name() turn a code into text.
+ *   - No function ever exits or aborts the application. A bad argument is
+ *     reported with an error code and counted (cairn_counters()).
+ *   - "Thread-safe" means any thread may call the function concurrently with
+ *     any other cairn call except cairn_init() and cairn_finalize(), which
+ *     must not race with other cairn calls (the same rule as MPI_Init and
+ *     MPI_Finalize).
+ *   - Hot calls (cairn_metric, cairn_metric_at) never make a system call,
+ *     take a lock, allocate, or wait on I/O in the common case. Each thread
+ *     logs into its own lock-free ring, created on its first call.
+ *
+ * Data model
+ *   A run is one execution of a program. Metrics are named series of double
+ *   values indexed by an int64 step. cairn_step() marks step boundaries and
+ *   timestamps them. Params are typed, run-level key/values describing the
+ *   inputs (learning rate, batch size); run key/values (cairn_run_set) are
+ *   free-form string metadata (dataset name, notes).
+ *
+ *   Logging one metric several times within one step in one process is legal
+ *   (e.g. once per micro-batch). The step's value is then the arithmetic mean
+ *   of the samples; the sample count, minimum and maximum are kept too. NaN
+ *   and +/-Inf are data, not errors: a NaN sample makes the step's mean NaN,
+ *   and min/max follow IEEE comparison with NaN samples ignored for min/max.
+ */
+#ifndef CAIRN_H
+#define CAIRN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(CAIRN_STATIC_DEFINE)
+#define CAIRN_API
+#elif defined(__GNUC__)
+#define CAIRN_API __attribute__((visibility("default")))
+#else
+#define CAIRN_API
+#endif
+
+#define CAIRN_VERSION_MAJOR 0
+#define CAIRN_VERSION_MINOR 1
+#define CAIRN_VERSION_PATCH 0
+
+/*
+ * Error codes: X(name, value, message). One list generates the enum, the
+ * names and the messages, so they cannot drift apart.
+ */
+#define CAIRN_ERRNO_MAP(X)                                                     \
+  X(EINVAL, -1, "invalid argument")                                            \
+  X(ENOTINIT, -2, "cairn is not initialized (call cairn_init first)")          \
+  X(EALREADY, -3, "cairn is already initialized")                              \
+  X(ENOMEM, -4, "out of memory")                                               \
+  X(ECONFIG, -5, "invalid configuration")                                      \
+  X(EIO, -6, "I/O error")                                                      \
+  X(ENAMETOOLONG, -7, "name too long")                                         \
+  X(ETOOMANY, -8, "too many distinct metric names")                            \
+  X(EDROPPED, -9, "record dropped: the metric ring is full")                   \
+  X(EDISABLED, -10, "cairn is disabled by configuration")                      \
+  X(ECORRUPT, -11, "corrupt data (checksum or structure mismatch)")            \
+  X(EFOREIGN, -12, "not a cairn file")                                         \
+  X(ETRUNCATED, -13, "truncated data")                                         \
+  X(EVERSION, -14, "unsupported format version")                               \
+  X(ECOMPRESS, -15, "compression or decompression failed")                     \
+  X(ENOTFOUND, -16, "not found")                                               \
+  X(ETHREAD, -17, "could not start a background thread")                       \
+  X(EBADID, -18, "unknown metric id (use the value cairn_metric_id returned)")
+
+typedef enum {
+  CAIRN_OK = 0,
+#define CAIRN__ERR_ENUM(name, value, msg) CAIRN_##name = (value),
+  CAIRN_ERRNO_MAP(CAIRN__ERR_ENUM)
+#undef CAIRN__ERR_ENUM
+} cairn_errno;
+
+/* Returns a static, human-readable message for an error code (never NULL;
+ * unknown codes give "unknown error"). Thread-safe. */
+CAIRN_API const char *cairn_strerror(int err);
+
+/* Returns the symbolic name of an error code, e.g. "CAIRN_EINVAL" (never
+ * NULL; unknown codes give "CAIRN_UNKNOWN"). Thread-safe. */
+CAIRN_API const char *cairn_err_name(int err);
+
+/* Returns the library version as "MAJOR.MINOR.PATCH". Thread-safe, may be
+ * called before cairn_init. */
+CAIRN_API const char *cairn_version(void);
+
+/* ---------------------------------------------------------------------- */
+/* Lifecycle                                                               */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Starts cairn for this process: reads the configuration, creates the run
+ * directory (<run.dir>/<run-id>/, mode 0700), opens the write-ahead log and
+ * starts the background drain thread.
+ *
+ * config_path: a YAML file, or NULL to use $CAIRN_CONFIG if set, else
+ * defaults only. CAIRN_* environment variables override the file (see
+ * docs/config.md).
+ *
+ * Returns CAIRN_OK; CAIRN_EALREADY if already initialized; CAIRN_ECONFIG for
+ * a bad configuration (the message, naming file, line, column and key, is
+ * printed once to stderr and is available from cairn_last_error());
+ * CAIRN_EDISABLED if the configuration sets enabled: false (every later call
+ * then returns CAIRN_ENOTINIT cheaply); CAIRN_EIO if the run directory or log
+ * cannot be created; CAIRN_ETHREAD or CAIRN_ENOMEM. On failure nothing is
+ * left running and cairn_init may be called again.
+ *
+ * Not thread-safe: call once, from one thread, before logging. cairn_init
+ * after cairn_finalize starts a new run.
+ */
+CAIRN_API int cairn_init(const char *config_path);
+
+/*
+ * Drains every ring, writes the remaining records and the final accounting
+ * to the write-ahead log, syncs it, stops the drain thread and frees the
+ * rings. Records logged by the calling thread are all captured; other threads
+ * must have stopped logging and either exited or called cairn_flush() (a
+ * thread's last few records are published at its next cairn_step, at
+ * cairn_flush or when it exits).
+ *
+ * Returns CAIRN_OK; CAIRN_ENOTINIT if not initialized (including a second
+ * call); CAIRN_EIO if the final write failed (counters say what was lost).
+ * Not thread-safe (see cairn_init).
+ */
+CAIRN_API int cairn_finalize(void);
+
+/* Returns the message of the last cairn_init / cairn_finalize failure in this
+ * process ("" if none). The string is owned by cairn and valid until the next
+ * cairn_init or cairn_finalize call. */
+CAIRN_API const char *cairn_last_error(void);
+
+/* Identity of the current run, for printing and for tools. */
+typedef struct {
+  char run_id[37];   /* canonical UUID text, NUL-terminated */
+  char run_dir[4096]; /* absolute path of the run directory */
+} cairn_run_info;
+
+/* Fills *info for the current (or, after finalize, the last) run.
+ * Returns CAIRN_OK, CAIRN_EINVAL for NULL, CAIRN_ENOTINIT if no run was ever
+ * started in this process. Thread-safe. */
+CAIRN_API int cairn_get_run_info(cairn_run_info *info);
+
+/* ---------------------------------------------------------------------- */
+/* Metrics — the hot path                                                  */
+/* ---------------------------------------------------------------------- */
+
+/* Longest metric, param or key name, in bytes, excluding the NUL. */
+#define CAIRN_NAME_MAX 255
+
+/*
+ * Interns a metric name and returns its id (>= 0). The same name always gives
+ * the same id within a run; call it once per metric, outside the loop.
+ * A name is 1..CAIRN_NAME_MAX bytes of any characters except NUL.
+ *
+ * Returns the id, or CAIRN_EINVAL (NULL or empty name), CAIRN_ENAMETOOLONG,
+ * CAIRN_ETOOMANY (more than metrics.max_names distinct names),
+ * CAIRN_ENOTINIT, CAIRN_ENOMEM. Thread-safe (takes a lock; not for the loop).
+ */
+CAIRN_API int cairn_metric_id(const char *name);
+
+/*
+ * Logs one sample of metric `id` at the current step (the last value given
+ * to cairn_step by any thread; 0 before the first cairn_step).
+ *
+ * Returns CAIRN_OK; CAIRN_EDROPPED if the calling thread's ring was full and
+ * ring.policy is "drop" (the record is counted as dropped); CAIRN_EBADID for
+ * an id cairn_metric_id did not return; CAIRN_ENOTINIT before init or after
+ * finalize; CAIRN_ENOMEM if the thread's first call cannot allocate its ring.
+ * Under ring.policy "block" a full ring makes this call wait for the drain.
+ * Thread-safe, lock-free, no system call in the common case.
+ */
+CAIRN_API int cairn_metric(int id, double value);
+
+/* Like cairn_metric, at an explicit step. Same returns and guarantees. */
+CAIRN_API int cairn_metric_at(int id, int64_t step, double value);
+
+/*
+ * Marks the start of `step`: later cairn_metric calls (from any thread) log
+ * at this step, and a timestamped step marker (CLOCK_REALTIME, ns) is
+ * recorded on the lossless channel. Also publishes the calling thread's
+ * pending metric records to the drain.
+ *
+ * Returns CAIRN_OK, CAIRN_ENOTINIT, CAIRN_ENOMEM. Thread-safe, lock-free.
+ */
+CAIRN_API int cairn_step(int64_t step);
+
+/*
+ * Publishes the calling thread's pending records and waits until everything
+ * logged by this thread before the call has been written to the write-ahead
+ * log (or counted as dropped). Blocking; meant for checkpoints and shutdown
+ * of worker threads, not for the loop.
+ *
+ * Returns CAIRN_OK, CAIRN_ENOTINIT, CAIRN_EIO (the write failed). Thread-safe.
+ */
+CAIRN_API int cairn_flush(void);
+
+/* ---------------------------------------------------------------------- */
+/* Params and run key/values — the lossless channel                        */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Record a typed run parameter. Keys follow the metric-name rules; string
+ * values are at most CAIRN_VALUE_MAX bytes. Setting a key again records the
+ * new value; readers take the last one. These records travel on the lossless
+ * channel: they are never dropped.
+ *
+ * Return CAIRN_OK, CAIRN_EINVAL (NULL/empty key, NULL string value),
+ * CAIRN_ENAMETOOLONG (key or value too long), CAIRN_ENOTINIT, CAIRN_ENOMEM.
+ * Thread-safe, non-blocking (they allocate; keep them out of the loop).
+ */
+#define CAIRN_VALUE_MAX 65535
+CAIRN_API int cairn_param_int64(const char *key, int64_t value);
+CAIRN_API int cairn_param_double(const char *key, double value);
+CAIRN_API int cairn_param_string(const char *key, const char *value);
+CAIRN_API int cairn_param_bool(const char *key, int value);
+
+/* Record a run-level key/value (free-form metadata). Same rules and returns
+ * as the cairn_param_* functions. Thread-safe. */
+CAIRN_API int cairn_run_set(const char *key, const char *value);
+
+/* ---------------------------------------------------------------------- */
+/* Accounting                                                              */
+/* ---------------------------------------------------------------------- */
+
+typedef enum {
+  CAIRN_CHANNEL_METRICS = 0, /* cairn_metric*: may drop when a ring is full  */
+  CAIRN_CHANNEL_CONTROL = 1, /* steps, params, key/values: never dropped     */
+  CAIRN_CHANNEL_COUNT_ = 2
+} cairn_channel;
+
+typedef struct {
+  uint64_t logged;  /* records accepted by the API (published ones)           */
+  uint64_t written; /* records whose data is in the write-ahead log           */
+  uint64_t dropped; /* records lost because a ring was full                   */
+  uint64_t rejected; /* calls refused for a bad argument (EINVAL, EBADID...)  */
+} cairn_counters;
+
+/*
+ * Fills *out with the process-wide counters of `channel`. Once everything is
+ * drained (after cairn_flush in every logging thread, or after finalize),
+ * logged == written + dropped exactly. Counters remain readable after
+ * cairn_finalize until the next cairn_init.
+ *
+ * Returns CAIRN_OK, CAIRN_EINVAL (NULL or unknown channel), CAIRN_ENOTINIT if
+ * no run was ever started. Thread-safe.
+ */
+CAIRN_API int cairn_get_counters(cairn_channel channel, cairn_counters *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAIRN_H */

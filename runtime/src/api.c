@@ -1,0 +1,487 @@
+/* api.c — the public entry points of cairn.h: lifecycle, the metric hot path,
+ * the lossless control channel (steps, params, key/values) and accounting. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cairn.h"
+#include "config.h"
+#include "drain.h"
+#include "state.h"
+#include "util.h"
+#include "wal_records.h"
+
+#define CAIRN_STR2(x) #x
+#define CAIRN_STR(x) CAIRN_STR2(x)
+
+/* The calling thread's ring and the run generation it belongs to. The
+ * initial-exec model makes the access a single %fs-relative load; cairn is
+ * loaded at program start (linked or LD_PRELOADed), where static TLS is
+ * available. */
+#if defined(__GNUC__)
+#define CAIRN_TLS __thread __attribute__((tls_model("initial-exec")))
+#else
+#define CAIRN_TLS _Thread_local
+#endif
+static CAIRN_TLS cairn_ring *tls_ring;
+static CAIRN_TLS uint64_t tls_gen;
+static CAIRN_TLS uint32_t tls_thread; /* 1-based; 0 = not assigned yet */
+
+static pthread_mutex_t lifecycle_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_error[1024];
+static int atexit_registered;
+
+/* Static initialisation of the parts that must be valid before any init. */
+__attribute__((constructor)) static void cairn_state_ctor(void) {
+  atomic_init(&cairn__g.running_gen, CAIRN_GEN_NONE);
+  pthread_mutex_init(&cairn__g.reg_lock, NULL);
+  pthread_mutex_init(&cairn__g.flush_lock, NULL);
+  pthread_cond_init(&cairn__g.flush_cond, NULL);
+}
+
+CAIRN_API const char *cairn_version(void) {
+  return CAIRN_STR(CAIRN_VERSION_MAJOR) "." CAIRN_STR(CAIRN_VERSION_MINOR) "." CAIRN_STR(
+      CAIRN_VERSION_PATCH);
+}
+
+CAIRN_API const char *cairn_last_error(void) { return last_error; }
+
+static inline int running(void) {
+  return atomic_load_explicit(&cairn__g.running_gen, memory_order_acquire) != CAIRN_GEN_NONE;
+}
+
+static uint32_t thread_index(void) {
+  if (CAIRN_UNLIKELY(tls_thread == 0))
+    tls_thread = atomic_fetch_add_explicit(&cairn__g.next_thread_index, 1,
+                                           memory_order_relaxed) + 1;
+  return tls_thread;
+}
+
+/* ---- thread registration ---------------------------------------------------- */
+
+/* pthread key destructor: the owner thread is exiting. Publish what it
+ * logged and hand the ring to the drain, which frees it once drained. */
+static void ring_thread_exit(void *p) {
+  cairn_ring *r = p;
+  cairn__ring_publish(r);
+  /* release: the publication above happens before the drain sees the ring
+   * as orphaned. */
+  atomic_store_explicit(&r->orphaned, 1, memory_order_release);
+  cairn__drain_wake();
+}
+
+/* Slow path of the first metric call of a thread in this run. */
+static int register_thread(void) {
+  uint64_t gen = atomic_load_explicit(&cairn__g.running_gen, memory_order_acquire);
+  if (gen == CAIRN_GEN_NONE)
+    return CAIRN_ENOTINIT;
+  cairn_ring *r = cairn__ring_create(cairn__g.cfg.ring_capacity, cairn__g.cfg.ring_high_water,
+                                     cairn__g.cfg.ring_policy == CAIRN_POLICY_BLOCK);
+  if (!r)
+    return CAIRN_ENOMEM;
+  r->generation = gen;
+  r->thread_index = thread_index();
+  pthread_mutex_lock(&cairn__g.reg_lock);
+  if (cairn__g.nrings == cairn__g.rings_cap) {
+    size_t cap = cairn__g.rings_cap ? cairn__g.rings_cap * 2 : 16;
+    cairn_ring **rs = realloc(cairn__g.rings, cap * sizeof *rs);
+    if (!rs) {
+      pthread_mutex_unlock(&cairn__g.reg_lock);
+      cairn__ring_destroy(r);
+      return CAIRN_ENOMEM;
+    }
+    cairn__g.rings = rs;
+    cairn__g.rings_cap = cap;
+  }
+  cairn__g.rings[cairn__g.nrings++] = r;
+  pthread_mutex_unlock(&cairn__g.reg_lock);
+  pthread_setspecific(cairn__g.tls_key, r);
+  tls_ring = r;
+  tls_gen = gen;
+  return CAIRN_OK;
+}
+
+/* ---- metrics ---------------------------------------------------------------- */
+
+static void reject(int channel) {
+  atomic_fetch_add_explicit(&cairn__g.rejected[channel], 1, memory_order_relaxed);
+}
+
+static int __attribute__((noinline)) metric_slow(int id, int64_t step, double value) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  if (id < 0 || (uint32_t)id >= cairn__names_count(&cairn__g.names)) {
+    reject(CAIRN_CHANNEL_METRICS);
+    return CAIRN_EBADID;
+  }
+  if (tls_gen != atomic_load_explicit(&cairn__g.running_gen, memory_order_relaxed)) {
+    int rc = register_thread();
+    if (rc != CAIRN_OK)
+      return rc;
+  }
+  return cairn__ring_push_spsc(tls_ring, (uint32_t)id, step, value);
+}
+
+CAIRN_API int cairn_metric_at(int id, int64_t step, double value) {
+  /* Two loads of read-mostly shared data and two of thread-local data; the
+   * generation check covers "not initialized", "finalized" and "this thread
+   * has no ring in this run" at once. */
+  if (CAIRN_LIKELY(tls_gen == atomic_load_explicit(&cairn__g.running_gen,
+                                                   memory_order_relaxed) &&
+                   (uint32_t)id < atomic_load_explicit(&cairn__g.names.count,
+                                                       memory_order_relaxed)))
+    return cairn__ring_push_spsc(tls_ring, (uint32_t)id, step, value);
+  return metric_slow(id, step, value);
+}
+
+CAIRN_API int cairn_metric(int id, double value) {
+  return cairn_metric_at(id, atomic_load_explicit(&cairn__g.current_step, memory_order_relaxed),
+                         value);
+}
+
+CAIRN_API int cairn_metric_id(const char *name) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  int rc = cairn__names_intern(&cairn__g.names, name);
+  if (rc < 0)
+    reject(CAIRN_CHANNEL_METRICS);
+  return rc;
+}
+
+/* ---- control channel -------------------------------------------------------- */
+
+static void ctl_push(cairn_ctl *c) {
+  c->thread = thread_index();
+  cairn_ctl *head = atomic_load_explicit(&cairn__g.ctl_head, memory_order_relaxed);
+  do {
+    c->next = head;
+    /* release: the record's contents are visible to the drain, which takes
+     * the whole stack with an acquire exchange. */
+  } while (!atomic_compare_exchange_weak_explicit(&cairn__g.ctl_head, &head, c,
+                                                  memory_order_release,
+                                                  memory_order_relaxed));
+  uint64_t n = atomic_fetch_add_explicit(&cairn__g.ctl_logged, 1, memory_order_relaxed) + 1;
+  if ((n & 4095) == 0)
+    cairn__drain_wake(); /* a burst of control records: do not let it pile up */
+}
+
+static int check_key(const char *key, size_t *klen) {
+  if (!key || !key[0])
+    return CAIRN_EINVAL;
+  *klen = strnlen(key, CAIRN_NAME_MAX + 1);
+  return *klen > CAIRN_NAME_MAX ? CAIRN_ENAMETOOLONG : CAIRN_OK;
+}
+
+/* Validates key and value and allocates a control record holding them. */
+static int ctl_new(uint16_t type, const char *key, const char *val, cairn_ctl **out) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  size_t klen = 0, vlen = 0;
+  int rc = check_key(key, &klen);
+  if (rc == CAIRN_OK && type != CAIRN_CTL_STEP && val == NULL && type == CAIRN_CTL_KV)
+    rc = CAIRN_EINVAL;
+  if (rc == CAIRN_OK && val) {
+    vlen = strnlen(val, (size_t)CAIRN_VALUE_MAX + 1);
+    if (vlen > CAIRN_VALUE_MAX)
+      rc = CAIRN_ENAMETOOLONG;
+  }
+  if (rc != CAIRN_OK) {
+    reject(CAIRN_CHANNEL_CONTROL);
+    return rc;
+  }
+  cairn_ctl *c = malloc(sizeof *c + klen + vlen);
+  if (!c)
+    return CAIRN_ENOMEM;
+  memset(c, 0, sizeof *c);
+  c->type = type;
+  c->klen = (uint16_t)klen;
+  c->vlen = (uint32_t)vlen;
+  memcpy(c->data, key, klen);
+  if (vlen)
+    memcpy(c->data + klen, val, vlen);
+  *out = c;
+  return CAIRN_OK;
+}
+
+CAIRN_API int cairn_step(int64_t step) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  atomic_store_explicit(&cairn__g.current_step, step, memory_order_relaxed);
+  if (tls_gen == atomic_load_explicit(&cairn__g.running_gen, memory_order_relaxed))
+    cairn__ring_publish(tls_ring);
+  cairn_ctl *c = malloc(sizeof *c);
+  if (!c)
+    return CAIRN_ENOMEM;
+  memset(c, 0, sizeof *c);
+  c->type = CAIRN_CTL_STEP;
+  c->step = step;
+  c->t_ns = cairn__now_realtime_ns();
+  ctl_push(c);
+  return CAIRN_OK;
+}
+
+static int param(const char *key, int ptype, int64_t i, double f, const char *s) {
+  if (ptype == CAIRN_PARAM_STRING && s == NULL) {
+    if (!running())
+      return CAIRN_ENOTINIT;
+    reject(CAIRN_CHANNEL_CONTROL);
+    return CAIRN_EINVAL;
+  }
+  cairn_ctl *c;
+  int rc = ctl_new(CAIRN_CTL_PARAM, key, s, &c);
+  if (rc != CAIRN_OK)
+    return rc;
+  c->ptype = (uint8_t)ptype;
+  c->i64 = i;
+  c->f64 = f;
+  ctl_push(c);
+  return CAIRN_OK;
+}
+
+CAIRN_API int cairn_param_int64(const char *key, int64_t value) {
+  return param(key, CAIRN_PARAM_INT64, value, 0, NULL);
+}
+CAIRN_API int cairn_param_double(const char *key, double value) {
+  return param(key, CAIRN_PARAM_DOUBLE, 0, value, NULL);
+}
+CAIRN_API int cairn_param_string(const char *key, const char *value) {
+  return param(key, CAIRN_PARAM_STRING, 0, 0, value);
+}
+CAIRN_API int cairn_param_bool(const char *key, int value) {
+  return param(key, CAIRN_PARAM_BOOL, value != 0, 0, NULL);
+}
+
+CAIRN_API int cairn_run_set(const char *key, const char *value) {
+  cairn_ctl *c;
+  int rc = ctl_new(CAIRN_CTL_KV, key, value, &c);
+  if (rc != CAIRN_OK)
+    return rc;
+  ctl_push(c);
+  return CAIRN_OK;
+}
+
+CAIRN_API int cairn_flush(void) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  if (tls_gen == atomic_load_explicit(&cairn__g.running_gen, memory_order_relaxed))
+    cairn__ring_publish(tls_ring);
+  /* seq_cst RMW: orders our publications before the request the drain
+   * acquires. */
+  uint64_t req = atomic_fetch_add(&cairn__g.flush_req, 1) + 1;
+  cairn__drain_wake();
+  pthread_mutex_lock(&cairn__g.flush_lock);
+  while (atomic_load_explicit(&cairn__g.flush_done, memory_order_acquire) < req)
+    pthread_cond_wait(&cairn__g.flush_cond, &cairn__g.flush_lock);
+  pthread_mutex_unlock(&cairn__g.flush_lock);
+  return atomic_load_explicit(&cairn__g.flush_error, memory_order_relaxed) ? CAIRN_EIO
+                                                                           : CAIRN_OK;
+}
+
+/* ---- accounting -------------------------------------------------------------- */
+
+CAIRN_API int cairn_get_counters(cairn_channel channel, cairn_counters *out) {
+  if (!out || (unsigned)channel >= CAIRN_CHANNEL_COUNT_)
+    return CAIRN_EINVAL;
+  if (!cairn__g.have_run)
+    return CAIRN_ENOTINIT;
+  memset(out, 0, sizeof *out);
+  out->rejected = atomic_load_explicit(&cairn__g.rejected[channel], memory_order_relaxed);
+  if (channel == CAIRN_CHANNEL_METRICS) {
+    cairn__metric_totals(&out->logged, &out->dropped);
+    out->written = atomic_load_explicit(&cairn__g.m_written, memory_order_relaxed);
+  } else {
+    out->logged = atomic_load_explicit(&cairn__g.ctl_logged, memory_order_relaxed);
+    out->written = atomic_load_explicit(&cairn__g.ctl_written, memory_order_relaxed);
+  }
+  return CAIRN_OK;
+}
+
+CAIRN_API int cairn_get_run_info(cairn_run_info *info) {
+  if (!info)
+    return CAIRN_EINVAL;
+  if (!cairn__g.have_run)
+    return CAIRN_ENOTINIT;
+  memcpy(info->run_id, cairn__g.run_id_text, sizeof info->run_id);
+  memcpy(info->run_dir, cairn__g.run_dir, sizeof info->run_dir);
+  return CAIRN_OK;
+}
+
+/* ---- lifecycle --------------------------------------------------------------- */
+
+static void cairn_atexit(void) {
+  /* A program that returns from main without cairn_finalize still gets its
+   * records written. */
+  if (running())
+    cairn_finalize();
+}
+
+static int fail_init(int rc, const char *msg) {
+  cairn__fmt(last_error, sizeof last_error, "%s", msg);
+  cairn__log(CAIRN_LOG_ERROR, "cairn_init failed: %s", msg);
+  return rc;
+}
+
+/* Resets the accounting of the previous run. */
+static void reset_counters(void) {
+  atomic_store(&cairn__g.ctl_logged, 0);
+  atomic_store(&cairn__g.ctl_written, 0);
+  for (int i = 0; i < CAIRN_CHANNEL_COUNT_; i++)
+    atomic_store(&cairn__g.rejected[i], 0);
+  atomic_store(&cairn__g.m_retired_logged, 0);
+  atomic_store(&cairn__g.m_retired_dropped, 0);
+  atomic_store(&cairn__g.m_written, 0);
+  atomic_store(&cairn__g.m_lost, 0);
+  atomic_store(&cairn__g.flush_error, 0);
+  atomic_store(&cairn__g.current_step, 0);
+}
+
+CAIRN_API int cairn_init(const char *config_path) {
+  pthread_mutex_lock(&lifecycle_lock);
+  int rc;
+  char err[1024] = "";
+  if (running()) {
+    rc = CAIRN_EALREADY;
+    goto out;
+  }
+  last_error[0] = '\0';
+  cairn_config cfg;
+  rc = cairn__config_load(&cfg, config_path, err, sizeof err);
+  if (rc != CAIRN_OK) {
+    rc = fail_init(rc, err);
+    goto out;
+  }
+  cairn__log_set_level((int)cfg.log_level);
+  if (!cfg.enabled) {
+    cairn__fmt(last_error, sizeof last_error, "disabled by configuration (enabled: false)");
+    rc = CAIRN_EDISABLED;
+    goto out;
+  }
+
+  uint8_t id[16];
+  if (cfg.run_id[0])
+    rc = cairn__uuid_parse(cfg.run_id, id);
+  else
+    rc = cairn__uuid_generate(id);
+  if (rc != CAIRN_OK) {
+    rc = fail_init(CAIRN_EIO, "cannot obtain a run id from the kernel's random source");
+    goto out;
+  }
+
+  /* The run directory is absolute in everything we report, so that a tool
+   * started elsewhere finds it. */
+  char parent[4096], dir[4096];
+  if (cfg.run_dir[0] == '/') {
+    cairn__fmt(parent, sizeof parent, "%s", cfg.run_dir);
+  } else {
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd)) {
+      rc = fail_init(CAIRN_EIO, "cannot determine the working directory for run.dir");
+      goto out;
+    }
+    if ((size_t)snprintf(parent, sizeof parent, "%s/%s", cwd, cfg.run_dir) >= sizeof parent) {
+      rc = fail_init(CAIRN_EINVAL, "run.dir is too long once made absolute");
+      goto out;
+    }
+  }
+  char text[37];
+  cairn__uuid_format(id, text);
+  if ((size_t)snprintf(dir, sizeof dir, "%s/%s", parent, text) >= sizeof dir) {
+    rc = fail_init(CAIRN_EINVAL, "run directory path is too long");
+    goto out;
+  }
+  /* Run files are private to the job's user (shared login and compute
+   * nodes): directories 0700, files 0600. */
+  if ((rc = cairn__mkdir_p(parent, 0700, err, sizeof err)) != CAIRN_OK) {
+    rc = fail_init(rc, err);
+    goto out;
+  }
+  if (mkdir(dir, 0700) != 0) {
+    char m[4200];
+    cairn__fmt(m, sizeof m, "cannot create run directory '%s': %s%s", dir, strerror(errno),
+               errno == EEXIST ? " (run.id names an existing run)" : "");
+    rc = fail_init(CAIRN_EIO, m);
+    goto out;
+  }
+
+  reset_counters();
+  cairn__g.cfg = cfg;
+  memcpy(cairn__g.run_id, id, 16);
+  memcpy(cairn__g.run_id_text, text, sizeof text);
+  memcpy(cairn__g.run_dir, dir, sizeof dir);
+  cairn__g.start_ns = cairn__now_realtime_ns();
+  cairn__g.have_run = 1;
+  if ((rc = cairn__names_init(&cairn__g.names, cfg.max_names)) != CAIRN_OK) {
+    rc = fail_init(rc, "cannot allocate the metric name table");
+    goto out;
+  }
+  if (pthread_key_create(&cairn__g.tls_key, ring_thread_exit) != 0) {
+    cairn__names_destroy(&cairn__g.names);
+    rc = fail_init(CAIRN_ENOMEM, "cannot create the thread-local key for rings");
+    goto out;
+  }
+  atomic_store(&cairn__g.ctl_head, NULL);
+  atomic_store(&cairn__g.flush_req, 0);
+  atomic_store(&cairn__g.flush_done, 0);
+  if ((rc = cairn__drain_start(err, sizeof err)) != CAIRN_OK) {
+    pthread_key_delete(cairn__g.tls_key);
+    cairn__names_destroy(&cairn__g.names);
+    rc = fail_init(rc, err[0] ? err : cairn_strerror(rc));
+    goto out;
+  }
+  cairn__g.generation++;
+  /* release: everything set up above is visible to a thread that sees the
+   * run as running. */
+  atomic_store_explicit(&cairn__g.running_gen, cairn__g.generation, memory_order_release);
+  if (!atexit_registered) {
+    atexit_registered = 1;
+    atexit(cairn_atexit);
+  }
+  cairn__log(CAIRN_LOG_INFO, "run %s started in %s", text, dir);
+  rc = CAIRN_OK;
+out:
+  pthread_mutex_unlock(&lifecycle_lock);
+  return rc;
+}
+
+CAIRN_API int cairn_finalize(void) {
+  pthread_mutex_lock(&lifecycle_lock);
+  if (!running()) {
+    pthread_mutex_unlock(&lifecycle_lock);
+    return CAIRN_ENOTINIT;
+  }
+  if (tls_gen == atomic_load_explicit(&cairn__g.running_gen, memory_order_relaxed))
+    cairn__ring_publish(tls_ring);
+  /* From here on every logging call returns CAIRN_ENOTINIT. */
+  atomic_store_explicit(&cairn__g.running_gen, CAIRN_GEN_NONE, memory_order_release);
+  int rc = cairn__drain_stop();
+
+  /* Keep the final accounting readable after the rings are gone. */
+  pthread_mutex_lock(&cairn__g.reg_lock);
+  for (size_t i = 0; i < cairn__g.nrings; i++) {
+    cairn_ring *r = cairn__g.rings[i];
+    uint64_t dropped = atomic_load_explicit(&r->pub_dropped, memory_order_relaxed);
+    atomic_fetch_add(&cairn__g.m_retired_logged,
+                     atomic_load_explicit(&r->pub_head, memory_order_acquire) + dropped);
+    atomic_fetch_add(&cairn__g.m_retired_dropped, dropped);
+    cairn__ring_destroy(r);
+  }
+  free(cairn__g.rings);
+  cairn__g.rings = NULL;
+  cairn__g.nrings = cairn__g.rings_cap = 0;
+  pthread_mutex_unlock(&cairn__g.reg_lock);
+  /* No destructor may run for rings of this run any more. */
+  pthread_key_delete(cairn__g.tls_key);
+  cairn__names_destroy(&cairn__g.names);
+  tls_ring = NULL;
+  tls_gen = 0;
+  if (rc != CAIRN_OK)
+    cairn__fmt(last_error, sizeof last_error,
+               "some records could not be written to %s (see cairn_get_counters)",
+               cairn__g.run_dir);
+  pthread_mutex_unlock(&lifecycle_lock);
+  return rc;
+}

@@ -1,0 +1,78 @@
+/* ring.c — the out-of-line parts of the per-thread SPSC metric ring:
+ * allocation, publication of a batch, and the ring-full policies. */
+#include "ring.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cairn.h"
+#include "drain.h"
+
+cairn_ring *cairn__ring_create(uint64_t capacity, double high_water, int block) {
+  if (capacity < CAIRN_RING_PUBLISH_BATCH || (capacity & (capacity - 1)) != 0)
+    return NULL;
+  size_t bytes = sizeof(cairn_ring) + capacity * sizeof(cairn_rec);
+  bytes = (bytes + CAIRN_CACHELINE - 1) & ~(size_t)(CAIRN_CACHELINE - 1);
+  cairn_ring *r = aligned_alloc(CAIRN_CACHELINE, bytes);
+  if (!r)
+    return NULL;
+  memset(r, 0, sizeof *r);
+  r->mask = capacity - 1;
+  uint64_t hw = (uint64_t)(high_water * (double)capacity);
+  r->high_water = hw < CAIRN_RING_PUBLISH_BATCH ? CAIRN_RING_PUBLISH_BATCH : hw;
+  r->block = block;
+  atomic_init(&r->pub_head, 0);
+  atomic_init(&r->pub_dropped, 0);
+  atomic_init(&r->tail, 0);
+  atomic_init(&r->orphaned, 0);
+  return r;
+}
+
+void cairn__ring_destroy(cairn_ring *r) { free(r); }
+
+void cairn__ring_publish(cairn_ring *r) {
+  uint64_t h = r->head;
+  atomic_store_explicit(&r->pub_dropped, r->dropped, memory_order_relaxed);
+  /* release: the slot stores (and pub_dropped) above become visible to the
+   * drain no later than the new head it acquires. */
+  atomic_store_explicit(&r->pub_head, h, memory_order_release);
+  if (CAIRN_UNLIKELY(h - r->cached_tail >= r->high_water)) {
+    r->cached_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    if (h - r->cached_tail >= r->high_water)
+      cairn__drain_wake(); /* rare: one futex wake, only if not yet woken */
+  }
+}
+
+static void backoff(unsigned spins) {
+  if (spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  } else if (spins < 1024) {
+    sched_yield();
+  } else {
+    struct timespec ts = {0, 20000};
+    nanosleep(&ts, NULL);
+  }
+}
+
+int cairn__ring_push_full(cairn_ring *r, uint32_t id, int64_t step, double v) {
+  if (!r->block) {
+    r->dropped++;
+    cairn__ring_publish(r); /* the drain must learn about drops, and drain */
+    return CAIRN_EDROPPED;
+  }
+  /* Block policy: make everything visible, wake the drain and wait for it
+   * to give slots back. Only this policy ever makes the producer wait. */
+  cairn__ring_publish(r);
+  for (unsigned spins = 0;; spins++) {
+    r->cached_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    if (r->head - r->cached_tail <= r->mask)
+      break;
+    cairn__drain_wake();
+    backoff(spins);
+  }
+  return cairn__ring_push_spsc(r, id, step, v);
+}

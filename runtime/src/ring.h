@@ -1,0 +1,127 @@
+/*
+ * ring.h — private to cairn. The single-producer/single-consumer ring of
+ * fixed-size metric records that every logging thread owns.
+ *
+ * Contract (the "_spsc" in the names): exactly one thread pushes, exactly one
+ * thread (the drain) pops. Capacity is a power of two; head and tail are
+ * free-running 64-bit counters compared by difference, so wrap-around of the
+ * slot index is a mask and wrap-around of the counters themselves (after 2^64
+ * records) is harmless arithmetic modulo 2^64.
+ *
+ * Layout: the producer's private fields, the fields the producer publishes,
+ * and the consumer's fields live on three separate cache lines, so the two
+ * threads only exchange a line when one of them actually needs the other's
+ * progress:
+ *   - head and cached_tail are touched on every push by the producer alone;
+ *   - pub_head/pub_dropped are written once per batch of
+ *     CAIRN_RING_PUBLISH_BATCH records (or at a step boundary / flush), and
+ *     read by the drain when it drains;
+ *   - tail is written by the drain after it consumed records and read by the
+ *     producer only when its cached copy says the ring is full.
+ * The common-case push is therefore three plain stores into a slot and one
+ * into head: no atomic read-modify-write, no fence on x86, no syscall.
+ */
+#ifndef CAIRN_RING_H
+#define CAIRN_RING_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "util.h"
+
+/* One metric sample, 24 bytes. */
+typedef struct {
+  uint32_t id;   /* metric id from cairn_metric_id */
+  uint32_t kind; /* CAIRN_REC_* (room for later record kinds)  */
+  int64_t step;
+  double value;
+} cairn_rec;
+
+enum { CAIRN_REC_METRIC = 1 };
+
+/* Records are made visible to the drain in batches of this many (a power of
+ * two), and at step boundaries, cairn_flush and thread exit. */
+#define CAIRN_RING_PUBLISH_BATCH 32u
+
+typedef struct cairn_ring {
+  /* --- producer-private line ------------------------------------------- */
+  alignas(CAIRN_CACHELINE) uint64_t head; /* next slot to fill             */
+  uint64_t cached_tail;                   /* last tail the producer read    */
+  uint64_t dropped;                       /* records dropped when full      */
+  uint64_t mask;                          /* capacity - 1                   */
+  uint64_t high_water;                    /* fill that wakes the drain      */
+  int block;                              /* ring.policy == block           */
+
+  /* --- published by the producer, read by the drain ---------------------- */
+  alignas(CAIRN_CACHELINE) _Atomic uint64_t pub_head;
+  _Atomic uint64_t pub_dropped;
+
+  /* --- consumer line ------------------------------------------------------ */
+  alignas(CAIRN_CACHELINE) _Atomic uint64_t tail;
+
+  /* --- bookkeeping, touched at registration and thread exit -------------- */
+  alignas(CAIRN_CACHELINE) _Atomic int orphaned; /* owner thread exited     */
+  uint32_t thread_index;                         /* order of registration  */
+  uint64_t generation;                           /* run generation         */
+
+  alignas(CAIRN_CACHELINE) cairn_rec slots[];
+} cairn_ring;
+
+/* Allocates a ring of `capacity` (power of two) records. Returns NULL when
+ * out of memory. high_water is a fraction of capacity in (0, 1]. */
+cairn_ring *cairn__ring_create(uint64_t capacity, double high_water, int block);
+void cairn__ring_destroy(cairn_ring *r);
+
+/* Slow paths of push, out of line: the ring is full (drop and count, or wait
+ * under the block policy); a batch boundary (publish, maybe wake the drain).
+ * Both defined in ring.c. */
+int cairn__ring_push_full(cairn_ring *r, uint32_t id, int64_t step, double v);
+void cairn__ring_publish(cairn_ring *r);
+
+/*
+ * Pushes one record. Returns CAIRN_OK or CAIRN_EDROPPED (ring full under the
+ * drop policy; the record is counted in r->dropped). Producer thread only.
+ */
+static inline int cairn__ring_push_spsc(cairn_ring *r, uint32_t id, int64_t step,
+                                        double v) {
+  uint64_t h = r->head;
+  if (CAIRN_UNLIKELY(h - r->cached_tail > r->mask)) {
+    /* acquire: pairs with the drain's release store of tail, so the slots it
+     * gave back are no longer being read when we overwrite them. */
+    r->cached_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    if (h - r->cached_tail > r->mask)
+      return cairn__ring_push_full(r, id, step, v);
+  }
+  cairn_rec *s = &r->slots[h & r->mask];
+  s->id = id;
+  s->kind = CAIRN_REC_METRIC;
+  s->step = step;
+  s->value = v;
+  r->head = ++h;
+  if (CAIRN_UNLIKELY((h & (CAIRN_RING_PUBLISH_BATCH - 1)) == 0))
+    cairn__ring_publish(r);
+  return 0;
+}
+
+/*
+ * Consumer side: the range of published records is [tail, avail). Returns
+ * the number of records available; *first is the tail. The drain reads
+ * slots[(first + i) & mask] and then calls cairn__ring_release_spsc.
+ */
+static inline uint64_t cairn__ring_peek_spsc(cairn_ring *r, uint64_t *first) {
+  /* acquire: pairs with the producer's release store of pub_head; the slot
+   * contents written before it are visible after it. */
+  uint64_t avail = atomic_load_explicit(&r->pub_head, memory_order_acquire);
+  uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+  *first = t;
+  return avail - t;
+}
+
+static inline void cairn__ring_release_spsc(cairn_ring *r, uint64_t new_tail) {
+  /* release: our reads of the slots happen before the producer may reuse
+   * them (it acquires tail). */
+  atomic_store_explicit(&r->tail, new_tail, memory_order_release);
+}
+
+#endif /* CAIRN_RING_H */

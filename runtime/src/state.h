@@ -1,0 +1,92 @@
+/*
+ * state.h — private to cairn. The process-wide runtime state shared by the
+ * API (api.c) and the drain thread (drain.c), and the lossless control
+ * channel's record type.
+ */
+#ifndef CAIRN_STATE_H
+#define CAIRN_STATE_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "cairn.h"
+#include "config.h"
+#include "names.h"
+#include "ring.h"
+#include "util.h"
+
+/* "Not running": a value no thread's cached generation can ever hold. */
+#define CAIRN_GEN_NONE UINT64_MAX
+
+/* Control-channel record: steps, params, key/values. Variable length, heap
+ * allocated by the logging thread, pushed on a lock-free MPSC stack, freed by
+ * the drain after the block holding it is in the WAL. Never dropped. */
+enum { CAIRN_CTL_STEP = 1, CAIRN_CTL_PARAM = 2, CAIRN_CTL_KV = 3 };
+
+typedef struct cairn_ctl {
+  struct cairn_ctl *next;
+  uint16_t type;  /* CAIRN_CTL_* */
+  uint8_t ptype;  /* CAIRN_PARAM_* for params */
+  uint32_t thread;
+  int64_t step;   /* STEP */
+  uint64_t t_ns;  /* STEP: CLOCK_REALTIME */
+  int64_t i64;    /* INT64 / BOOL param */
+  double f64;     /* DOUBLE param */
+  uint16_t klen;
+  uint32_t vlen;
+  char data[];    /* key (klen bytes) then value (vlen bytes) */
+} cairn_ctl;
+
+typedef struct cairn_drain cairn_drain;
+
+typedef struct {
+  /* Read by every hot call: keep it on a line that rarely changes. */
+  alignas(CAIRN_CACHELINE) _Atomic uint64_t running_gen;
+  /* Written by cairn_step, read by cairn_metric. */
+  alignas(CAIRN_CACHELINE) _Atomic int64_t current_step;
+  /* Control channel: the MPSC stack and its counters. */
+  alignas(CAIRN_CACHELINE) _Atomic(cairn_ctl *) ctl_head;
+  _Atomic uint64_t ctl_logged;
+  _Atomic uint64_t ctl_written;
+  _Atomic uint64_t rejected[CAIRN_CHANNEL_COUNT_];
+  /* Metric accounting that outlives rings (retired rings, write failures). */
+  _Atomic uint64_t m_retired_logged;
+  _Atomic uint64_t m_retired_dropped;
+  _Atomic uint64_t m_written;
+  _Atomic uint64_t m_lost;
+  /* Wake-up word of the drain (futex): 1 = wake requested. */
+  alignas(CAIRN_CACHELINE) _Atomic uint32_t wake;
+  _Atomic uint64_t flush_req;  /* cairn_flush requests issued   */
+  _Atomic uint64_t flush_done; /* requests whose data is in the WAL */
+  _Atomic int flush_error;     /* last block write failed       */
+  pthread_mutex_t flush_lock;
+  pthread_cond_t flush_cond;
+
+  /* Registry of rings, guarded by reg_lock. */
+  pthread_mutex_t reg_lock;
+  cairn_ring **rings;
+  size_t nrings, rings_cap;
+  _Atomic uint32_t next_thread_index;
+
+  /* Set at init, constant while running. */
+  cairn_config cfg;
+  cairn_names names;
+  uint8_t run_id[16];
+  char run_id_text[37];
+  char run_dir[4096];
+  uint64_t start_ns;
+  uint64_t generation;
+  int have_run; /* a run was started in this process (info, counters) */
+  pthread_key_t tls_key;
+  cairn_drain *drain;
+} cairn_state;
+
+extern cairn_state cairn__g;
+
+/* Sum of the metric channel's logged and dropped over live and retired rings.
+ * Takes reg_lock. */
+void cairn__metric_totals(uint64_t *logged, uint64_t *dropped);
+
+#endif /* CAIRN_STATE_H */

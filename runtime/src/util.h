@@ -1,0 +1,58 @@
+/*
+ * util.h — private to cairn. Small process-level services the runtime needs:
+ * clocks, run identifiers, directories and cairn's own diagnostics on stderr.
+ */
+#ifndef CAIRN_UTIL_H
+#define CAIRN_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#if defined(__GNUC__)
+#define CAIRN_LIKELY(x) __builtin_expect(!!(x), 1)
+#define CAIRN_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define CAIRN_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CAIRN_LIKELY(x) (x)
+#define CAIRN_UNLIKELY(x) (x)
+#define CAIRN_PRINTF(f, a)
+#endif
+
+#define CAIRN_CACHELINE 64
+
+/* Wall-clock time in ns since the epoch (vDSO, no system call on Linux). */
+static inline uint64_t cairn__now_realtime_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Monotonic time in ns, for intervals. */
+static inline uint64_t cairn__now_mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Fills id with a random (version 4) UUID from getrandom(). Returns CAIRN_OK
+ * or CAIRN_EIO if the kernel's random source fails. */
+int cairn__uuid_generate(uint8_t id[16]);
+/* Formats as canonical lower-case text into out[37]. */
+void cairn__uuid_format(const uint8_t id[16], char out[37]);
+/* Parses canonical text; returns CAIRN_OK or CAIRN_EINVAL. */
+int cairn__uuid_parse(const char *text, uint8_t id[16]);
+
+/* Creates `path` and missing parents with `mode` (existing directories are
+ * fine). Returns CAIRN_OK or CAIRN_EIO with a message in err. */
+int cairn__mkdir_p(const char *path, unsigned mode, char *err, size_t errlen);
+
+/* cairn's own diagnostics: "cairn: <level>: message\n" on stderr, filtered
+ * by log.level (set by cairn__log_set_level). Thread-safe. */
+void cairn__log_set_level(int level);
+void cairn__log(int level, const char *fmt, ...) CAIRN_PRINTF(2, 3);
+
+/* snprintf that always NUL-terminates and never fails on truncation. */
+void cairn__fmt(char *buf, size_t len, const char *fmt, ...) CAIRN_PRINTF(3, 4);
+
+#endif /* CAIRN_UTIL_H */
