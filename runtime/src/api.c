@@ -27,9 +27,14 @@
 #else
 #define CAIRN_TLS _Thread_local
 #endif
-static CAIRN_TLS cairn_ring *tls_ring;
-static CAIRN_TLS uint64_t tls_gen;
+typedef struct {
+  cairn_ring *ring;
+  uint64_t gen;
+} cairn_tls_slot;
+static CAIRN_TLS cairn_tls_slot tls; /* one TLS block: one address computation */
 static CAIRN_TLS uint32_t tls_thread; /* 1-based; 0 = not assigned yet */
+#define tls_ring tls.ring
+#define tls_gen tls.gen
 
 static pthread_mutex_t lifecycle_lock = PTHREAD_MUTEX_INITIALIZER;
 static char last_error[1024];
@@ -126,29 +131,44 @@ static int __attribute__((noinline)) metric_slow(int id, int64_t step, double va
   return cairn__ring_push_spsc(tls_ring, (uint32_t)id, step, value);
 }
 
-CAIRN_API int cairn_metric_at(int id, int64_t step, double value) {
-  /* Two loads of read-mostly shared data and two of thread-local data; the
-   * generation check covers "not initialized", "finalized" and "this thread
-   * has no ring in this run" at once. */
+/* The hot path, shared by both entry points (a direct call to an exported
+ * function would go through the PLT). Two loads from one read-mostly shared
+ * line and two thread-local loads; the generation check covers "not
+ * initialized", "finalized" and "this thread has no ring in this run". */
+static inline int metric_at(int id, int64_t step, double value) {
   if (CAIRN_LIKELY(tls_gen == atomic_load_explicit(&cairn__g.running_gen,
                                                    memory_order_relaxed) &&
-                   (uint32_t)id < atomic_load_explicit(&cairn__g.names.count,
+                   (uint32_t)id < atomic_load_explicit(&cairn__g.metric_ids,
                                                        memory_order_relaxed)))
     return cairn__ring_push_spsc(tls_ring, (uint32_t)id, step, value);
   return metric_slow(id, step, value);
 }
 
+CAIRN_API int cairn_metric_at(int id, int64_t step, double value) {
+  return metric_at(id, step, value);
+}
+
 CAIRN_API int cairn_metric(int id, double value) {
-  return cairn_metric_at(id, atomic_load_explicit(&cairn__g.current_step, memory_order_relaxed),
-                         value);
+  return metric_at(id, atomic_load_explicit(&cairn__g.current_step, memory_order_relaxed),
+                   value);
 }
 
 CAIRN_API int cairn_metric_id(const char *name) {
   if (!running())
     return CAIRN_ENOTINIT;
   int rc = cairn__names_intern(&cairn__g.names, name);
-  if (rc < 0)
+  if (rc < 0) {
     reject(CAIRN_CHANNEL_METRICS);
+    return rc;
+  }
+  /* Raise the hot path's mirror of the name count; never lower it (two
+   * threads may intern concurrently). */
+  uint32_t n = cairn__names_count(&cairn__g.names);
+  uint32_t cur = atomic_load_explicit(&cairn__g.metric_ids, memory_order_relaxed);
+  while (cur < n && !atomic_compare_exchange_weak_explicit(&cairn__g.metric_ids, &cur, n,
+                                                          memory_order_release,
+                                                          memory_order_relaxed))
+    ;
   return rc;
 }
 
@@ -475,6 +495,7 @@ CAIRN_API int cairn_finalize(void) {
   pthread_mutex_unlock(&cairn__g.reg_lock);
   /* No destructor may run for rings of this run any more. */
   pthread_key_delete(cairn__g.tls_key);
+  atomic_store(&cairn__g.metric_ids, 0);
   cairn__names_destroy(&cairn__g.names);
   tls_ring = NULL;
   tls_gen = 0;

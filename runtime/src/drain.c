@@ -380,6 +380,7 @@ static void complete_flushes(uint64_t req) {
 
 static void *drain_main(void *arg) {
   cairn_drain *d = arg;
+  pthread_setname_np(pthread_self(), "cairn-drain"); /* visible in top -H, gdb */
   const uint64_t interval = (uint64_t)cairn__g.cfg.flush_interval_ms * 1000000u;
   uint64_t next_block = cairn__now_mono_ns() + interval;
   for (;;) {

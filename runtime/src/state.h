@@ -44,6 +44,7 @@ typedef struct cairn_drain cairn_drain;
 typedef struct {
   /* Read by every hot call: keep it on a line that rarely changes. */
   alignas(CAIRN_CACHELINE) _Atomic uint64_t running_gen;
+  _Atomic uint32_t metric_ids; /* ids below this are valid (names.count) */
   /* Written by cairn_step, read by cairn_metric. */
   alignas(CAIRN_CACHELINE) _Atomic int64_t current_step;
   /* Control channel: the MPSC stack and its counters. */
