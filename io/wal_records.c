@@ -39,24 +39,49 @@ void cairn__buf_free(cairn_buf *b) {
   memset(b, 0, sizeof *b);
 }
 
-/* Little-endian stores into a reserved region. */
+/* Little-endian stores and loads. On little-endian hosts (every HPC CPU in
+ * use) they compile to single moves; elsewhere they assemble bytes. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define CAIRN_LE_HOST 1
+#else
+#define CAIRN_LE_HOST 0
+#endif
+
 static void st16(uint8_t *p, uint16_t v) {
   p[0] = (uint8_t)v;
   p[1] = (uint8_t)(v >> 8);
 }
 static void st32(uint8_t *p, uint32_t v) {
+  if (CAIRN_LE_HOST) {
+    memcpy(p, &v, 4);
+    return;
+  }
   for (int i = 0; i < 4; i++)
     p[i] = (uint8_t)(v >> (8 * i));
 }
 static void st64(uint8_t *p, uint64_t v) {
+  if (CAIRN_LE_HOST) {
+    memcpy(p, &v, 8);
+    return;
+  }
   for (int i = 0; i < 8; i++)
     p[i] = (uint8_t)(v >> (8 * i));
 }
 static uint16_t ld16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t ld32(const uint8_t *p) {
+  if (CAIRN_LE_HOST) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+  }
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 static uint64_t ld64(const uint8_t *p) {
+  if (CAIRN_LE_HOST) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+  }
   return (uint64_t)ld32(p) | (uint64_t)ld32(p + 4) << 32;
 }
 static uint64_t f2u(double d) {
@@ -150,20 +175,16 @@ void cairn__rec_put_names(cairn_buf *b, size_t n, const uint32_t *ids,
 
 /* Byte-plane shuffle of an array of 8-byte values (the HDF5 shuffle filter's
  * idea): the exponent and high mantissa bytes of neighbouring doubles are
- * similar, and grouping them gives zstd long runs to work with. */
-static void put_shuffled64(cairn_buf *b, size_t n, const uint64_t *v, size_t stride_bytes,
-                           const uint8_t *base) {
+ * similar, and grouping them gives zstd long runs to work with. One pass per
+ * byte plane over a contiguous array keeps reads and writes sequential. */
+static void put_shuffled64(cairn_buf *b, size_t n, const uint64_t *v) {
   if (buf_reserve(b, n * 8) != 0)
     return;
   uint8_t *dst = b->data + b->len;
-  for (size_t i = 0; i < n; i++) {
-    uint64_t x;
-    if (v)
-      x = v[i];
-    else
-      memcpy(&x, base + i * stride_bytes, 8);
-    for (int k = 0; k < 8; k++)
-      dst[(size_t)k * n + i] = (uint8_t)(x >> (8 * k));
+  for (int k = 0; k < 8; k++) {
+    uint8_t *plane = dst + (size_t)k * n;
+    for (size_t i = 0; i < n; i++)
+      plane[i] = (uint8_t)(v[i] >> (8 * k));
   }
   b->len += n * 8;
 }
@@ -175,53 +196,69 @@ static uint64_t get_shuffled64(const uint8_t *src, size_t n, size_t i) {
   return x;
 }
 
+/* LEB128 varints with zigzag for signed deltas: the keys of a training loop
+ * (same step, next metric id, one sample) take one byte each. */
+static inline uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static inline int64_t unzigzag(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
+static inline uint8_t *put_varint(uint8_t *p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = (uint8_t)v;
+  return p;
+}
+
 /*
  * METRICS body, columnar (n = count in the section header):
- *   i64 step delta[n]   (step[i] - step[i-1], step[-1] = 0; wraps mod 2^64)
- *   u32 id[n]
- *   u32 count[n]
- *   f64 sum[n]          byte-shuffled
+ *   u32 K               byte length of the key column
+ *   key column          per entry, three LEB128 varints:
+ *                         zigzag(step[i] - step[i-1])   (step[-1] = 0)
+ *                         zigzag(id[i] - id[i-1])       (id[-1] = 0)
+ *                         count[i] - 1
+ *   f64 sum[n]          byte-shuffled (all byte 0s, then all byte 1s, ...)
  *   u32 m               number of entries with count > 1
  *   f64 min[m], f64 max[m]  byte-shuffled, for those entries in order
  * For count == 1 min == max == sum, so they are not stored.
  */
 void cairn__rec_put_metrics(cairn_buf *b, size_t n, const cairn_metric_agg *a) {
   size_t off = cairn__rec_open(b, CAIRN_SEC_METRICS);
-  if (buf_reserve(b, n * (8 + 4 + 4)) != 0)
+  /* Worst case 10 + 10 + 5 bytes of varints per entry. */
+  if (buf_reserve(b, 4 + n * 25) != 0)
     return;
-  uint8_t *p = b->data + b->len;
-  int64_t prev = 0;
-  for (size_t i = 0; i < n; i++, p += 8) {
-    st64(p, (uint64_t)a[i].step - (uint64_t)prev);
-    prev = a[i].step;
-  }
+  uint8_t *start = b->data + b->len + 4, *p = start;
+  int64_t prev_step = 0, prev_id = 0;
   size_t m = 0;
-  for (size_t i = 0; i < n; i++, p += 4)
-    st32(p, a[i].id);
-  for (size_t i = 0; i < n; i++, p += 4) {
-    st32(p, a[i].count);
+  for (size_t i = 0; i < n; i++) {
+    p = put_varint(p, zigzag((int64_t)((uint64_t)a[i].step - (uint64_t)prev_step)));
+    p = put_varint(p, zigzag((int64_t)a[i].id - prev_id));
+    p = put_varint(p, (uint64_t)a[i].count - 1);
+    prev_step = a[i].step;
+    prev_id = a[i].id;
     m += a[i].count > 1;
   }
-  b->len += n * 16;
-  put_shuffled64(b, n, NULL, sizeof *a, (const uint8_t *)&a[0].sum);
-  put_u32(b, (uint32_t)m);
-  if (m) {
-    uint64_t *tmp = malloc(m * 2 * sizeof *tmp);
-    if (!tmp) {
-      b->failed = 1;
-      return;
-    }
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++)
-      if (a[i].count > 1) {
-        tmp[j] = f2u(a[i].min);
-        tmp[m + j] = f2u(a[i].max);
-        j++;
-      }
-    put_shuffled64(b, m, tmp, 0, NULL);
-    put_shuffled64(b, m, tmp + m, 0, NULL);
-    free(tmp);
+  st32(b->data + b->len, (uint32_t)(p - start));
+  b->len += 4 + (size_t)(p - start);
+  uint64_t *tmp = malloc((n + 2 * m + 1) * sizeof *tmp);
+  if (!tmp) {
+    b->failed = 1;
+    return;
   }
+  uint64_t *mins = tmp + n, *maxs = mins + m;
+  size_t j = 0;
+  for (size_t i = 0; i < n; i++) {
+    tmp[i] = f2u(a[i].sum);
+    if (a[i].count > 1) {
+      mins[j] = f2u(a[i].min);
+      maxs[j] = f2u(a[i].max);
+      j++;
+    }
+  }
+  put_shuffled64(b, n, tmp);
+  put_u32(b, (uint32_t)m);
+  put_shuffled64(b, m, mins);
+  put_shuffled64(b, m, maxs);
+  free(tmp);
   cairn__rec_close(b, off, (uint32_t)n);
 }
 
@@ -348,10 +385,32 @@ static int dec_names(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
   return 0;
 }
 
+/* Reads one varint from [*p, end). Returns 0, or -1 if it runs past the end
+ * or is longer than 10 bytes. */
+static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 70; shift += 7) {
+    if (*p >= end)
+      return -1;
+    uint8_t byte = *(*p)++;
+    v |= (uint64_t)(byte & 0x7f) << shift;
+    if (!(byte & 0x80)) {
+      *out = v;
+      return 0;
+    }
+  }
+  return -1;
+}
+
 static int dec_metrics(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
-  NEED(c, (uint64_t)n * 24 + 4);
-  const uint8_t *steps = c->p, *ids = steps + (size_t)n * 8, *counts = ids + (size_t)n * 4,
-                *sums = counts + (size_t)n * 4;
+  NEED(c, 4);
+  uint32_t kbytes = ld32(c->p);
+  c->p += 4;
+  NEED(c, kbytes);
+  const uint8_t *keys = c->p, *kend = keys + kbytes;
+  c->p += kbytes;
+  NEED(c, (uint64_t)n * 8 + 4);
+  const uint8_t *sums = c->p;
   c->p = sums + (size_t)n * 8;
   uint32_t m = ld32(c->p);
   c->p += 4;
@@ -360,17 +419,22 @@ static int dec_metrics(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
   NEED(c, (uint64_t)m * 16);
   const uint8_t *mins = c->p, *maxs = mins + (size_t)m * 8;
   c->p += (size_t)m * 16;
-  uint64_t step = 0;
+  int64_t step = 0, id = 0;
   uint32_t j = 0;
   for (uint32_t i = 0; i < n; i++) {
     cairn_metric_agg a;
-    step += ld64(steps + (size_t)i * 8);
-    a.step = (int64_t)step;
-    a.id = ld32(ids + (size_t)i * 4);
-    a.count = ld32(counts + (size_t)i * 4);
+    uint64_t ds, di, cm1;
+    if (get_varint(&keys, kend, &ds) || get_varint(&keys, kend, &di) ||
+        get_varint(&keys, kend, &cm1))
+      return fail(c, "metric key column ends early or holds a malformed varint");
+    step = (int64_t)((uint64_t)step + (uint64_t)unzigzag(ds));
+    id = (int64_t)((uint64_t)id + (uint64_t)unzigzag(di));
+    if (id < 0 || id > (int64_t)UINT32_MAX || cm1 >= UINT32_MAX)
+      return fail(c, "metric id or sample count out of range");
+    a.step = step;
+    a.id = (uint32_t)id;
+    a.count = (uint32_t)cm1 + 1;
     a.sum = u2f(get_shuffled64(sums, n, i));
-    if (a.count == 0)
-      return fail(c, "metric aggregate with a sample count of 0");
     if (a.count > 1) {
       if (j >= m)
         return fail(c, "min/max column shorter than the entries that need it");
@@ -384,6 +448,8 @@ static int dec_metrics(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
     if (v->metric && (rc = v->metric(v->ctx, &a)))
       return rc;
   }
+  if (keys != kend)
+    return fail(c, "metric key column has trailing bytes");
   if (j != m)
     return fail(c, "min/max column longer than the entries that need it");
   return 0;

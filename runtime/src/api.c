@@ -316,6 +316,7 @@ CAIRN_API int cairn_get_counters(cairn_channel channel, cairn_counters *out) {
   } else {
     out->logged = atomic_load_explicit(&cairn__g.ctl_logged, memory_order_relaxed);
     out->written = atomic_load_explicit(&cairn__g.ctl_written, memory_order_relaxed);
+    out->dropped = atomic_load_explicit(&cairn__g.ctl_lost, memory_order_relaxed);
   }
   return CAIRN_OK;
 }
@@ -349,6 +350,7 @@ static int fail_init(int rc, const char *msg) {
 static void reset_counters(void) {
   atomic_store(&cairn__g.ctl_logged, 0);
   atomic_store(&cairn__g.ctl_written, 0);
+  atomic_store(&cairn__g.ctl_lost, 0);
   for (int i = 0; i < CAIRN_CHANNEL_COUNT_; i++)
     atomic_store(&cairn__g.rejected[i], 0);
   atomic_store(&cairn__g.m_retired_logged, 0);

@@ -18,34 +18,73 @@
 #include <unistd.h>
 #ifdef __linux__
 #include <linux/futex.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #endif
 
 #include "state.h"
 #include "wal.h"
+#include "wal_format.h"
 #include "wal_records.h"
 
 /* A block is written when the flush interval expires, on cairn_flush, at
  * finalize, or when the compaction table holds this many (step, metric)
  * entries, which bounds the drain's memory and keeps the table in cache. */
-#define AGG_BLOCK_ENTRIES 65536u
+#define AGG_BLOCK_ENTRIES 32768u
 #define AGG_INDEX_SLOTS (AGG_BLOCK_ENTRIES * 2u)
 /* A pass that drained at least this many records is followed by another
  * pass at once instead of a sleep: the producers are busy. */
 #define DRAIN_BUSY_RECORDS 4096u
+/* While producers are logging, the drain looks at the rings at least this
+ * often (ns), whatever the flush interval. */
+#define DRAIN_ACTIVE_POLL_NS 250000u
+
+typedef struct {
+  int64_t newest_step; /* newest step of this metric in the table   */
+  uint32_t entry;      /* its entry                                   */
+  uint32_t block;      /* block number the two fields belong to       */
+} metric_slot;
+
+/* An encoded block on its way from the drain to the writer thread. */
+typedef struct wblock {
+  struct wblock *next;
+  cairn_buf buf;
+  uint64_t samples;   /* metric samples in it (for accounting)       */
+  uint64_t nctl;      /* control records in it                       */
+  uint64_t flush_req; /* cairn_flush requests it completes (0: none) */
+} wblock;
+
+/* Blocks queued for the writer before the drain waits (back-pressure). */
+#define WRITER_QUEUE_MAX 32u
 
 struct cairn_drain {
   pthread_t thread;
   _Atomic int stop;
+
+  /* The writer thread owns the WAL: compression, write(), fdatasync. The
+   * drain only compacts and encodes, so a slow disk or a long fdatasync
+   * never stops it from emptying the rings. */
+  pthread_t writer;
+  pthread_mutex_t wlock;
+  pthread_cond_t wwork, wspace;
+  wblock *wq_head, *wq_tail, *wfree;
+  unsigned wq_len;
+  int wstop;
   cairn_wal_writer *wal;
-  int io_failed;       /* a block write failed during the run */
+  int io_failed;       /* a block write failed during the run (writer) */
   int logged_io_error; /* the failure was reported on stderr once */
+  uint64_t m_encoded, c_encoded; /* cumulative records handed to the writer */
+  uint64_t flush_enqueued;       /* newest flush request already in a block */
 
   /* Compaction table: entries in arrival order, an open-addressing index. */
   cairn_metric_agg *agg;
   uint32_t nagg;
-  uint32_t *index; /* entry + 1, 0 = empty */
-  uint64_t samples; /* samples folded into the table */
+  uint32_t *index;   /* entry + 1, 0 = empty; covers entries < indexed */
+  uint32_t indexed;
+  uint64_t samples;  /* samples folded into the table */
+  metric_slot *slots; /* per metric id */
+  uint32_t nslots;
+  uint32_t block;     /* number of the block being filled (from 1) */
 
   /* Control records waiting for the next block, oldest first. */
   cairn_ctl *ctl_first, *ctl_last;
@@ -116,59 +155,130 @@ void cairn__metric_totals(uint64_t *logged, uint64_t *dropped) {
 
 /* ---- compaction --------------------------------------------------------------- */
 
+/*
+ * Compaction. Samples are folded into one aggregate per (step, metric) per
+ * block. Most records arrive in step order per metric (a training loop logs
+ * step s, then s+1), so each metric remembers the newest step it has in the
+ * table and where: a sample for that step is folded in with one array
+ * lookup, a sample for a newer step appends a fresh entry without hashing.
+ * Only a sample for an older step (a late sample, or threads interleaving)
+ * takes the hash index, which is brought up to date lazily at that point.
+ */
+
 static inline uint32_t agg_hash(int64_t step, uint32_t id) {
   uint64_t x = (uint64_t)step * 0x9E3779B97F4A7C15ull ^ ((uint64_t)id * 0xC2B2AE3D27D4EB4Full);
   return (uint32_t)(x >> 40);
 }
 
 static void agg_clear(cairn_drain *d) {
-  if (d->nagg)
+  if (d->indexed)
     memset(d->index, 0, AGG_INDEX_SLOTS * sizeof *d->index);
+  d->indexed = 0;
   d->nagg = 0;
   d->samples = 0;
+  d->block++; /* invalidates every metric_slot at once */
 }
 
-/* Folds one sample in. Returns 0, or -1 when the table is full (the caller
- * writes a block and retries). */
-static inline int agg_add(cairn_drain *d, uint32_t id, int64_t step, double v) {
-  uint32_t mask = AGG_INDEX_SLOTS - 1;
+static inline void agg_fold(cairn_metric_agg *a, double v) {
+  a->count++;
+  a->sum += v;
+  /* NaN samples never win a comparison; a NaN min/max (all samples so far
+   * NaN) is replaced by the first real one. */
+  if (v < a->min || isnan(a->min))
+    a->min = v;
+  if (v > a->max || isnan(a->max))
+    a->max = v;
+}
+
+static inline uint32_t agg_append(cairn_drain *d, uint32_t id, int64_t step, double v) {
+  cairn_metric_agg *a = &d->agg[d->nagg];
+  a->step = step;
+  a->id = id;
+  a->count = 1;
+  a->sum = v;
+  a->min = v;
+  a->max = v;
+  return d->nagg++;
+}
+
+/* Finds the slot of (step, id) in the hash index, or the empty slot where it
+ * goes. Entries appended since the last lookup are indexed first. */
+static uint32_t *agg_lookup(cairn_drain *d, uint32_t id, int64_t step) {
+  const uint32_t mask = AGG_INDEX_SLOTS - 1;
+  for (; d->indexed < d->nagg; d->indexed++) {
+    const cairn_metric_agg *a = &d->agg[d->indexed];
+    uint32_t i = agg_hash(a->step, a->id) & mask;
+    while (d->index[i])
+      i = (i + 1) & mask;
+    d->index[i] = d->indexed + 1;
+  }
   for (uint32_t i = agg_hash(step, id) & mask;; i = (i + 1) & mask) {
     uint32_t e = d->index[i];
-    if (e == 0) {
-      if (d->nagg == AGG_BLOCK_ENTRIES)
-        return -1;
-      cairn_metric_agg *a = &d->agg[d->nagg];
-      a->step = step;
-      a->id = id;
-      a->count = 1;
-      a->sum = v;
-      a->min = v;
-      a->max = v;
-      d->index[i] = ++d->nagg;
+    if (e == 0 || (d->agg[e - 1].step == step && d->agg[e - 1].id == id))
+      return &d->index[i];
+  }
+}
+
+/* Makes the per-metric table cover `id`. Returns 0 or -1 (out of memory). */
+static int agg_grow_slots(cairn_drain *d, uint32_t id) {
+  uint32_t n = d->nslots ? d->nslots : 64;
+  while (n <= id)
+    n *= 2;
+  metric_slot *s = realloc(d->slots, n * sizeof *s);
+  if (!s)
+    return -1;
+  memset(s + d->nslots, 0, (n - d->nslots) * sizeof *s);
+  d->slots = s;
+  d->nslots = n;
+  return 0;
+}
+
+/* Folds one sample in. Returns 0, -1 when the table is full (the caller
+ * writes a block and retries), or -2 when out of memory (sample lost). */
+static inline int agg_add(cairn_drain *d, uint32_t id, int64_t step, double v) {
+  if (CAIRN_UNLIKELY(id >= d->nslots) && agg_grow_slots(d, id) != 0)
+    return -2;
+  metric_slot *m = &d->slots[id];
+  if (CAIRN_LIKELY(m->block == d->block)) {
+    if (step == m->newest_step) {
+      cairn_metric_agg *a = &d->agg[m->entry];
+      if (CAIRN_UNLIKELY(a->count == UINT32_MAX))
+        return -1; /* start a fresh aggregate in the next block */
+      agg_fold(a, v);
       d->samples++;
       return 0;
     }
-    cairn_metric_agg *a = &d->agg[e - 1];
-    if (a->step == step && a->id == id) {
-      if (CAIRN_UNLIKELY(a->count == UINT32_MAX))
-        return -1; /* start a fresh aggregate in the next block */
-      a->count++;
-      a->sum += v;
-      /* NaN samples never win a comparison; a NaN min/max (all samples so
-       * far NaN) is replaced by the first real one. */
-      if (v < a->min || isnan(a->min))
-        a->min = v;
-      if (v > a->max || isnan(a->max))
-        a->max = v;
+    if (step < m->newest_step) {
+      /* Older step: it may or may not have an entry already. */
+      uint32_t *slot = agg_lookup(d, id, step);
+      if (*slot) {
+        cairn_metric_agg *a = &d->agg[*slot - 1];
+        if (CAIRN_UNLIKELY(a->count == UINT32_MAX))
+          return -1;
+        agg_fold(a, v);
+      } else {
+        if (d->nagg == AGG_BLOCK_ENTRIES)
+          return -1;
+        *slot = agg_append(d, id, step, v) + 1;
+        d->indexed++; /* the entry just appended is the one indexed */
+      }
       d->samples++;
       return 0;
     }
   }
+  /* Newer than anything of this metric in the table: a new entry. */
+  if (d->nagg == AGG_BLOCK_ENTRIES)
+    return -1;
+  m->entry = agg_append(d, id, step, v);
+  m->newest_step = step;
+  m->block = d->block;
+  d->samples++;
+  return 0;
 }
 
 /* ---- blocks ------------------------------------------------------------------- */
 
-static int write_block(cairn_drain *d, int force_counters, int reg_locked);
+static int write_block(cairn_drain *d, int force_counters, int reg_locked, uint64_t flush_req);
 
 static void drain_rings(cairn_drain *d, uint64_t *drained) {
   pthread_mutex_lock(&cairn__g.reg_lock);
@@ -182,11 +292,14 @@ static void drain_rings(cairn_drain *d, uint64_t *drained) {
     uint64_t n = cairn__ring_peek_spsc(r, &t);
     for (uint64_t k = 0; k < n; k++) {
       const cairn_rec *rec = &r->slots[(t + k) & r->mask];
-      while (agg_add(d, rec->id, rec->step, rec->value) != 0) {
+      int rc;
+      while ((rc = agg_add(d, rec->id, rec->step, rec->value)) == -1) {
         /* Table full: free our hands by writing a block. The registry lock
          * is held, which only delays thread registration. */
-        write_block(d, 0, 1);
+        write_block(d, 0, 1, 0);
       }
+      if (CAIRN_UNLIKELY(rc == -2))
+        atomic_fetch_add_explicit(&cairn__g.m_lost, 1, memory_order_relaxed);
     }
     cairn__ring_release_spsc(r, t + n);
     *drained += n;
@@ -281,13 +394,113 @@ static void free_control(cairn_drain *d) {
   d->nctl = 0;
 }
 
+static void complete_flushes(uint64_t req);
+
+/* Hands the encoded block in d->buf to the writer thread, waiting while the
+ * queue is full. The buffer's memory moves with the block; d->buf gets a
+ * recycled one. */
+static void enqueue_block(cairn_drain *d, uint64_t samples, uint64_t nctl, uint64_t flush_req) {
+  pthread_mutex_lock(&d->wlock);
+  while (d->wq_len >= WRITER_QUEUE_MAX)
+    pthread_cond_wait(&d->wspace, &d->wlock);
+  wblock *b = d->wfree;
+  if (b)
+    d->wfree = b->next;
+  pthread_mutex_unlock(&d->wlock);
+  if (!b && !(b = calloc(1, sizeof *b))) {
+    /* Cannot even queue it: write it from here (slow, but nothing lost). */
+    int rc = cairn__wal_append(d->wal, CAIRN_WAL_BLOCK_DATA, d->buf.data, d->buf.len);
+    if (rc == CAIRN_OK) {
+      atomic_fetch_add_explicit(&cairn__g.m_written, samples, memory_order_relaxed);
+      atomic_fetch_add_explicit(&cairn__g.ctl_written, nctl, memory_order_relaxed);
+    } else {
+      atomic_fetch_add_explicit(&cairn__g.m_lost, samples, memory_order_relaxed);
+      atomic_fetch_add_explicit(&cairn__g.ctl_lost, nctl, memory_order_relaxed);
+    }
+    if (flush_req)
+      complete_flushes(flush_req);
+    cairn__buf_reset(&d->buf);
+    return;
+  }
+  cairn_buf spare = b->buf;
+  b->buf = d->buf;
+  d->buf = spare;
+  cairn__buf_reset(&d->buf);
+  b->samples = samples;
+  b->nctl = nctl;
+  b->flush_req = flush_req;
+  b->next = NULL;
+  pthread_mutex_lock(&d->wlock);
+  if (d->wq_tail)
+    d->wq_tail->next = b;
+  else
+    d->wq_head = b;
+  d->wq_tail = b;
+  d->wq_len++;
+  pthread_cond_signal(&d->wwork);
+  pthread_mutex_unlock(&d->wlock);
+}
+
+static void *writer_main(void *arg) {
+  cairn_drain *d = arg;
+  pthread_setname_np(pthread_self(), "cairn-writer");
+#ifdef __linux__
+  /* On a node whose cores are all busy, let the drain win the CPU over the
+   * writer: a late write only delays durability, a late drain drops data.
+   * (Per-thread nice on Linux; failure is harmless.) */
+  if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5) != 0)
+    errno = 0;
+#endif
+  pthread_mutex_lock(&d->wlock);
+  for (;;) {
+    while (!d->wq_head && !d->wstop)
+      pthread_cond_wait(&d->wwork, &d->wlock);
+    wblock *b = d->wq_head;
+    if (!b)
+      break; /* stopping and nothing left */
+    d->wq_head = b->next;
+    if (!d->wq_head)
+      d->wq_tail = NULL;
+    d->wq_len--;
+    pthread_cond_signal(&d->wspace);
+    pthread_mutex_unlock(&d->wlock);
+
+    int rc = cairn__wal_append(d->wal, CAIRN_WAL_BLOCK_DATA, b->buf.data, b->buf.len);
+    if (rc == CAIRN_OK) {
+      atomic_fetch_add_explicit(&cairn__g.m_written, b->samples, memory_order_relaxed);
+      atomic_fetch_add_explicit(&cairn__g.ctl_written, b->nctl, memory_order_relaxed);
+    } else {
+      /* Counted, never hidden: logged = written + dropped still holds. */
+      d->io_failed = 1;
+      atomic_store_explicit(&cairn__g.flush_error, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&cairn__g.m_lost, b->samples, memory_order_relaxed);
+      atomic_fetch_add_explicit(&cairn__g.ctl_lost, b->nctl, memory_order_relaxed);
+      if (!d->logged_io_error) {
+        d->logged_io_error = 1;
+        cairn__log(CAIRN_LOG_ERROR,
+                   "writing the write-ahead log in %s failed (%s); the block's %llu metric "
+                   "samples and %llu control records are counted as dropped",
+                   cairn__g.run_dir, cairn_strerror(rc), (unsigned long long)b->samples,
+                   (unsigned long long)b->nctl);
+      }
+    }
+    if (b->flush_req)
+      complete_flushes(b->flush_req);
+    pthread_mutex_lock(&d->wlock);
+    b->next = d->wfree;
+    d->wfree = b;
+  }
+  pthread_mutex_unlock(&d->wlock);
+  return NULL;
+}
+
 /*
- * Writes one block with everything pending. Metric samples whose block
- * cannot be written are counted as lost (dropped) so that accounting stays
- * exact; control records stay pending and are retried with the next block,
- * because that channel is never dropped.
+ * Encodes one block with everything pending and queues it for the writer.
+ * If encoding fails for lack of memory, the metric samples are counted as
+ * lost (dropped) so that accounting stays exact, and control records stay
+ * pending for the next block, because that channel is never dropped.
  */
-static int write_block(cairn_drain *d, int force_counters, int reg_locked) {
+static int write_block(cairn_drain *d, int force_counters, int reg_locked, uint64_t flush_req) {
   uint32_t names = cairn__names_count(&cairn__g.names);
   uint64_t logged[CAIRN_CHANNEL_COUNT_], dropped;
   if (reg_locked)
@@ -298,7 +511,7 @@ static int write_block(cairn_drain *d, int force_counters, int reg_locked) {
   int counters_changed = logged[0] != d->last_logged[0] || logged[1] != d->last_logged[1] ||
                          dropped != d->last_dropped;
   if (d->nagg == 0 && d->nctl == 0 && names == d->names_emitted && d->run_emitted &&
-      !(force_counters && counters_changed))
+      !(force_counters && counters_changed) && !flush_req)
     return CAIRN_OK;
 
   cairn__buf_reset(&d->buf);
@@ -330,41 +543,43 @@ static int write_block(cairn_drain *d, int force_counters, int reg_locked) {
     cairn__rec_put_metrics(&d->buf, d->nagg, d->agg);
   encode_control(d);
 
-  uint64_t m_written = atomic_load_explicit(&cairn__g.m_written, memory_order_relaxed);
-  uint64_t c_written = atomic_load_explicit(&cairn__g.ctl_written, memory_order_relaxed);
+  /* "written" in a block counts the records handed to the log in this
+   * block and every earlier one. */
+  uint64_t m_enc = d->m_encoded + d->samples, c_enc = d->c_encoded + d->nctl;
   cairn_rec_counters ctr[2] = {
-      {CAIRN_CHANNEL_METRICS, logged[0], m_written + d->samples, dropped,
+      {CAIRN_CHANNEL_METRICS, logged[0], m_enc, dropped,
        atomic_load_explicit(&cairn__g.rejected[0], memory_order_relaxed)},
-      {CAIRN_CHANNEL_CONTROL, logged[1], c_written + d->nctl, 0,
+      {CAIRN_CHANNEL_CONTROL, logged[1], c_enc,
+       atomic_load_explicit(&cairn__g.ctl_lost, memory_order_relaxed),
        atomic_load_explicit(&cairn__g.rejected[1], memory_order_relaxed)}};
   cairn__rec_put_counters(&d->buf, 2, ctr);
 
-  int rc = d->buf.failed ? CAIRN_ENOMEM
-                         : cairn__wal_append(d->wal, 1 /* CAIRN_WAL_BLOCK_DATA */,
-                                             d->buf.data, d->buf.len);
-  if (rc == CAIRN_OK) {
-    d->run_emitted = 1;
-    d->names_emitted = names;
-    atomic_fetch_add_explicit(&cairn__g.m_written, d->samples, memory_order_relaxed);
-    atomic_fetch_add_explicit(&cairn__g.ctl_written, d->nctl, memory_order_relaxed);
-    free_control(d);
-    d->last_logged[0] = logged[0];
-    d->last_logged[1] = logged[1];
-    d->last_dropped = dropped;
-  } else {
-    d->io_failed = 1;
-    atomic_store_explicit(&cairn__g.flush_error, 1, memory_order_relaxed);
+  if (d->buf.failed) {
     atomic_fetch_add_explicit(&cairn__g.m_lost, d->samples, memory_order_relaxed);
     if (!d->logged_io_error) {
       d->logged_io_error = 1;
       cairn__log(CAIRN_LOG_ERROR,
-                 "writing the write-ahead log in %s failed (%s); %llu metric samples "
-                 "counted as dropped, control records kept for retry",
-                 cairn__g.run_dir, cairn_strerror(rc), (unsigned long long)d->samples);
+                 "out of memory encoding a block; %llu metric samples counted as dropped, "
+                 "control records kept for the next block",
+                 (unsigned long long)d->samples);
     }
+    cairn__buf_reset(&d->buf);
+    agg_clear(d);
+    return CAIRN_ENOMEM;
   }
+  enqueue_block(d, d->samples, d->nctl, flush_req);
+  d->m_encoded = m_enc;
+  d->c_encoded = c_enc;
+  d->run_emitted = 1;
+  d->names_emitted = names;
+  free_control(d);
+  d->last_logged[0] = logged[0];
+  d->last_logged[1] = logged[1];
+  d->last_dropped = dropped;
+  if (flush_req)
+    d->flush_enqueued = flush_req;
   agg_clear(d);
-  return rc;
+  return CAIRN_OK;
 }
 
 /* ---- the thread ----------------------------------------------------------------- */
@@ -397,16 +612,23 @@ static void *drain_main(void *arg) {
     drain_control(d, &drained); /* steps that raced with the ring pass */
 
     uint64_t now = cairn__now_mono_ns();
-    int flush = req != atomic_load_explicit(&cairn__g.flush_done, memory_order_relaxed);
+    int flush = req > d->flush_enqueued;
     if (stopping || flush || now >= next_block) {
-      write_block(d, 1, 0);
+      /* The writer completes the flush requests once this block is in the
+       * log. At stop, every request issued so far is covered. */
+      write_block(d, 1, 0, flush || stopping ? req : 0);
       next_block = now + interval;
       if (stopping)
         break;
-      complete_flushes(req);
     }
     if (drained < DRAIN_BUSY_RECORDS) {
+      /* Idle: sleep until the next block is due (or a wake). Active but
+       * not saturated: poll again soon, because a wake-up from the
+       * high-water mark can come late on a loaded or virtualised node and
+       * the ring must not fill meanwhile. */
       uint64_t left = next_block > now ? next_block - now : 0;
+      if (drained > 0 && left > DRAIN_ACTIVE_POLL_NS)
+        left = DRAIN_ACTIVE_POLL_NS;
       if (left)
         drain_sleep(left);
     }
@@ -437,9 +659,25 @@ int cairn__drain_start(char *err, size_t errlen) {
   if (rc != CAIRN_OK)
     goto fail;
   atomic_init(&d->stop, 0);
+  d->block = 1; /* zeroed metric slots (block 0) are invalid */
+  pthread_mutex_init(&d->wlock, NULL);
+  pthread_cond_init(&d->wwork, NULL);
+  pthread_cond_init(&d->wspace, NULL);
+  rc = pthread_create(&d->writer, NULL, writer_main, d);
+  if (rc != 0) {
+    cairn__fmt(err, errlen, "cannot start the WAL writer thread: %s", strerror(rc));
+    cairn__wal_close(d->wal);
+    rc = CAIRN_ETHREAD;
+    goto fail;
+  }
   rc = pthread_create(&d->thread, NULL, drain_main, d);
   if (rc != 0) {
     cairn__fmt(err, errlen, "cannot start the drain thread: %s", strerror(rc));
+    pthread_mutex_lock(&d->wlock);
+    d->wstop = 1;
+    pthread_cond_signal(&d->wwork);
+    pthread_mutex_unlock(&d->wlock);
+    pthread_join(d->writer, NULL);
     cairn__wal_close(d->wal);
     rc = CAIRN_ETHREAD;
     goto fail;
@@ -461,6 +699,12 @@ int cairn__drain_stop(void) {
   atomic_store_explicit(&cairn__g.wake, 0, memory_order_relaxed);
   cairn__drain_wake();
   pthread_join(d->thread, NULL);
+  /* The drain queued its final block; let the writer finish the queue. */
+  pthread_mutex_lock(&d->wlock);
+  d->wstop = 1;
+  pthread_cond_signal(&d->wwork);
+  pthread_mutex_unlock(&d->wlock);
+  pthread_join(d->writer, NULL);
   int rc = d->io_failed ? CAIRN_EIO : CAIRN_OK;
   /* Control records still pending here could not be written even at the
    * end: report them rather than pretend. */
@@ -474,9 +718,18 @@ int cairn__drain_stop(void) {
   complete_flushes(atomic_load_explicit(&cairn__g.flush_req, memory_order_acquire));
   free_control(d);
   cairn__buf_free(&d->buf);
+  for (wblock *b = d->wfree, *n; b; b = n) {
+    n = b->next;
+    cairn__buf_free(&b->buf);
+    free(b);
+  }
+  pthread_mutex_destroy(&d->wlock);
+  pthread_cond_destroy(&d->wwork);
+  pthread_cond_destroy(&d->wspace);
   free(d->steps);
   free(d->agg);
   free(d->index);
+  free(d->slots);
   free(d);
   cairn__g.drain = NULL;
   return rc;

@@ -51,6 +51,7 @@ typedef struct {
   alignas(CAIRN_CACHELINE) _Atomic(cairn_ctl *) ctl_head;
   _Atomic uint64_t ctl_logged;
   _Atomic uint64_t ctl_written;
+  _Atomic uint64_t ctl_lost; /* only when the log cannot be written */
   _Atomic uint64_t rejected[CAIRN_CHANNEL_COUNT_];
   /* Metric accounting that outlives rings (retired rings, write failures). */
   _Atomic uint64_t m_retired_logged;
