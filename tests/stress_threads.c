@@ -40,7 +40,7 @@ static void *consume(void *p) {
     int done = atomic_load_explicit(&s->done, memory_order_acquire);
     uint64_t t, n = cairn__ring_peek_spsc(s->r, &t);
     for (uint64_t k = 0; k < n; k++) {
-      const cairn_rec *rec = &s->r->slots[(t + k) & s->r->mask];
+      const cairn_rec *rec = cairn__ring_slot(s->r, t + k);
       uint64_t seq = (uint64_t)rec->step;
       if ((double)seq != rec->value || seq < s->next)
         s->bad++;
@@ -57,23 +57,25 @@ static void *consume(void *p) {
 
 static void ring_part(uint64_t n, int block) {
   spsc s = {.r = cairn__ring_create(1024, 0.5, block)};
+  cairn_ring_producer prod;
+  cairn__ring_producer_init(&prod, s.r);
   atomic_init(&s.done, 0);
   pthread_t th;
   pthread_create(&th, NULL, consume, &s);
   uint64_t ok = 0;
   for (uint64_t i = 0; i < n; i++)
-    ok += cairn__ring_push_spsc(s.r, 1, (int64_t)i, (double)i) == CAIRN_OK;
-  cairn__ring_publish(s.r);
+    ok += cairn__ring_push_spsc(&prod, 1, (int64_t)i, (double)i) == CAIRN_OK;
+  cairn__ring_publish(&prod);
   atomic_store_explicit(&s.done, 1, memory_order_release);
   pthread_join(th, NULL);
   CHECK(s.bad == 0, "%llu torn or reordered records", (unsigned long long)s.bad);
   CHECK(s.consumed == ok, "consumed %llu, accepted %llu", (unsigned long long)s.consumed,
         (unsigned long long)ok);
-  CHECK(ok + s.r->dropped == n, "accepted + dropped != pushed");
-  CHECK(s.gaps + (n - s.next) == s.r->dropped, "gaps are not all counted drops");
-  CHECK(!block || s.r->dropped == 0, "block policy dropped");
+  CHECK(ok + prod.dropped == n, "accepted + dropped != pushed");
+  CHECK(s.gaps + (n - s.next) == prod.dropped, "gaps are not all counted drops");
+  CHECK(!block || prod.dropped == 0, "block policy dropped");
   printf("ring %s: %llu pushed, %llu dropped, consistent\n", block ? "block" : "drop",
-         (unsigned long long)n, (unsigned long long)s.r->dropped);
+         (unsigned long long)n, (unsigned long long)prod.dropped);
   cairn__ring_destroy(s.r);
 }
 

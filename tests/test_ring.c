@@ -13,7 +13,7 @@
 static uint64_t drain_all(cairn_ring *r, uint64_t *sum_ids, int64_t *last_step) {
   uint64_t t, n = cairn__ring_peek_spsc(r, &t);
   for (uint64_t k = 0; k < n; k++) {
-    const cairn_rec *rec = &r->slots[(t + k) & r->mask];
+    const cairn_rec *rec = cairn__ring_slot(r, t + k);
     if (sum_ids)
       *sum_ids += rec->id;
     if (last_step)
@@ -29,7 +29,11 @@ Test(ring, new_ring_is_empty) {
   uint64_t t;
   cr_assert_eq(cairn__ring_peek_spsc(r, &t), 0);
   cr_assert_eq(t, 0);
-  cr_assert_eq(r->mask, CAP - 1);
+  cr_assert_eq(r->capacity, CAP);
+  cairn_ring_producer p;
+  cairn__ring_producer_init(&p, r);
+  cr_assert_eq(p.head, 0);
+  cr_assert_eq(p.limit, CAP);
   cairn__ring_destroy(r);
 }
 
@@ -40,17 +44,19 @@ Test(ring, rejects_capacity_that_is_not_a_power_of_two) {
 
 Test(ring, records_become_visible_per_batch_and_on_publish) {
   cairn_ring *r = cairn__ring_create(CAP, 0.5, 0);
+  cairn_ring_producer p;
+  cairn__ring_producer_init(&p, r);
   uint64_t t;
   for (uint32_t i = 0; i < CAIRN_RING_PUBLISH_BATCH - 1; i++)
-    cr_assert_eq(cairn__ring_push_spsc(r, i, i, 1.0), CAIRN_OK);
+    cr_assert_eq(cairn__ring_push_spsc(&p, i, i, 1.0), CAIRN_OK);
   /* Not yet a whole batch: invisible to the consumer. */
   cr_assert_eq(cairn__ring_peek_spsc(r, &t), 0);
-  cairn__ring_push_spsc(r, 99, 99, 1.0);
+  cairn__ring_push_spsc(&p, 99, 99, 1.0);
   cr_assert_eq(cairn__ring_peek_spsc(r, &t), CAIRN_RING_PUBLISH_BATCH);
-  cairn__ring_push_spsc(r, 7, 7, 2.5);
-  cairn__ring_publish(r);
+  cairn__ring_push_spsc(&p, 7, 7, 2.5);
+  cairn__ring_publish(&p);
   cr_assert_eq(cairn__ring_peek_spsc(r, &t), CAIRN_RING_PUBLISH_BATCH + 1);
-  const cairn_rec *last = &r->slots[(t + CAIRN_RING_PUBLISH_BATCH) & r->mask];
+  const cairn_rec *last = cairn__ring_slot(r, t + CAIRN_RING_PUBLISH_BATCH);
   cr_assert_eq(last->id, 7);
   cr_assert_eq(last->step, 7);
   cr_assert_float_eq(last->value, 2.5, 0);
@@ -59,17 +65,19 @@ Test(ring, records_become_visible_per_batch_and_on_publish) {
 
 Test(ring, full_ring_drops_and_counts_exactly) {
   cairn_ring *r = cairn__ring_create(CAP, 1.0, 0);
+  cairn_ring_producer p;
+  cairn__ring_producer_init(&p, r);
   for (uint32_t i = 0; i < CAP; i++)
-    cr_assert_eq(cairn__ring_push_spsc(r, 1, i, (double)i), CAIRN_OK);
+    cr_assert_eq(cairn__ring_push_spsc(&p, 1, i, (double)i), CAIRN_OK);
   for (int i = 0; i < 10; i++)
-    cr_assert_eq(cairn__ring_push_spsc(r, 1, 0, 0.0), CAIRN_EDROPPED);
-  cr_assert_eq(r->dropped, 10);
+    cr_assert_eq(cairn__ring_push_spsc(&p, 1, 0, 0.0), CAIRN_EDROPPED);
+  cr_assert_eq(p.dropped, 10);
   cr_assert_eq(atomic_load(&r->pub_dropped), 10, "drops are published at once");
   int64_t last = -1;
   cr_assert_eq(drain_all(r, NULL, &last), CAP);
   cr_assert_eq(last, CAP - 1, "the oldest records are kept, the new ones dropped");
   /* Space again: the next push succeeds. */
-  cr_assert_eq(cairn__ring_push_spsc(r, 2, 5000, 1.0), CAIRN_OK);
+  cr_assert_eq(cairn__ring_push_spsc(&p, 2, 5000, 1.0), CAIRN_OK);
   cairn__ring_destroy(r);
 }
 
@@ -77,34 +85,37 @@ Test(ring, wraps_around_the_64_bit_counter_limit_without_loss) {
   cairn_ring *r = cairn__ring_create(CAP, 0.5, 0);
   /* Start 100 records before the counters overflow. */
   uint64_t start = UINT64_MAX - 100;
-  r->head = r->cached_tail = start;
   atomic_store(&r->pub_head, start);
   atomic_store(&r->tail, start);
+  cairn_ring_producer p;
+  cairn__ring_producer_init(&p, r);
+  cr_assert_eq(p.head, start);
   uint64_t expect_sum = 0, got_sum = 0, got = 0;
   for (uint32_t round = 0; round < 20; round++) {
     for (uint32_t i = 0; i < CAP; i++) {
-      cr_assert_eq(cairn__ring_push_spsc(r, i, round, 0.0), CAIRN_OK);
+      cr_assert_eq(cairn__ring_push_spsc(&p, i, round, 0.0), CAIRN_OK);
       expect_sum += i;
     }
-    cairn__ring_publish(r);
+    cairn__ring_publish(&p);
     got += drain_all(r, &got_sum, NULL);
   }
   cr_assert_eq(got, 20u * CAP);
   cr_assert_eq(got_sum, expect_sum);
-  cr_assert_lt(r->head, start, "head wrapped past 2^64");
-  cr_assert_eq(r->dropped, 0);
+  cr_assert_lt(p.head, start, "head wrapped past 2^64");
+  cr_assert_eq(p.dropped, 0);
   cairn__ring_destroy(r);
 }
 
 Test(ring, full_ring_exactly_at_the_counter_limit_still_detects_full) {
   cairn_ring *r = cairn__ring_create(CAP, 1.0, 0);
   uint64_t start = UINT64_MAX - CAP / 2;
-  r->head = r->cached_tail = start;
   atomic_store(&r->pub_head, start);
   atomic_store(&r->tail, start);
+  cairn_ring_producer p;
+  cairn__ring_producer_init(&p, r);
   for (uint32_t i = 0; i < CAP; i++)
-    cr_assert_eq(cairn__ring_push_spsc(r, 0, 0, 0.0), CAIRN_OK);
-  cr_assert_eq(cairn__ring_push_spsc(r, 0, 0, 0.0), CAIRN_EDROPPED);
+    cr_assert_eq(cairn__ring_push_spsc(&p, 0, 0, 0.0), CAIRN_OK);
+  cr_assert_eq(cairn__ring_push_spsc(&p, 0, 0, 0.0), CAIRN_EDROPPED);
   cr_assert_eq(drain_all(r, NULL, NULL), CAP);
   cairn__ring_destroy(r);
 }
@@ -126,7 +137,7 @@ static void *consumer(void *p) {
     int done = atomic_load_explicit(&s->done, memory_order_acquire);
     uint64_t t, n = cairn__ring_peek_spsc(s->r, &t);
     for (uint64_t k = 0; k < n; k++) {
-      const cairn_rec *rec = &s->r->slots[(t + k) & s->r->mask];
+      const cairn_rec *rec = cairn__ring_slot(s->r, t + k);
       uint64_t seq = (uint64_t)rec->step;
       /* value mirrors step: a torn record would disagree with itself */
       if ((double)seq != rec->value || rec->id != (uint32_t)(seq & 0xffff))
@@ -148,27 +159,29 @@ static void *consumer(void *p) {
 
 static void run_stress(int block) {
   stress s = {.r = cairn__ring_create(CAP, 0.5, block)};
+  cairn_ring_producer p;
+  cairn__ring_producer_init(&p, s.r);
   atomic_init(&s.done, 0);
   pthread_t th;
   pthread_create(&th, NULL, consumer, &s);
   for (uint64_t i = 0; i < STRESS_N; i++) {
-    int rc = cairn__ring_push_spsc(s.r, (uint32_t)(i & 0xffff), (int64_t)i, (double)i);
+    int rc = cairn__ring_push_spsc(&p, (uint32_t)(i & 0xffff), (int64_t)i, (double)i);
     if (rc == CAIRN_OK)
       s.ok++;
     else
       cr_assert_eq(rc, CAIRN_EDROPPED);
   }
-  cairn__ring_publish(s.r);
+  cairn__ring_publish(&p);
   atomic_store_explicit(&s.done, 1, memory_order_release);
   pthread_join(th, NULL);
   cr_assert_eq(s.out_of_order, 0, "every record arrives whole and in order");
   cr_assert_eq(s.consumed, s.ok);
-  cr_assert_eq(s.ok + s.r->dropped, STRESS_N, "logged = written + dropped");
+  cr_assert_eq(s.ok + p.dropped, STRESS_N, "logged = written + dropped");
   /* Drops after the last accepted record leave no gap; count them too. */
-  cr_assert_eq(s.gaps + (STRESS_N - s.next_expected), s.r->dropped,
+  cr_assert_eq(s.gaps + (STRESS_N - s.next_expected), p.dropped,
                "every missing record is a counted drop");
   if (block)
-    cr_assert_eq(s.r->dropped, 0, "the block policy never drops");
+    cr_assert_eq(p.dropped, 0, "the block policy never drops");
   cairn__ring_destroy(s.r);
 }
 

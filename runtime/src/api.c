@@ -28,12 +28,11 @@
 #define CAIRN_TLS _Thread_local
 #endif
 typedef struct {
-  cairn_ring *ring;
-  uint64_t gen;
+  uint64_t gen;          /* run generation the cursor belongs to */
+  cairn_ring_producer p; /* this thread's cursor into its ring   */
 } cairn_tls_slot;
 static CAIRN_TLS cairn_tls_slot tls; /* one TLS block: one address computation */
 static CAIRN_TLS uint32_t tls_thread; /* 1-based; 0 = not assigned yet */
-#define tls_ring tls.ring
 #define tls_gen tls.gen
 
 static pthread_mutex_t lifecycle_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -72,7 +71,9 @@ static uint32_t thread_index(void) {
  * logged and hand the ring to the drain, which frees it once drained. */
 static void ring_thread_exit(void *p) {
   cairn_ring *r = p;
-  cairn__ring_publish(r);
+  /* Thread-local storage is still valid while key destructors run. */
+  if (tls.p.ring == r)
+    cairn__ring_publish(&tls.p);
   /* release: the publication above happens before the drain sees the ring
    * as orphaned. */
   atomic_store_explicit(&r->orphaned, 1, memory_order_release);
@@ -105,7 +106,7 @@ static int register_thread(void) {
   cairn__g.rings[cairn__g.nrings++] = r;
   pthread_mutex_unlock(&cairn__g.reg_lock);
   pthread_setspecific(cairn__g.tls_key, r);
-  tls_ring = r;
+  cairn__ring_producer_init(&tls.p, r);
   tls_gen = gen;
   return CAIRN_OK;
 }
@@ -128,7 +129,7 @@ static int __attribute__((noinline)) metric_slow(int id, int64_t step, double va
     if (rc != CAIRN_OK)
       return rc;
   }
-  return cairn__ring_push_spsc(tls_ring, (uint32_t)id, step, value);
+  return cairn__ring_push_spsc(&tls.p, (uint32_t)id, step, value);
 }
 
 /* The hot path, shared by both entry points (a direct call to an exported
@@ -140,7 +141,7 @@ static inline int metric_at(int id, int64_t step, double value) {
                                                    memory_order_relaxed) &&
                    (uint32_t)id < atomic_load_explicit(&cairn__g.metric_ids,
                                                        memory_order_relaxed)))
-    return cairn__ring_push_spsc(tls_ring, (uint32_t)id, step, value);
+    return cairn__ring_push_spsc(&tls.p, (uint32_t)id, step, value);
   return metric_slow(id, step, value);
 }
 
@@ -232,7 +233,7 @@ CAIRN_API int cairn_step(int64_t step) {
     return CAIRN_ENOTINIT;
   atomic_store_explicit(&cairn__g.current_step, step, memory_order_relaxed);
   if (tls_gen == atomic_load_explicit(&cairn__g.running_gen, memory_order_relaxed))
-    cairn__ring_publish(tls_ring);
+    cairn__ring_publish(&tls.p);
   cairn_ctl *c = malloc(sizeof *c);
   if (!c)
     return CAIRN_ENOMEM;
@@ -288,7 +289,7 @@ CAIRN_API int cairn_flush(void) {
   if (!running())
     return CAIRN_ENOTINIT;
   if (tls_gen == atomic_load_explicit(&cairn__g.running_gen, memory_order_relaxed))
-    cairn__ring_publish(tls_ring);
+    cairn__ring_publish(&tls.p);
   /* seq_cst RMW: orders our publications before the request the drain
    * acquires. */
   uint64_t req = atomic_fetch_add(&cairn__g.flush_req, 1) + 1;
@@ -476,7 +477,7 @@ CAIRN_API int cairn_finalize(void) {
     return CAIRN_ENOTINIT;
   }
   if (tls_gen == atomic_load_explicit(&cairn__g.running_gen, memory_order_relaxed))
-    cairn__ring_publish(tls_ring);
+    cairn__ring_publish(&tls.p);
   /* From here on every logging call returns CAIRN_ENOTINIT. */
   atomic_store_explicit(&cairn__g.running_gen, CAIRN_GEN_NONE, memory_order_release);
   int rc = cairn__drain_stop();
@@ -499,8 +500,7 @@ CAIRN_API int cairn_finalize(void) {
   pthread_key_delete(cairn__g.tls_key);
   atomic_store(&cairn__g.metric_ids, 0);
   cairn__names_destroy(&cairn__g.names);
-  tls_ring = NULL;
-  tls_gen = 0;
+  memset(&tls, 0, sizeof tls);
   if (rc != CAIRN_OK)
     cairn__fmt(last_error, sizeof last_error,
                "some records could not be written to %s (see cairn_get_counters)",

@@ -291,7 +291,7 @@ static void drain_rings(cairn_drain *d, uint64_t *drained) {
     uint64_t t;
     uint64_t n = cairn__ring_peek_spsc(r, &t);
     for (uint64_t k = 0; k < n; k++) {
-      const cairn_rec *rec = &r->slots[(t + k) & r->mask];
+      const cairn_rec *rec = cairn__ring_slot(r, t + k);
       int rc;
       while ((rc = agg_add(d, rec->id, rec->step, rec->value)) == -1) {
         /* Table full: free our hands by writing a block. The registry lock

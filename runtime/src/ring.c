@@ -19,7 +19,7 @@ cairn_ring *cairn__ring_create(uint64_t capacity, double high_water, int block) 
   if (!r)
     return NULL;
   memset(r, 0, sizeof *r);
-  r->mask = capacity - 1;
+  r->capacity = capacity;
   uint64_t hw = (uint64_t)(high_water * (double)capacity);
   r->high_water = hw < CAIRN_RING_PUBLISH_BATCH ? CAIRN_RING_PUBLISH_BATCH : hw;
   r->block = block;
@@ -32,15 +32,34 @@ cairn_ring *cairn__ring_create(uint64_t capacity, double high_water, int block) 
 
 void cairn__ring_destroy(cairn_ring *r) { free(r); }
 
-void cairn__ring_publish(cairn_ring *r) {
-  uint64_t h = r->head;
-  atomic_store_explicit(&r->pub_dropped, r->dropped, memory_order_relaxed);
+void cairn__ring_producer_init(cairn_ring_producer *p, cairn_ring *r) {
+  uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+  p->head = atomic_load_explicit(&r->pub_head, memory_order_relaxed);
+  p->limit = t + r->capacity;
+  p->mask = r->capacity - 1;
+  p->slots = r->slots;
+  p->dropped = atomic_load_explicit(&r->pub_dropped, memory_order_relaxed);
+  p->ring = r;
+}
+
+/* Re-reads the consumer's tail. */
+static inline void refresh_limit(cairn_ring_producer *p) {
+  /* acquire: pairs with the drain's release store of tail, so the slots it
+   * gave back are no longer being read when we overwrite them. */
+  p->limit = atomic_load_explicit(&p->ring->tail, memory_order_acquire) + p->ring->capacity;
+}
+
+void cairn__ring_publish(cairn_ring_producer *p) {
+  cairn_ring *r = p->ring;
+  uint64_t h = p->head;
+  atomic_store_explicit(&r->pub_dropped, p->dropped, memory_order_relaxed);
   /* release: the slot stores (and pub_dropped) above become visible to the
    * drain no later than the new head it acquires. */
   atomic_store_explicit(&r->pub_head, h, memory_order_release);
-  if (CAIRN_UNLIKELY(h - r->cached_tail >= r->high_water)) {
-    r->cached_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-    if (h - r->cached_tail >= r->high_water)
+  /* fill = h - tail = h - (limit - capacity) */
+  if (CAIRN_UNLIKELY(h + r->capacity - p->limit >= r->high_water)) {
+    refresh_limit(p);
+    if (h + r->capacity - p->limit >= r->high_water)
       cairn__drain_wake(); /* rare: one futex wake, only if not yet woken */
   }
 }
@@ -58,21 +77,22 @@ static void backoff(unsigned spins) {
   }
 }
 
-int cairn__ring_push_full(cairn_ring *r, uint32_t id, int64_t step, double v) {
-  if (!r->block) {
-    r->dropped++;
-    cairn__ring_publish(r); /* the drain must learn about drops, and drain */
+int cairn__ring_push_full(cairn_ring_producer *p, uint32_t id, int64_t step, double v) {
+  refresh_limit(p);
+  if (p->head != p->limit)
+    return cairn__ring_push_spsc(p, id, step, v);
+  if (!p->ring->block) {
+    p->dropped++;
+    cairn__ring_publish(p); /* the drain must learn about drops, and drain */
     return CAIRN_EDROPPED;
   }
   /* Block policy: make everything visible, wake the drain and wait for it
    * to give slots back. Only this policy ever makes the producer wait. */
-  cairn__ring_publish(r);
-  for (unsigned spins = 0;; spins++) {
-    r->cached_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-    if (r->head - r->cached_tail <= r->mask)
-      break;
+  cairn__ring_publish(p);
+  for (unsigned spins = 0; p->head == p->limit; spins++) {
     cairn__drain_wake();
     backoff(spins);
+    refresh_limit(p);
   }
-  return cairn__ring_push_spsc(r, id, step, v);
+  return cairn__ring_push_spsc(p, id, step, v);
 }

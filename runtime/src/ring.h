@@ -8,17 +8,18 @@
  * slot index is a mask and wrap-around of the counters themselves (after 2^64
  * records) is harmless arithmetic modulo 2^64.
  *
- * Layout: the producer's private fields, the fields the producer publishes,
- * and the consumer's fields live on three separate cache lines, so the two
- * threads only exchange a line when one of them actually needs the other's
- * progress:
- *   - head and cached_tail are touched on every push by the producer alone;
+ * Layout: the producer's private cursor (cairn_ring_producer, kept in the
+ * producing thread's own storage), the fields the producer publishes, and
+ * the consumer's fields are on separate cache lines, so the two threads only
+ * exchange a line when one of them actually needs the other's progress:
+ *   - head and limit (cached tail + capacity) are touched on every push by
+ *     the producer alone;
  *   - pub_head/pub_dropped are written once per batch of
  *     CAIRN_RING_PUBLISH_BATCH records (or at a step boundary / flush), and
  *     read by the drain when it drains;
  *   - tail is written by the drain after it consumed records and read by the
  *     producer only when its cached copy says the ring is full.
- * The common-case push is therefore three plain stores into a slot and one
+ * The common-case push is therefore four plain stores into a slot and one
  * into head: no atomic read-modify-write, no fence on x86, no syscall.
  */
 #ifndef CAIRN_RING_H
@@ -45,14 +46,6 @@ enum { CAIRN_REC_METRIC = 1 };
 #define CAIRN_RING_PUBLISH_BATCH 32u
 
 typedef struct cairn_ring {
-  /* --- producer-private line ------------------------------------------- */
-  alignas(CAIRN_CACHELINE) uint64_t head; /* next slot to fill             */
-  uint64_t cached_tail;                   /* last tail the producer read    */
-  uint64_t dropped;                       /* records dropped when full      */
-  uint64_t mask;                          /* capacity - 1                   */
-  uint64_t high_water;                    /* fill that wakes the drain      */
-  int block;                              /* ring.policy == block           */
-
   /* --- published by the producer, read by the drain ---------------------- */
   alignas(CAIRN_CACHELINE) _Atomic uint64_t pub_head;
   _Atomic uint64_t pub_dropped;
@@ -64,50 +57,68 @@ typedef struct cairn_ring {
   alignas(CAIRN_CACHELINE) _Atomic int orphaned; /* owner thread exited     */
   uint32_t thread_index;                         /* order of registration  */
   uint64_t generation;                           /* run generation         */
+  uint64_t capacity;
+  uint64_t high_water;                           /* fill that wakes the drain */
+  int block;                                     /* ring.policy == block   */
 
   alignas(CAIRN_CACHELINE) cairn_rec slots[];
 } cairn_ring;
 
-/* Allocates a ring of `capacity` (power of two) records. Returns NULL when
- * out of memory. high_water is a fraction of capacity in (0, 1]. */
+/*
+ * The producer's private cursor. It lives with the producing thread (in its
+ * thread-local storage), not in the shared ring, so the hot path reads only
+ * memory the thread owns: no pointer chase through the ring to find head.
+ * `limit` is the cached tail plus the capacity: the ring is full, as far as
+ * the producer knows, when head reaches it — one comparison per push.
+ */
+typedef struct {
+  uint64_t head;    /* next slot to fill (free-running)                */
+  uint64_t limit;   /* cached tail + capacity                           */
+  uint64_t mask;    /* capacity - 1                                     */
+  cairn_rec *slots; /* == ring->slots                                   */
+  uint64_t dropped; /* records dropped when full                        */
+  cairn_ring *ring;
+} cairn_ring_producer;
+
+/* Allocates a ring of `capacity` (power of two, >= CAIRN_RING_PUBLISH_BATCH)
+ * records. Returns NULL when out of memory or for a bad capacity.
+ * high_water is a fraction of capacity in (0, 1]. */
 cairn_ring *cairn__ring_create(uint64_t capacity, double high_water, int block);
 void cairn__ring_destroy(cairn_ring *r);
 
-/* Slow paths of push, out of line: the ring is full (drop and count, or wait
- * under the block policy); a batch boundary (publish, maybe wake the drain).
- * Both defined in ring.c. */
-int cairn__ring_push_full(cairn_ring *r, uint32_t id, int64_t step, double v);
-void cairn__ring_publish(cairn_ring *r);
+/* Points a producer cursor at a fresh ring (head = tail = 0). */
+void cairn__ring_producer_init(cairn_ring_producer *p, cairn_ring *r);
+
+/* Slow paths of push, out of line: the ring is full as far as the cached
+ * tail says (re-read it; then drop and count, or wait under the block
+ * policy); a batch boundary (publish, maybe wake the drain). */
+int cairn__ring_push_full(cairn_ring_producer *p, uint32_t id, int64_t step, double v);
+void cairn__ring_publish(cairn_ring_producer *p);
 
 /*
  * Pushes one record. Returns CAIRN_OK or CAIRN_EDROPPED (ring full under the
- * drop policy; the record is counted in r->dropped). Producer thread only.
+ * drop policy; the record is counted in p->dropped). Producer thread only.
  */
-static inline int cairn__ring_push_spsc(cairn_ring *r, uint32_t id, int64_t step,
+static inline int cairn__ring_push_spsc(cairn_ring_producer *p, uint32_t id, int64_t step,
                                         double v) {
-  uint64_t h = r->head;
-  if (CAIRN_UNLIKELY(h - r->cached_tail > r->mask)) {
-    /* acquire: pairs with the drain's release store of tail, so the slots it
-     * gave back are no longer being read when we overwrite them. */
-    r->cached_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-    if (h - r->cached_tail > r->mask)
-      return cairn__ring_push_full(r, id, step, v);
-  }
-  cairn_rec *s = &r->slots[h & r->mask];
+  uint64_t h = p->head;
+  if (CAIRN_UNLIKELY(h == p->limit))
+    return cairn__ring_push_full(p, id, step, v);
+  cairn_rec *s = &p->slots[h & p->mask];
   s->id = id;
   s->kind = CAIRN_REC_METRIC;
   s->step = step;
   s->value = v;
-  r->head = ++h;
+  p->head = ++h;
   if (CAIRN_UNLIKELY((h & (CAIRN_RING_PUBLISH_BATCH - 1)) == 0))
-    cairn__ring_publish(r);
+    cairn__ring_publish(p);
   return 0;
 }
 
 /*
  * Consumer side: the range of published records is [tail, avail). Returns
  * the number of records available; *first is the tail. The drain reads
- * slots[(first + i) & mask] and then calls cairn__ring_release_spsc.
+ * slots[(first + i) & (capacity - 1)] and then calls cairn__ring_release_spsc.
  */
 static inline uint64_t cairn__ring_peek_spsc(cairn_ring *r, uint64_t *first) {
   /* acquire: pairs with the producer's release store of pub_head; the slot
@@ -116,6 +127,10 @@ static inline uint64_t cairn__ring_peek_spsc(cairn_ring *r, uint64_t *first) {
   uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
   *first = t;
   return avail - t;
+}
+
+static inline const cairn_rec *cairn__ring_slot(const cairn_ring *r, uint64_t i) {
+  return &r->slots[i & (r->capacity - 1)];
 }
 
 static inline void cairn__ring_release_spsc(cairn_ring *r, uint64_t new_tail) {
