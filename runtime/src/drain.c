@@ -35,6 +35,9 @@
 /* A pass that drained at least this many records is followed by another
  * pass at once instead of a sleep: the producers are busy. */
 #define DRAIN_BUSY_RECORDS 4096u
+/* While working through a ring, the drain gives slots back to the producer
+ * every this many records (a power of two). */
+#define DRAIN_RELEASE_EVERY 1024u
 /* While producers are logging, the drain looks at the rings at least this
  * often (ns), whatever the flush interval. */
 #define DRAIN_ACTIVE_POLL_NS 250000u
@@ -291,11 +294,17 @@ static void drain_rings(cairn_drain *d, uint64_t *drained) {
     uint64_t t;
     uint64_t n = cairn__ring_peek_spsc(r, &t);
     for (uint64_t k = 0; k < n; k++) {
+      /* Give slots back as we go, not only at the end: the producer may be
+       * filling the rest of the ring while we work through a large backlog. */
+      if ((k & (DRAIN_RELEASE_EVERY - 1)) == 0 && k)
+        cairn__ring_release_spsc(r, t + k);
       const cairn_rec *rec = cairn__ring_slot(r, t + k);
       int rc;
       while ((rc = agg_add(d, rec->id, rec->step, rec->value)) == -1) {
         /* Table full: free our hands by writing a block. The registry lock
-         * is held, which only delays thread registration. */
+         * is held, which only delays thread registration. The records before
+         * this one are folded in: release them first. */
+        cairn__ring_release_spsc(r, t + k);
         write_block(d, 0, 1, 0);
       }
       if (CAIRN_UNLIKELY(rc == -2))
