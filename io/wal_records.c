@@ -309,6 +309,12 @@ void cairn__rec_put_counters(cairn_buf *b, size_t n, const cairn_rec_counters *c
   cairn__rec_close(b, off, (uint32_t)n);
 }
 
+void cairn__rec_put_source(cairn_buf *b, uint32_t rank) {
+  size_t off = cairn__rec_open(b, CAIRN_SEC_SOURCE);
+  put_u32(b, rank);
+  cairn__rec_close(b, off, 1);
+}
+
 /* ---- decoder --------------------------------------------------------------- */
 
 typedef struct {
@@ -569,13 +575,21 @@ int cairn__rec_decode(const void *payload, size_t len, const cairn_rec_visitor *
     case CAIRN_SEC_COUNTERS:
       rc = dec_counters(&c, count, v);
       break;
+    case CAIRN_SEC_SOURCE:
+      if (bytes != 4) {
+        rc = fail(&c, "SOURCE section is not exactly one u32 rank");
+        break;
+      }
+      rc = v->source ? v->source(v->ctx, ld32(c.p)) : 0;
+      c.p += 4;
+      break;
     default:
       c.p = c.end; /* unknown section: skip, a newer writer made it */
       break;
     }
     if (rc)
       return rc;
-    if (type >= CAIRN_SEC_RUN && type <= CAIRN_SEC_COUNTERS && c.p != c.end)
+    if (type >= CAIRN_SEC_RUN && type <= CAIRN_SEC_SOURCE && c.p != c.end)
       return fail(&c, "section body has trailing bytes");
     p = c.end;
     sec++;

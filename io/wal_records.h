@@ -20,7 +20,8 @@ enum {
   CAIRN_SEC_STEPS = 4,    /* step markers with timestamps                */
   CAIRN_SEC_PARAMS = 5,   /* typed params                                */
   CAIRN_SEC_KV = 6,       /* run-level key/values                        */
-  CAIRN_SEC_COUNTERS = 7  /* cumulative accounting per channel           */
+  CAIRN_SEC_COUNTERS = 7, /* cumulative accounting per channel           */
+  CAIRN_SEC_SOURCE = 8    /* the rank the following sections belong to   */
 };
 
 /* Section header: u16 type, u16 flags (0), u32 count, u32 byte length of the
@@ -106,6 +107,7 @@ void cairn__rec_add_kv(cairn_buf *b, const char *key, size_t klen,
                        const char *val, size_t vlen);
 void cairn__rec_close(cairn_buf *b, size_t open_offset, uint32_t count);
 void cairn__rec_put_counters(cairn_buf *b, size_t n, const cairn_rec_counters *c);
+void cairn__rec_put_source(cairn_buf *b, uint32_t rank);
 
 /* ---- decoder ------------------------------------------------------------- */
 
@@ -120,6 +122,10 @@ typedef struct {
   int (*param)(void *ctx, const cairn_rec_param *param);
   int (*kv)(void *ctx, const char *key, size_t klen, const char *val, size_t vlen);
   int (*counters)(void *ctx, const cairn_rec_counters *c);
+  /* The world rank that logged the sections that follow in this block
+   * (every block starts with one; a block without it belongs to the
+   * segment's writer). */
+  int (*source)(void *ctx, uint32_t rank);
 } cairn_rec_visitor;
 
 /*

@@ -32,6 +32,8 @@ typedef struct {
   int have_run;
   cairn_rec_run run;
   cairn_run_damage damage;
+  uint32_t last_source;
+  uint64_t nsources;
   char reports[8][512];
   int nreports;
 } run_model;
@@ -96,6 +98,12 @@ static int rm_run(void *c, const cairn_rec_run *r) {
   m->run.version = NULL;
   return 0;
 }
+static int rm_source(void *c, uint32_t rank) {
+  run_model *m = c;
+  m->last_source = rank;
+  m->nsources++;
+  return 0;
+}
 static void rm_report(void *c, const char *msg) {
   run_model *m = c;
   if (m->nreports < 8)
@@ -105,7 +113,7 @@ static void rm_report(void *c, const char *msg) {
 /* Returns the reader's return code. */
 static inline int rm_read(run_model *m, const char *dir) {
   memset(m, 0, sizeof *m);
-  cairn_rec_visitor v = {m, rm_run, rm_name, rm_metric, rm_step, rm_param, rm_kv, rm_counters};
+  cairn_rec_visitor v = {m, rm_run, rm_name, rm_metric, rm_step, rm_param, rm_kv, rm_counters, rm_source};
   return cairn__run_read_wal(dir, &v, &m->damage, rm_report, m);
 }
 

@@ -13,6 +13,8 @@ typedef struct {
   cairn_metric_agg last_metric;
   double sum_of_sums;
   uint64_t count_sum;
+  int sources;
+  uint32_t last_source;
 } tally;
 
 static int t_run(void *c, const cairn_rec_run *r) {
@@ -70,6 +72,7 @@ static void build(cairn_buf *b, size_t nmetrics) {
                        .hostname = "node1", .hostname_len = 5, .version = "0.1.0",
                        .version_len = 5};
   memset(run.run_id, 0xab, 16);
+  cairn__rec_put_source(b, 3);
   cairn__rec_put_run(b, &run);
   uint32_t ids[3] = {0, 1, 2};
   const char *names[3] = {"loss", "acc", "x'); DROP TABLE Artifact;--"};
@@ -106,8 +109,15 @@ static void build(cairn_buf *b, size_t nmetrics) {
   cairn__rec_put_counters(b, 2, c);
 }
 
+static int t_source(void *c, uint32_t rank) {
+  tally *t = c;
+  t->sources++;
+  t->last_source = rank;
+  return 0;
+}
+
 static cairn_rec_visitor visitor(tally *t) {
-  return (cairn_rec_visitor){t, t_run, t_name, t_metric, t_step, t_param, t_kv, t_ctr};
+  return (cairn_rec_visitor){t, t_run, t_name, t_metric, t_step, t_param, t_kv, t_ctr, t_source};
 }
 
 Test(records, every_section_round_trips) {
@@ -125,6 +135,8 @@ Test(records, every_section_round_trips) {
   cr_assert_eq(t.params, 4);
   cr_assert_eq(t.kvs, 1);
   cr_assert_eq(t.counters, 2);
+  cr_assert_eq(t.sources, 1);
+  cr_assert_eq(t.last_source, 3);
   cr_assert_eq(t.last_metric.step, 999 / 3 - 2);
   cr_assert_eq(t.last_metric.id, 0);
   cr_assert(isnan(t.sum_of_sums), "the NaN sample survives");
@@ -167,7 +179,7 @@ Test(records, every_truncation_is_rejected_without_crashing) {
   tally t;
   for (size_t cut = 0; cut < b.len; cut++) {
     memset(&t, 0, sizeof t);
-    cairn_rec_visitor v = {&t, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    cairn_rec_visitor v = {.ctx = &t};
     char err[256] = "";
     int rc = cairn__rec_decode(b.data, cut, &v, err, sizeof err);
     /* A cut exactly between sections is a valid shorter payload. */

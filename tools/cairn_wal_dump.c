@@ -181,7 +181,7 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  cairn_rec_visitor v = {&d, on_run, on_name, on_metric, on_step, on_param, on_kv, on_counters};
+  cairn_rec_visitor v = {&d, on_run, on_name, on_metric, on_step, on_param, on_kv, on_counters, NULL};
   cairn_run_damage dmg;
   if (d.series) {
     /* Names come first in the log, so one pass resolves the id before the

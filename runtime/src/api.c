@@ -11,6 +11,7 @@
 #include "cairn.h"
 #include "config.h"
 #include "drain.h"
+#include "lifecycle.h"
 #include "state.h"
 #include "util.h"
 #include "wal_records.h"
@@ -336,9 +337,9 @@ CAIRN_API int cairn_get_run_info(cairn_run_info *info) {
 
 static void cairn_atexit(void) {
   /* A program that returns from main without cairn_finalize still gets its
-   * records written. */
+   * records written (under MPI: into the aggregator's channel). */
   if (running())
-    cairn_finalize();
+    cairn__stop();
 }
 
 static int fail_init(int rc, const char *msg) {
@@ -362,6 +363,102 @@ static void reset_counters(void) {
   atomic_store(&cairn__g.current_step, 0);
 }
 
+/* Makes run.dir absolute (against the working directory) into parent. */
+int cairn__run_parent_dir(const cairn_config *cfg, char *parent, size_t len, char *err,
+                          size_t errlen) {
+  if (cfg->run_dir[0] == '/') {
+    if ((size_t)snprintf(parent, len, "%s", cfg->run_dir) >= len)
+      goto too_long;
+    return CAIRN_OK;
+  }
+  char cwd[4096];
+  if (!getcwd(cwd, sizeof cwd)) {
+    cairn__fmt(err, errlen, "cannot determine the working directory for run.dir: %s",
+               strerror(errno));
+    return CAIRN_EIO;
+  }
+  if ((size_t)snprintf(parent, len, "%s/%s", cwd, cfg->run_dir) < len)
+    return CAIRN_OK;
+too_long:
+  cairn__fmt(err, errlen, "run.dir is too long once made absolute");
+  return CAIRN_EINVAL;
+}
+
+/* Creates <parent>/<id text> (mode 0700; the parent too if missing) and
+ * writes its absolute path into dir. */
+int cairn__run_make_dir(const cairn_config *cfg, const uint8_t id[16], char *dir, size_t len,
+                        char *err, size_t errlen) {
+  char parent[4096], text[37];
+  int rc = cairn__run_parent_dir(cfg, parent, sizeof parent, err, errlen);
+  if (rc != CAIRN_OK)
+    return rc;
+  cairn__uuid_format(id, text);
+  if ((size_t)snprintf(dir, len, "%s/%s", parent, text) >= len) {
+    cairn__fmt(err, errlen, "run directory path is too long");
+    return CAIRN_EINVAL;
+  }
+  /* Run files are private to the job's user (shared login and compute
+   * nodes): directories 0700, files 0600. */
+  if ((rc = cairn__mkdir_p(parent, 0700, err, errlen)) != CAIRN_OK)
+    return rc;
+  if (mkdir(dir, 0700) != 0) {
+    cairn__fmt(err, errlen, "cannot create run directory '%s': %s%s", dir, strerror(errno),
+               errno == EEXIST ? " (run.id names an existing run)" : "");
+    return CAIRN_EIO;
+  }
+  return CAIRN_OK;
+}
+
+int cairn__start(const cairn_config *cfg, const cairn_start_opts *o, char *err,
+                 size_t errlen) {
+  int rc;
+  if (running())
+    return CAIRN_EALREADY;
+  cairn__log_set_level((int)cfg->log_level);
+  reset_counters();
+  cairn__g.cfg = *cfg;
+  memcpy(cairn__g.run_id, o->run_id, 16);
+  cairn__uuid_format(o->run_id, cairn__g.run_id_text);
+  cairn__fmt(cairn__g.run_dir, sizeof cairn__g.run_dir, "%s", o->run_dir);
+  cairn__g.start_ns = o->start_ns ? o->start_ns : cairn__now_realtime_ns();
+  cairn__g.rank = o->rank;
+  cairn__g.nranks = o->nranks ? o->nranks : 1;
+  cairn__g.chan = o->chan;
+  cairn__g.have_run = 1;
+  if ((rc = cairn__names_init(&cairn__g.names, cfg->max_names)) != CAIRN_OK) {
+    cairn__fmt(err, errlen, "cannot allocate the metric name table");
+    return rc;
+  }
+  if (pthread_key_create(&cairn__g.tls_key, ring_thread_exit) != 0) {
+    cairn__names_destroy(&cairn__g.names);
+    cairn__fmt(err, errlen, "cannot create the thread-local key for rings");
+    return CAIRN_ENOMEM;
+  }
+  atomic_store(&cairn__g.ctl_head, NULL);
+  atomic_store(&cairn__g.flush_req, 0);
+  atomic_store(&cairn__g.flush_done, 0);
+  if ((rc = cairn__drain_start(err, errlen)) != CAIRN_OK) {
+    pthread_key_delete(cairn__g.tls_key);
+    cairn__names_destroy(&cairn__g.names);
+    if (!err[0])
+      cairn__fmt(err, errlen, "%s", cairn_strerror(rc));
+    return rc;
+  }
+  cairn__g.generation++;
+  /* release: everything set up above is visible to a thread that sees the
+   * run as running. */
+  atomic_store_explicit(&cairn__g.running_gen, cairn__g.generation, memory_order_release);
+  if (!atexit_registered) {
+    atexit_registered = 1;
+    atexit(cairn_atexit);
+  }
+  if (cfg->sigterm)
+    cairn__signals_install();
+  cairn__log(CAIRN_LOG_INFO, "run %s started in %s (rank %u of %u)", cairn__g.run_id_text,
+             cairn__g.run_dir, cairn__g.rank, cairn__g.nranks);
+  return CAIRN_OK;
+}
+
 CAIRN_API int cairn_init(const char *config_path) {
   pthread_mutex_lock(&lifecycle_lock);
   int rc;
@@ -383,99 +480,34 @@ CAIRN_API int cairn_init(const char *config_path) {
     rc = CAIRN_EDISABLED;
     goto out;
   }
-
-  uint8_t id[16];
+  cairn_start_opts o = {.nranks = 1};
   if (cfg.run_id[0])
-    rc = cairn__uuid_parse(cfg.run_id, id);
+    rc = cairn__uuid_parse(cfg.run_id, o.run_id);
   else
-    rc = cairn__uuid_generate(id);
+    rc = cairn__uuid_generate(o.run_id);
   if (rc != CAIRN_OK) {
     rc = fail_init(CAIRN_EIO, "cannot obtain a run id from the kernel's random source");
     goto out;
   }
-
-  /* The run directory is absolute in everything we report, so that a tool
-   * started elsewhere finds it. */
-  char parent[4096], dir[4096];
-  if (cfg.run_dir[0] == '/') {
-    cairn__fmt(parent, sizeof parent, "%s", cfg.run_dir);
-  } else {
-    char cwd[4096];
-    if (!getcwd(cwd, sizeof cwd)) {
-      rc = fail_init(CAIRN_EIO, "cannot determine the working directory for run.dir");
-      goto out;
-    }
-    if ((size_t)snprintf(parent, sizeof parent, "%s/%s", cwd, cfg.run_dir) >= sizeof parent) {
-      rc = fail_init(CAIRN_EINVAL, "run.dir is too long once made absolute");
-      goto out;
-    }
-  }
-  char text[37];
-  cairn__uuid_format(id, text);
-  if ((size_t)snprintf(dir, sizeof dir, "%s/%s", parent, text) >= sizeof dir) {
-    rc = fail_init(CAIRN_EINVAL, "run directory path is too long");
-    goto out;
-  }
-  /* Run files are private to the job's user (shared login and compute
-   * nodes): directories 0700, files 0600. */
-  if ((rc = cairn__mkdir_p(parent, 0700, err, sizeof err)) != CAIRN_OK) {
+  char dir[4096];
+  if ((rc = cairn__run_make_dir(&cfg, o.run_id, dir, sizeof dir, err, sizeof err)) !=
+      CAIRN_OK) {
     rc = fail_init(rc, err);
     goto out;
   }
-  if (mkdir(dir, 0700) != 0) {
-    char m[4200];
-    cairn__fmt(m, sizeof m, "cannot create run directory '%s': %s%s", dir, strerror(errno),
-               errno == EEXIST ? " (run.id names an existing run)" : "");
-    rc = fail_init(CAIRN_EIO, m);
-    goto out;
-  }
-
-  reset_counters();
-  cairn__g.cfg = cfg;
-  memcpy(cairn__g.run_id, id, 16);
-  memcpy(cairn__g.run_id_text, text, sizeof text);
-  memcpy(cairn__g.run_dir, dir, sizeof dir);
-  cairn__g.start_ns = cairn__now_realtime_ns();
-  cairn__g.have_run = 1;
-  if ((rc = cairn__names_init(&cairn__g.names, cfg.max_names)) != CAIRN_OK) {
-    rc = fail_init(rc, "cannot allocate the metric name table");
-    goto out;
-  }
-  if (pthread_key_create(&cairn__g.tls_key, ring_thread_exit) != 0) {
-    cairn__names_destroy(&cairn__g.names);
-    rc = fail_init(CAIRN_ENOMEM, "cannot create the thread-local key for rings");
-    goto out;
-  }
-  atomic_store(&cairn__g.ctl_head, NULL);
-  atomic_store(&cairn__g.flush_req, 0);
-  atomic_store(&cairn__g.flush_done, 0);
-  if ((rc = cairn__drain_start(err, sizeof err)) != CAIRN_OK) {
-    pthread_key_delete(cairn__g.tls_key);
-    cairn__names_destroy(&cairn__g.names);
-    rc = fail_init(rc, err[0] ? err : cairn_strerror(rc));
-    goto out;
-  }
-  cairn__g.generation++;
-  /* release: everything set up above is visible to a thread that sees the
-   * run as running. */
-  atomic_store_explicit(&cairn__g.running_gen, cairn__g.generation, memory_order_release);
-  if (!atexit_registered) {
-    atexit_registered = 1;
-    atexit(cairn_atexit);
-  }
-  cairn__log(CAIRN_LOG_INFO, "run %s started in %s", text, dir);
-  rc = CAIRN_OK;
+  o.run_dir = dir;
+  if ((rc = cairn__start(&cfg, &o, err, sizeof err)) != CAIRN_OK)
+    rc = fail_init(rc, err);
 out:
   pthread_mutex_unlock(&lifecycle_lock);
   return rc;
 }
 
-CAIRN_API int cairn_finalize(void) {
-  pthread_mutex_lock(&lifecycle_lock);
-  if (!running()) {
-    pthread_mutex_unlock(&lifecycle_lock);
+/* Stops the run: drains, writes, stops the threads, frees the rings.
+ * Caller holds lifecycle_lock. */
+static int stop_locked(void) {
+  if (!running())
     return CAIRN_ENOTINIT;
-  }
   if (tls_gen == atomic_load_explicit(&cairn__g.running_gen, memory_order_relaxed))
     cairn__ring_publish(&tls.p);
   /* From here on every logging call returns CAIRN_ENOTINIT. */
@@ -505,6 +537,18 @@ CAIRN_API int cairn_finalize(void) {
     cairn__fmt(last_error, sizeof last_error,
                "some records could not be written to %s (see cairn_get_counters)",
                cairn__g.run_dir);
+  return rc;
+}
+
+int cairn__stop(void) {
+  pthread_mutex_lock(&lifecycle_lock);
+  int rc = stop_locked();
   pthread_mutex_unlock(&lifecycle_lock);
   return rc;
+}
+
+CAIRN_API int cairn_finalize(void) {
+  /* Under MPI this ends this rank's logging: its last records go to the
+   * aggregator, and MPI_Finalize completes the run's files. */
+  return cairn__stop();
 }

@@ -38,6 +38,11 @@ typedef struct cairn_config {
   uint64_t wal_segment_bytes;    /* wal.segment_bytes               */
   uint32_t max_names;            /* metrics.max_names               */
   cairn_log_level log_level;     /* log.level                       */
+  bool sigterm;                  /* signals.sigterm                 */
+  bool mpi_enabled;              /* mpi.enabled                     */
+  uint32_t ranks_per_aggregator; /* mpi.ranks_per_aggregator (0: node) */
+  uint32_t aggregators_per_file; /* mpi.aggregators_per_file        */
+  uint64_t channel_bytes;        /* mpi.channel_bytes               */
 } cairn_config;
 
 /* Fills *cfg with the built-in defaults. Never fails. */

@@ -26,6 +26,7 @@
 #include "wal.h"
 #include "wal_format.h"
 #include "wal_records.h"
+#include "aggregator.h"
 
 /* A block is written when the flush interval expires, on cairn_flush, at
  * finalize, or when the compaction table holds this many (step, metric)
@@ -78,6 +79,8 @@ struct cairn_drain {
   int logged_io_error; /* the failure was reported on stderr once */
   uint64_t m_encoded, c_encoded; /* cumulative records handed to the writer */
   uint64_t flush_enqueued;       /* newest flush request already in a block */
+  int term_seen;                 /* SIGTERM flush started                    */
+  _Atomic uint64_t term_req;     /* the flush request it made (drain -> writer) */
 
   /* Compaction table: entries in arrival order, an open-addressing index. */
   cairn_metric_agg *agg;
@@ -405,6 +408,19 @@ static void free_control(cairn_drain *d) {
 
 static void complete_flushes(uint64_t req);
 
+/* Where a finished block goes: the run's WAL (standalone) or, under MPI, the
+ * node shared-memory channel to this rank's aggregator, which appends it to
+ * its own WAL. The channel wait is the writer's, never a producer's. */
+static int sink_block(cairn_drain *d, const void *data, size_t len) {
+  if (cairn__g.chan) {
+    int rc = cairn__chan_send(cairn__g.chan, data, len, 0);
+    if (rc == CAIRN_OK)
+      cairn__agg_wake();
+    return rc == CAIRN_EINVAL ? CAIRN_EIO : rc;
+  }
+  return cairn__wal_append(d->wal, CAIRN_WAL_BLOCK_DATA, data, len);
+}
+
 /* Hands the encoded block in d->buf to the writer thread, waiting while the
  * queue is full. The buffer's memory moves with the block; d->buf gets a
  * recycled one. */
@@ -418,7 +434,7 @@ static void enqueue_block(cairn_drain *d, uint64_t samples, uint64_t nctl, uint6
   pthread_mutex_unlock(&d->wlock);
   if (!b && !(b = calloc(1, sizeof *b))) {
     /* Cannot even queue it: write it from here (slow, but nothing lost). */
-    int rc = cairn__wal_append(d->wal, CAIRN_WAL_BLOCK_DATA, d->buf.data, d->buf.len);
+    int rc = sink_block(d, d->buf.data, d->buf.len);
     if (rc == CAIRN_OK) {
       atomic_fetch_add_explicit(&cairn__g.m_written, samples, memory_order_relaxed);
       atomic_fetch_add_explicit(&cairn__g.ctl_written, nctl, memory_order_relaxed);
@@ -474,7 +490,7 @@ static void *writer_main(void *arg) {
     pthread_cond_signal(&d->wspace);
     pthread_mutex_unlock(&d->wlock);
 
-    int rc = cairn__wal_append(d->wal, CAIRN_WAL_BLOCK_DATA, b->buf.data, b->buf.len);
+    int rc = sink_block(d, b->buf.data, b->buf.len);
     if (rc == CAIRN_OK) {
       atomic_fetch_add_explicit(&cairn__g.m_written, b->samples, memory_order_relaxed);
       atomic_fetch_add_explicit(&cairn__g.ctl_written, b->nctl, memory_order_relaxed);
@@ -493,8 +509,15 @@ static void *writer_main(void *arg) {
                    (unsigned long long)b->nctl);
       }
     }
-    if (b->flush_req)
+    if (b->flush_req) {
       complete_flushes(b->flush_req);
+      uint64_t term = atomic_load_explicit(&d->term_req, memory_order_relaxed);
+      if (term && b->flush_req >= term) {
+        if (d->wal)
+          cairn__wal_sync(d->wal);
+        atomic_store_explicit(&cairn__g.sigterm_flushed, 1, memory_order_release);
+      }
+    }
     pthread_mutex_lock(&d->wlock);
     b->next = d->wfree;
     d->wfree = b;
@@ -524,11 +547,15 @@ static int write_block(cairn_drain *d, int force_counters, int reg_locked, uint6
     return CAIRN_OK;
 
   cairn__buf_reset(&d->buf);
+  /* Every block says whose it is: under MPI an aggregator's log holds the
+   * blocks of all the ranks it serves. */
+  cairn__rec_put_source(&d->buf, cairn__g.rank);
   if (!d->run_emitted) {
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     const char *ver = cairn_version();
-    cairn_rec_run run = {.rank = 0, .nranks = 1, .pid = (uint32_t)getpid(),
+    cairn_rec_run run = {.rank = cairn__g.rank, .nranks = cairn__g.nranks,
+                         .pid = (uint32_t)getpid(),
                          .start_ns = cairn__g.start_ns, .hostname = host,
                          .hostname_len = strlen(host), .version = ver,
                          .version_len = strlen(ver)};
@@ -622,6 +649,14 @@ static void *drain_main(void *arg) {
 
     uint64_t now = cairn__now_mono_ns();
     int flush = req > d->flush_enqueued;
+    /* SIGTERM: write everything now and tell the handler once it is out. */
+    int term = atomic_load_explicit(&cairn__g.sigterm, memory_order_acquire);
+    if (term && !d->term_seen) {
+      d->term_seen = 1;
+      flush = 1;
+      req = atomic_fetch_add(&cairn__g.flush_req, 1) + 1; /* a flush of our own */
+      atomic_store_explicit(&d->term_req, req, memory_order_relaxed);
+    }
     if (stopping || flush || now >= next_block) {
       /* The writer completes the flush requests once this block is in the
        * log. At stop, every request issued so far is covered. */
@@ -664,8 +699,8 @@ int cairn__drain_start(char *err, size_t errlen) {
                            .sync_interval_ms = cairn__g.cfg.wal_sync_interval_ms,
                            .segment_bytes = cairn__g.cfg.wal_segment_bytes};
   memcpy(opt.run_id, cairn__g.run_id, 16);
-  int rc = cairn__wal_open(&d->wal, &opt, err, errlen);
-  if (rc != CAIRN_OK)
+  int rc = CAIRN_OK;
+  if (!cairn__g.chan && (rc = cairn__wal_open(&d->wal, &opt, err, errlen)) != CAIRN_OK)
     goto fail;
   atomic_init(&d->stop, 0);
   d->block = 1; /* zeroed metric slots (block 0) are invalid */
@@ -722,8 +757,10 @@ int cairn__drain_stop(void) {
                (unsigned long long)d->nctl, cairn__g.run_dir);
     rc = CAIRN_EIO;
   }
-  if (cairn__wal_close(d->wal) != CAIRN_OK)
+  if (d->wal && cairn__wal_close(d->wal) != CAIRN_OK)
     rc = CAIRN_EIO;
+  if (cairn__g.chan) /* the aggregator knows this rank has finished */
+    atomic_store_explicit(&cairn__g.chan->closed, 1, memory_order_release);
   complete_flushes(atomic_load_explicit(&cairn__g.flush_req, memory_order_acquire));
   free_control(d);
   cairn__buf_free(&d->buf);

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "names.h"
 #include "ring.h"
+#include "shm_channel.h"
 #include "util.h"
 
 /* "Not running": a value no thread's cached generation can ever hold. */
@@ -81,6 +82,12 @@ typedef struct {
   uint64_t start_ns;
   uint64_t generation;
   int have_run; /* a run was started in this process (info, counters) */
+  uint32_t rank, nranks;   /* world rank and size; 0 of 1 standalone   */
+  cairn_shm_channel *chan; /* MPI: the channel to the aggregator       */
+  /* SIGTERM: set by the handler, cleared never; the drain and the writer
+   * flush at once when they see it and raise sigterm_flushed. */
+  _Atomic int sigterm;
+  _Atomic int sigterm_flushed;
   pthread_key_t tls_key;
   cairn_drain *drain;
 } cairn_state;

@@ -1,0 +1,222 @@
+/* aggregator.c — the node aggregator thread: moves the encoded blocks of its
+ * group's ranks from node shared memory into its write-ahead log. */
+#include "aggregator.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#include "cairn.h"
+#include "state.h"
+#include "util.h"
+#include "wal.h"
+#include "wal_format.h"
+
+/* How long finalize waits for a rank that neither closes its channel nor
+ * dies (a hung rank) before it gives up on it. */
+#define AGG_STOP_WAIT_NS (30ull * 1000000000ull)
+
+typedef struct {
+  pthread_t thread;
+  cairn_shm_channel *const *chans;
+  uint32_t n;
+  uint8_t *done;           /* per channel: closed and empty, or dead */
+  cairn_wal_writer *wal;
+  uint64_t interval_ns;
+  _Atomic int stop;
+  _Atomic int flushed;     /* after SIGTERM: everything seen is synced */
+  _Atomic uint64_t blocks;
+  int failed;
+} aggregator;
+
+static _Atomic uint32_t *doorbell;
+static aggregator *agg;
+
+void cairn__agg_set_doorbell(_Atomic uint32_t *word) { doorbell = word; }
+
+void cairn__agg_wake(void) {
+  _Atomic uint32_t *w = doorbell;
+  if (!w || atomic_load_explicit(w, memory_order_relaxed))
+    return;
+  if (atomic_exchange_explicit(w, 1, memory_order_release) == 0) {
+#ifdef __linux__
+    /* Not FUTEX_PRIVATE: the waiter is another process on the node. */
+    syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+#endif
+  }
+}
+
+int cairn__agg_flushed(void) {
+  aggregator *a = agg;
+  return !a || atomic_load_explicit(&a->flushed, memory_order_acquire);
+}
+
+uint64_t cairn__agg_blocks(void) {
+  aggregator *a = agg;
+  return a ? atomic_load_explicit(&a->blocks, memory_order_relaxed) : 0;
+}
+
+static void doorbell_wait(uint64_t ns) {
+#ifdef __linux__
+  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+  syscall(SYS_futex, doorbell, FUTEX_WAIT, 0, &ts, NULL, 0);
+#else
+  struct timespec ts = {0, 1000000};
+  nanosleep(&ts, NULL);
+  (void)ns;
+#endif
+}
+
+/* A producer that died without closing its channel. */
+static int producer_dead(const cairn_shm_channel *c) {
+  pid_t pid = (pid_t)atomic_load_explicit(&c->producer_pid, memory_order_acquire);
+  return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Forwards everything available. Returns the number of blocks moved. */
+static uint64_t forward(aggregator *a) {
+  uint64_t moved = 0;
+  for (uint32_t i = 0; i < a->n; i++) {
+    cairn_shm_channel *c = a->chans[i];
+    if (a->done[i] == 2)
+      continue; /* corrupt: given up on */
+    for (;;) {
+      const void *msg;
+      size_t len;
+      int rc = cairn__chan_peek(c, &msg, &len);
+      if (rc == 0)
+        break;
+      if (rc < 0) {
+        cairn__log(CAIRN_LOG_ERROR,
+                   "aggregator: the channel of rank %u is corrupt; its further blocks are "
+                   "lost (the ones already written are intact)",
+                   c->rank);
+        a->done[i] = 2;
+        break;
+      }
+      if (cairn__wal_append(a->wal, CAIRN_WAL_BLOCK_DATA, msg, len) != CAIRN_OK &&
+          !a->failed) {
+        a->failed = 1;
+        cairn__log(CAIRN_LOG_ERROR, "aggregator: writing %s failed; blocks are being lost",
+                   cairn__g.run_dir);
+      }
+      cairn__chan_pop(c);
+      moved++;
+    }
+  }
+  atomic_fetch_add_explicit(&a->blocks, moved, memory_order_relaxed);
+  return moved;
+}
+
+static int all_done(aggregator *a) {
+  int all = 1;
+  for (uint32_t i = 0; i < a->n; i++) {
+    if (a->done[i])
+      continue;
+    const cairn_shm_channel *c = a->chans[i];
+    int closed = atomic_load_explicit(&c->closed, memory_order_acquire);
+    int empty = atomic_load_explicit(&c->head, memory_order_acquire) ==
+                atomic_load_explicit(&c->tail, memory_order_relaxed);
+    if (empty && (closed || producer_dead(c)))
+      a->done[i] = 1;
+    else
+      all = 0;
+  }
+  return all;
+}
+
+static void *agg_main(void *arg) {
+  aggregator *a = arg;
+  pthread_setname_np(pthread_self(), "cairn-aggr");
+  uint64_t stop_deadline = 0;
+  for (;;) {
+    atomic_store_explicit(doorbell, 0, memory_order_relaxed);
+    int stopping = atomic_load_explicit(&a->stop, memory_order_acquire);
+    int term = atomic_load_explicit(&cairn__g.sigterm, memory_order_acquire);
+    uint64_t moved = forward(a);
+    if (term && !atomic_load_explicit(&a->flushed, memory_order_relaxed) && moved == 0) {
+      /* Everything the ranks flushed on SIGTERM that reached us is out. */
+      cairn__wal_sync(a->wal);
+      atomic_store_explicit(&a->flushed, 1, memory_order_release);
+    }
+    if (stopping) {
+      if (all_done(a))
+        break;
+      uint64_t now = cairn__now_mono_ns();
+      if (!stop_deadline)
+        stop_deadline = now + AGG_STOP_WAIT_NS;
+      if (now > stop_deadline) {
+        cairn__log(CAIRN_LOG_ERROR,
+                   "aggregator: gave up waiting for ranks that neither finished nor died");
+        break;
+      }
+    }
+    if (moved == 0)
+      doorbell_wait(stopping ? 1000000u : a->interval_ns);
+  }
+  return NULL;
+}
+
+int cairn__agg_start(cairn_shm_channel *const *chans, uint32_t n, const char *run_dir,
+                     const uint8_t run_id[16], uint32_t rank, const cairn_config *cfg,
+                     char *err, size_t errlen) {
+  aggregator *a = calloc(1, sizeof *a);
+  uint8_t *done = calloc(n ? n : 1, 1);
+  if (!a || !done) {
+    free(a);
+    free(done);
+    return CAIRN_ENOMEM;
+  }
+  a->chans = chans;
+  a->n = n;
+  a->done = done;
+  a->interval_ns = (uint64_t)cfg->flush_interval_ms * 1000000u;
+  cairn_wal_options opt = {.dir = run_dir,
+                           .rank = rank,
+                           .compression_level = cfg->compression_level,
+                           .sync_policy = (int)cfg->wal_sync,
+                           .sync_interval_ms = cfg->wal_sync_interval_ms,
+                           .segment_bytes = cfg->wal_segment_bytes};
+  memcpy(opt.run_id, run_id, 16);
+  int rc = cairn__wal_open(&a->wal, &opt, err, errlen);
+  if (rc != CAIRN_OK)
+    goto fail;
+  rc = pthread_create(&a->thread, NULL, agg_main, a);
+  if (rc != 0) {
+    cairn__fmt(err, errlen, "cannot start the aggregator thread: %s", strerror(rc));
+    cairn__wal_close(a->wal);
+    rc = CAIRN_ETHREAD;
+    goto fail;
+  }
+  agg = a;
+  return CAIRN_OK;
+fail:
+  free(done);
+  free(a);
+  return rc;
+}
+
+int cairn__agg_stop(void) {
+  aggregator *a = agg;
+  if (!a)
+    return CAIRN_OK;
+  atomic_store_explicit(&a->stop, 1, memory_order_release);
+  atomic_store_explicit(doorbell, 0, memory_order_relaxed);
+  cairn__agg_wake();
+  pthread_join(a->thread, NULL);
+  int rc = a->failed ? CAIRN_EIO : CAIRN_OK;
+  if (cairn__wal_close(a->wal) != CAIRN_OK)
+    rc = CAIRN_EIO;
+  agg = NULL;
+  free(a->done);
+  free(a);
+  return rc;
+}

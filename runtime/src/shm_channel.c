@@ -1,0 +1,96 @@
+/* shm_channel.c — the SPSC byte channel in node shared memory between a
+ * rank's writer thread and its aggregator. */
+#include "shm_channel.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "cairn.h"
+
+#define WRAP_MARK UINT32_MAX
+
+static inline uint64_t pad8(uint64_t n) { return (n + 7) & ~(uint64_t)7; }
+
+size_t cairn__chan_footprint(uint64_t capacity) {
+  size_t n = sizeof(cairn_shm_channel) + capacity;
+  return (n + CAIRN_CACHELINE - 1) & ~(size_t)(CAIRN_CACHELINE - 1);
+}
+
+void cairn__chan_init(cairn_shm_channel *c, uint64_t capacity, uint32_t rank) {
+  atomic_init(&c->head, 0);
+  atomic_init(&c->tail, 0);
+  atomic_init(&c->producer_pid, 0);
+  atomic_init(&c->closed, 0);
+  atomic_init(&c->sent, 0);
+  c->capacity = capacity;
+  c->rank = rank;
+}
+
+int cairn__chan_send(cairn_shm_channel *c, const void *msg, size_t len, int nonblocking) {
+  const uint64_t cap = c->capacity;
+  if (len > cap / 2)
+    return CAIRN_EINVAL;
+  uint64_t need = 8 + pad8(len);
+  uint64_t h = atomic_load_explicit(&c->head, memory_order_relaxed);
+  uint64_t off = h & (cap - 1);
+  uint64_t wrap = (cap - off < need) ? cap - off : 0; /* bytes skipped to wrap */
+  for (unsigned spins = 0;; spins++) {
+    /* acquire: the consumer has finished reading the bytes it released. */
+    uint64_t t = atomic_load_explicit(&c->tail, memory_order_acquire);
+    if (h + wrap + need - t <= cap)
+      break;
+    if (nonblocking)
+      return CAIRN_EDROPPED;
+    struct timespec ts = {0, spins < 100 ? 20000 : 1000000};
+    nanosleep(&ts, NULL);
+  }
+  if (wrap) {
+    uint32_t mark = WRAP_MARK;
+    if (cap - off >= 4)
+      memcpy(c->data + off, &mark, 4);
+    h += wrap;
+    off = 0;
+  }
+  uint32_t l32 = (uint32_t)len;
+  memcpy(c->data + off, &l32, 4);
+  memcpy(c->data + off + 8, msg, len);
+  atomic_fetch_add_explicit(&c->sent, 1, memory_order_relaxed);
+  /* release: the message bytes are in place before the consumer can see the
+   * new head. A producer killed before this store leaves nothing torn. */
+  atomic_store_explicit(&c->head, h + need, memory_order_release);
+  return CAIRN_OK;
+}
+
+int cairn__chan_peek(cairn_shm_channel *c, const void **msg, size_t *len) {
+  const uint64_t cap = c->capacity;
+  uint64_t h = atomic_load_explicit(&c->head, memory_order_acquire);
+  uint64_t t = atomic_load_explicit(&c->tail, memory_order_relaxed);
+  for (;;) {
+    if (t == h)
+      return 0;
+    uint64_t off = t & (cap - 1);
+    uint32_t l32 = WRAP_MARK;
+    if (cap - off >= 4)
+      memcpy(&l32, c->data + off, 4);
+    if (l32 == WRAP_MARK || cap - off < 8) {
+      t += cap - off; /* skip to the start of the buffer */
+      atomic_store_explicit(&c->tail, t, memory_order_release);
+      continue;
+    }
+    if (l32 > cap / 2 || off + 8 + l32 > cap || h - t < 8 + pad8(l32))
+      return CAIRN_ECORRUPT;
+    *msg = c->data + off + 8;
+    *len = l32;
+    return 1;
+  }
+}
+
+void cairn__chan_pop(cairn_shm_channel *c) {
+  const uint64_t cap = c->capacity;
+  uint64_t t = atomic_load_explicit(&c->tail, memory_order_relaxed);
+  uint32_t l32;
+  memcpy(&l32, c->data + (t & (cap - 1)), 4);
+  /* release: our reads of the message are done before the producer reuses
+   * the bytes. */
+  atomic_store_explicit(&c->tail, t + 8 + pad8(l32), memory_order_release);
+}

@@ -1,0 +1,26 @@
+# MPI runtime tests: real mpirun, oversubscribed, "virtual nodes" through
+# mpi.ranks_per_aggregator. Each case runs mpi_log_app and checks the run
+# with the independent checker mpi_check_run.
+add_executable(mpi_log_app mpirt/mpi_log_app.c)
+target_link_libraries(mpi_log_app PRIVATE cairn::cairn MPI::MPI_C Threads::Threads cairn_build_flags)
+add_executable(mpi_check_run mpirt/mpi_check_run.c)
+target_link_libraries(mpi_check_run PRIVATE cairn_internal cairn_build_flags m)
+
+foreach(_case "1;0" "2;1" "2;2" "4;1" "4;2" "4;4" "8;2" "8;4" "16;4" "16;1")
+  list(GET _case 0 _n)
+  list(GET _case 1 _rpa)
+  add_test(NAME mpi_run_np${_n}_rpa${_rpa}
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_mpi_case.sh
+                   $<TARGET_FILE_DIR:mpi_log_app> ${_n} ${_rpa} 300)
+  set_tests_properties(mpi_run_np${_n}_rpa${_rpa} PROPERTIES LABELS "mpi" TIMEOUT 300 RUN_SERIAL ON)
+endforeach()
+add_test(NAME mpi_run_two_threads_np4_rpa2
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_mpi_case.sh
+                 $<TARGET_FILE_DIR:mpi_log_app> 4 2 300 side)
+set_tests_properties(mpi_run_two_threads_np4_rpa2 PROPERTIES LABELS "mpi" TIMEOUT 300 RUN_SERIAL ON)
+# Many small blocks through a small channel: wrap-around and back-pressure.
+add_test(NAME mpi_run_small_channel_np8_rpa4
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_mpi_case.sh
+                 $<TARGET_FILE_DIR:mpi_log_app> 8 4 20000)
+set_tests_properties(mpi_run_small_channel_np8_rpa4 PROPERTIES LABELS "mpi" TIMEOUT 300 RUN_SERIAL ON
+                     ENVIRONMENT "CHANNEL_BYTES=65536;FLUSH_MS=5")
