@@ -34,6 +34,14 @@ void cairn__buf_reset(cairn_buf *b) {
   b->failed = 0;
 }
 
+int cairn__buf_append(cairn_buf *b, const void *p, size_t n) {
+  if (buf_reserve(b, n) != 0)
+    return -1;
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
 void cairn__buf_free(cairn_buf *b) {
   free(b->data);
   memset(b, 0, sizeof *b);

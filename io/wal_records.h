@@ -89,6 +89,8 @@ typedef struct {
 } cairn_buf;
 
 void cairn__buf_reset(cairn_buf *b);
+/* Appends n bytes; returns 0, or -1 (and sets failed) when out of memory. */
+int cairn__buf_append(cairn_buf *b, const void *p, size_t n);
 void cairn__buf_free(cairn_buf *b);
 
 /* ---- encoder: each call appends one whole section ------------------------ */

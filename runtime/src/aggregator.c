@@ -19,6 +19,7 @@
 #include "util.h"
 #include "wal.h"
 #include "wal_format.h"
+#include "wal_records.h"
 
 /* How long finalize waits for a rank that neither closes its channel nor
  * dies (a hung rank) before it gives up on it. */
@@ -29,6 +30,7 @@ typedef struct {
   cairn_shm_channel *const *chans;
   uint32_t n;
   uint8_t *done;           /* per channel: closed and empty, or dead */
+  cairn_buf *partial;      /* per channel: fragments of a message so far */
   cairn_wal_writer *wal;
   uint64_t interval_ns;
   _Atomic int stop;
@@ -91,7 +93,8 @@ static uint64_t forward(aggregator *a) {
     for (;;) {
       const void *msg;
       size_t len;
-      int rc = cairn__chan_peek(c, &msg, &len);
+      int more = 0;
+      int rc = cairn__chan_peek(c, &msg, &len, &more);
       if (rc == 0)
         break;
       if (rc < 0) {
@@ -102,13 +105,29 @@ static uint64_t forward(aggregator *a) {
         a->done[i] = 2;
         break;
       }
+      cairn_buf *pb = &a->partial[i];
+      if (more || pb->len) {
+        /* A block in fragments: collect them, write when complete. */
+        if (cairn__buf_append(pb, msg, len) != 0) {
+          cairn__log(CAIRN_LOG_ERROR, "aggregator: out of memory reassembling a block");
+          a->failed = 1;
+        }
+        cairn__chan_pop(c);
+        if (more)
+          continue;
+        msg = pb->data;
+        len = pb->len;
+      }
       if (cairn__wal_append(a->wal, CAIRN_WAL_BLOCK_DATA, msg, len) != CAIRN_OK &&
           !a->failed) {
         a->failed = 1;
         cairn__log(CAIRN_LOG_ERROR, "aggregator: writing %s failed; blocks are being lost",
                    cairn__g.run_dir);
       }
-      cairn__chan_pop(c);
+      if (pb->len)
+        cairn__buf_reset(pb);
+      else
+        cairn__chan_pop(c);
       moved++;
     }
   }
@@ -170,11 +189,14 @@ int cairn__agg_start(cairn_shm_channel *const *chans, uint32_t n, const char *ru
                      char *err, size_t errlen) {
   aggregator *a = calloc(1, sizeof *a);
   uint8_t *done = calloc(n ? n : 1, 1);
-  if (!a || !done) {
+  cairn_buf *partial = calloc(n ? n : 1, sizeof *partial);
+  if (!a || !done || !partial) {
     free(a);
     free(done);
+    free(partial);
     return CAIRN_ENOMEM;
   }
+  a->partial = partial;
   a->chans = chans;
   a->n = n;
   a->done = done;
@@ -200,6 +222,7 @@ int cairn__agg_start(cairn_shm_channel *const *chans, uint32_t n, const char *ru
   return CAIRN_OK;
 fail:
   free(done);
+  free(partial);
   free(a);
   return rc;
 }
@@ -216,6 +239,9 @@ int cairn__agg_stop(void) {
   if (cairn__wal_close(a->wal) != CAIRN_OK)
     rc = CAIRN_EIO;
   agg = NULL;
+  for (uint32_t i = 0; i < a->n; i++)
+    cairn__buf_free(&a->partial[i]);
+  free(a->partial);
   free(a->done);
   free(a);
   return rc;

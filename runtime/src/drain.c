@@ -413,10 +413,9 @@ static void complete_flushes(uint64_t req);
  * its own WAL. The channel wait is the writer's, never a producer's. */
 static int sink_block(cairn_drain *d, const void *data, size_t len) {
   if (cairn__g.chan) {
-    int rc = cairn__chan_send(cairn__g.chan, data, len, 0);
-    if (rc == CAIRN_OK)
-      cairn__agg_wake();
-    return rc == CAIRN_EINVAL ? CAIRN_EIO : rc;
+    int rc = cairn__chan_send(cairn__g.chan, data, len);
+    cairn__agg_wake();
+    return rc == CAIRN_OK ? CAIRN_OK : CAIRN_EIO;
   }
   return cairn__wal_append(d->wal, CAIRN_WAL_BLOCK_DATA, data, len);
 }

@@ -8,6 +8,7 @@
 #include "cairn.h"
 
 #define WRAP_MARK UINT32_MAX
+#define MORE_BIT 0x80000000u
 
 static inline uint64_t pad8(uint64_t n) { return (n + 7) & ~(uint64_t)7; }
 
@@ -26,10 +27,9 @@ void cairn__chan_init(cairn_shm_channel *c, uint64_t capacity, uint32_t rank) {
   c->rank = rank;
 }
 
-int cairn__chan_send(cairn_shm_channel *c, const void *msg, size_t len, int nonblocking) {
+/* Sends one fragment of at most capacity / 4 bytes. */
+static void send_fragment(cairn_shm_channel *c, const uint8_t *frag, size_t len, int more) {
   const uint64_t cap = c->capacity;
-  if (len > cap / 2)
-    return CAIRN_EINVAL;
   uint64_t need = 8 + pad8(len);
   uint64_t h = atomic_load_explicit(&c->head, memory_order_relaxed);
   uint64_t off = h & (cap - 1);
@@ -39,29 +39,39 @@ int cairn__chan_send(cairn_shm_channel *c, const void *msg, size_t len, int nonb
     uint64_t t = atomic_load_explicit(&c->tail, memory_order_acquire);
     if (h + wrap + need - t <= cap)
       break;
-    if (nonblocking)
-      return CAIRN_EDROPPED;
     struct timespec ts = {0, spins < 100 ? 20000 : 1000000};
     nanosleep(&ts, NULL);
   }
   if (wrap) {
     uint32_t mark = WRAP_MARK;
-    if (cap - off >= 4)
-      memcpy(c->data + off, &mark, 4);
+    memcpy(c->data + off, &mark, 4);
     h += wrap;
     off = 0;
   }
-  uint32_t l32 = (uint32_t)len;
-  memcpy(c->data + off, &l32, 4);
-  memcpy(c->data + off + 8, msg, len);
-  atomic_fetch_add_explicit(&c->sent, 1, memory_order_relaxed);
-  /* release: the message bytes are in place before the consumer can see the
-   * new head. A producer killed before this store leaves nothing torn. */
+  uint32_t word = (uint32_t)len | (more ? MORE_BIT : 0);
+  memcpy(c->data + off, &word, 4);
+  memcpy(c->data + off + 8, frag, len);
+  /* release: the fragment's bytes are in place before the consumer can see
+   * the new head. A producer killed before this store leaves nothing torn. */
   atomic_store_explicit(&c->head, h + need, memory_order_release);
+}
+
+int cairn__chan_send(cairn_shm_channel *c, const void *msg, size_t len) {
+  if (len >= MORE_BIT)
+    return CAIRN_EINVAL;
+  const uint8_t *p = msg;
+  size_t max = (size_t)(c->capacity / 4);
+  do {
+    size_t n = len < max ? len : max;
+    send_fragment(c, p, n, len > n);
+    p += n;
+    len -= n;
+  } while (len);
+  atomic_fetch_add_explicit(&c->sent, 1, memory_order_relaxed);
   return CAIRN_OK;
 }
 
-int cairn__chan_peek(cairn_shm_channel *c, const void **msg, size_t *len) {
+int cairn__chan_peek(cairn_shm_channel *c, const void **msg, size_t *len, int *more) {
   const uint64_t cap = c->capacity;
   uint64_t h = atomic_load_explicit(&c->head, memory_order_acquire);
   uint64_t t = atomic_load_explicit(&c->tail, memory_order_relaxed);
@@ -77,7 +87,9 @@ int cairn__chan_peek(cairn_shm_channel *c, const void **msg, size_t *len) {
       atomic_store_explicit(&c->tail, t, memory_order_release);
       continue;
     }
-    if (l32 > cap / 2 || off + 8 + l32 > cap || h - t < 8 + pad8(l32))
+    *more = (l32 & MORE_BIT) != 0;
+    l32 &= ~MORE_BIT;
+    if (l32 > cap / 4 || off + 8 + l32 > cap || h - t < 8 + pad8(l32))
       return CAIRN_ECORRUPT;
     *msg = c->data + off + 8;
     *len = l32;
@@ -90,6 +102,7 @@ void cairn__chan_pop(cairn_shm_channel *c) {
   uint64_t t = atomic_load_explicit(&c->tail, memory_order_relaxed);
   uint32_t l32;
   memcpy(&l32, c->data + (t & (cap - 1)), 4);
+  l32 &= ~MORE_BIT;
   /* release: our reads of the message are done before the producer reuses
    * the bytes. */
   atomic_store_explicit(&c->tail, t + 8 + pad8(l32), memory_order_release);

@@ -5,9 +5,12 @@
  * position-independent (offsets, no pointers), so each process maps the
  * segment wherever mmap puts it.
  *
- * A message is a u32 length followed by its bytes, padded to 8 bytes. When
- * a message does not fit before the end of the buffer, the producer writes a
- * wrap marker (length UINT32_MAX) and starts again at offset 0.
+ * A message travels as one or more fragments of at most a quarter of the
+ * buffer each, so a block of any size fits through a small channel. A
+ * fragment is a u32 word (bits 0-30 length, bit 31 "more fragments follow")
+ * and a u32 pad, then its bytes, padded to 8 bytes. When a fragment does not
+ * fit before the end of the buffer, the producer writes a wrap marker (word
+ * UINT32_MAX) and starts again at offset 0. The consumer reassembles.
  */
 #ifndef CAIRN_SHM_CHANNEL_H
 #define CAIRN_SHM_CHANNEL_H
@@ -37,16 +40,17 @@ size_t cairn__chan_footprint(uint64_t capacity);
 /* Initialises a channel in zeroed memory. capacity: power of two >= 4096. */
 void cairn__chan_init(cairn_shm_channel *c, uint64_t capacity, uint32_t rank);
 
-/* Producer: sends one message. Returns CAIRN_OK, CAIRN_EINVAL if it can never
- * fit (len > capacity / 2), or CAIRN_EDROPPED (would block) when nonblocking
- * and full. Blocking mode waits (sleeping briefly) for the consumer. */
-int cairn__chan_send(cairn_shm_channel *c, const void *msg, size_t len, int nonblocking);
+/* Producer: sends one message of any length (in fragments), waiting
+ * (sleeping briefly) while the channel is full. Returns CAIRN_OK, or
+ * CAIRN_EINVAL for a message of 2 GiB or more. */
+int cairn__chan_send(cairn_shm_channel *c, const void *msg, size_t len);
 
-/* Consumer: if a message is available, points msg and len at it (valid until
- * cairn__chan_pop) and returns 1; 0 if empty. Returns CAIRN_ECORRUPT if the
- * length word is impossible (a producer died mid-write cannot cause this:
- * the head is published only after the message is complete). */
-int cairn__chan_peek(cairn_shm_channel *c, const void **msg, size_t *len);
+/* Consumer: if a fragment is available, points frag and len at it (valid
+ * until cairn__chan_pop), sets *more when further fragments of the same
+ * message follow, and returns 1; 0 if empty. Returns CAIRN_ECORRUPT if the
+ * length word is impossible (a producer killed mid-write cannot cause this:
+ * the head is published only after a fragment is complete). */
+int cairn__chan_peek(cairn_shm_channel *c, const void **frag, size_t *len, int *more);
 void cairn__chan_pop(cairn_shm_channel *c);
 
 #endif /* CAIRN_SHM_CHANNEL_H */
