@@ -24,3 +24,32 @@ add_test(NAME mpi_run_small_channel_np8_rpa4
                  $<TARGET_FILE_DIR:mpi_log_app> 8 4 20000)
 set_tests_properties(mpi_run_small_channel_np8_rpa4 PROPERTIES LABELS "mpi" TIMEOUT 300 RUN_SERIAL ON
                      ENVIRONMENT "CHANNEL_BYTES=65536;FLUSH_MS=5")
+
+# An unmodified MPI program (not linked with cairn) under LD_PRELOAD.
+add_executable(plain_mpi mpirt/plain_mpi.c)
+target_link_libraries(plain_mpi PRIVATE MPI::MPI_C)
+add_executable(mpi_check_meta mpirt/mpi_check_meta.c)
+target_link_libraries(mpi_check_meta PRIVATE cairn_internal cairn_build_flags)
+add_test(NAME mpi_ld_preload_unmodified_np4
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_meta_case.sh
+                 $<TARGET_FILE_DIR:mpi_check_meta> 4 $<TARGET_FILE:cairn> $<TARGET_FILE:plain_mpi>)
+set_tests_properties(mpi_ld_preload_unmodified_np4 PROPERTIES LABELS "mpi" TIMEOUT 300 RUN_SERIAL ON)
+
+# A Fortran MPI program linked with cairn.
+include(CheckLanguage)
+check_language(Fortran)
+if(CMAKE_Fortran_COMPILER)
+  enable_language(Fortran)
+  find_package(MPI COMPONENTS Fortran QUIET)
+endif()
+if(MPI_Fortran_FOUND)
+  add_executable(fortran_app mpirt/fortran_app.f90)
+  # cairn first, so its MPI_INIT / MPI_FINALIZE come before the MPI library's.
+  target_link_libraries(fortran_app PRIVATE cairn MPI::MPI_Fortran)
+  add_test(NAME mpi_fortran_linked_np4
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_meta_case.sh
+                   $<TARGET_FILE_DIR:mpi_check_meta> 4 - $<TARGET_FILE:fortran_app>)
+  set_tests_properties(mpi_fortran_linked_np4 PROPERTIES LABELS "mpi" TIMEOUT 300 RUN_SERIAL ON)
+else()
+  message(STATUS "cairn: no Fortran MPI compiler; the Fortran capture test is skipped")
+endif()
