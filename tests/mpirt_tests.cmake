@@ -53,3 +53,12 @@ if(MPI_Fortran_FOUND)
 else()
   message(STATUS "cairn: no Fortran MPI compiler; the Fortran capture test is skipped")
 endif()
+
+# Killed jobs: SIGKILL keeps everything flushed before it; SIGTERM (what a
+# scheduler sends first) leaves complete output.
+foreach(_sig KILL TERM)
+  add_test(NAME mpi_job_sig${_sig}_np8_rpa4
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_kill_case.sh
+                   $<TARGET_FILE_DIR:mpi_log_app> 8 4 ${_sig})
+  set_tests_properties(mpi_job_sig${_sig}_np8_rpa4 PROPERTIES LABELS "mpi" TIMEOUT 300 RUN_SERIAL ON)
+endforeach()

@@ -15,6 +15,7 @@
 #endif
 
 #include "cairn.h"
+#include "lifecycle.h"
 #include "state.h"
 #include "util.h"
 #include "wal.h"
@@ -128,6 +129,8 @@ static uint64_t forward(aggregator *a) {
         cairn__buf_reset(pb);
       else
         cairn__chan_pop(c);
+      /* release: a rank waiting in cairn_flush learns its block is out. */
+      atomic_fetch_add_explicit(&c->acked, 1, memory_order_release);
       moved++;
     }
   }
@@ -152,6 +155,16 @@ static int all_done(aggregator *a) {
   return all;
 }
 
+static int all_term_flushed(aggregator *a) {
+  all_done(a);
+  for (uint32_t i = 0; i < a->n; i++) {
+    const cairn_shm_channel *c = a->chans[i];
+    if (!a->done[i] && !atomic_load_explicit(&c->term_flushed, memory_order_acquire))
+      return 0;
+  }
+  return 1;
+}
+
 static void *agg_main(void *arg) {
   aggregator *a = arg;
   pthread_setname_np(pthread_self(), "cairn-aggr");
@@ -161,8 +174,10 @@ static void *agg_main(void *arg) {
     int stopping = atomic_load_explicit(&a->stop, memory_order_acquire);
     int term = atomic_load_explicit(&cairn__g.sigterm, memory_order_acquire);
     uint64_t moved = forward(a);
-    if (term && !atomic_load_explicit(&a->flushed, memory_order_relaxed) && moved == 0) {
-      /* Everything the ranks flushed on SIGTERM that reached us is out. */
+    if (term && !atomic_load_explicit(&a->flushed, memory_order_relaxed) && moved == 0 &&
+        all_term_flushed(a)) {
+      /* Every rank of the group has had its SIGTERM flush written (or has
+       * finished, or died): make it durable and let the handler go on. */
       cairn__wal_sync(a->wal);
       atomic_store_explicit(&a->flushed, 1, memory_order_release);
     }
@@ -199,6 +214,8 @@ int cairn__agg_start(cairn_shm_channel *const *chans, uint32_t n, const char *ru
   a->partial = partial;
   a->chans = chans;
   a->n = n;
+  for (uint32_t i = 0; i < n; i++)
+    atomic_store_explicit(&chans[i]->consumer_pid, (uint32_t)getpid(), memory_order_relaxed);
   a->done = done;
   a->interval_ns = (uint64_t)cfg->flush_interval_ms * 1000000u;
   cairn_wal_options opt = {.dir = run_dir,
@@ -211,7 +228,7 @@ int cairn__agg_start(cairn_shm_channel *const *chans, uint32_t n, const char *ru
   int rc = cairn__wal_open(&a->wal, &opt, err, errlen);
   if (rc != CAIRN_OK)
     goto fail;
-  rc = pthread_create(&a->thread, NULL, agg_main, a);
+  rc = cairn__thread_create(&a->thread, agg_main, a);
   if (rc != 0) {
     cairn__fmt(err, errlen, "cannot start the aggregator thread: %s", strerror(rc));
     cairn__wal_close(a->wal);

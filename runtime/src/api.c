@@ -112,6 +112,15 @@ static int register_thread(void) {
   return CAIRN_OK;
 }
 
+/* Publishes the calling thread's pending records. Async-signal-safe: the
+ * cursor's head only ever covers complete records, so a signal that
+ * interrupted a push in the middle publishes the records before it. */
+void cairn__publish_self(void) {
+  if (tls_gen == atomic_load_explicit(&cairn__g.running_gen, memory_order_relaxed) &&
+      tls.p.ring)
+    cairn__ring_publish(&tls.p);
+}
+
 /* ---- metrics ---------------------------------------------------------------- */
 
 static void reject(int channel) {

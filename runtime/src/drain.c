@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #endif
 
+#include "lifecycle.h"
 #include "state.h"
 #include "wal.h"
 #include "wal_format.h"
@@ -36,6 +37,8 @@
 /* A pass that drained at least this many records is followed by another
  * pass at once instead of a sleep: the producers are busy. */
 #define DRAIN_BUSY_RECORDS 4096u
+/* Longest a flush waits for the aggregator to write its block out. */
+#define CHANNEL_ACK_TIMEOUT_NS (10ull * 1000000000ull)
 /* While working through a ring, the drain gives slots back to the producer
  * every this many records (a power of two). */
 #define DRAIN_RELEASE_EVERY 1024u
@@ -411,11 +414,18 @@ static void complete_flushes(uint64_t req);
 /* Where a finished block goes: the run's WAL (standalone) or, under MPI, the
  * node shared-memory channel to this rank's aggregator, which appends it to
  * its own WAL. The channel wait is the writer's, never a producer's. */
-static int sink_block(cairn_drain *d, const void *data, size_t len) {
+static int sink_block(cairn_drain *d, const void *data, size_t len, int durable) {
   if (cairn__g.chan) {
     int rc = cairn__chan_send(cairn__g.chan, data, len);
     cairn__agg_wake();
-    return rc == CAIRN_OK ? CAIRN_OK : CAIRN_EIO;
+    if (rc != CAIRN_OK)
+      return CAIRN_EIO;
+    /* cairn_flush and SIGTERM promise the block is in the log, not just in
+     * node memory: wait for the aggregator to have written it. */
+    if (durable)
+      rc = cairn__chan_wait_acked(cairn__g.chan, atomic_load(&cairn__g.chan->sent),
+                                  CHANNEL_ACK_TIMEOUT_NS);
+    return rc;
   }
   return cairn__wal_append(d->wal, CAIRN_WAL_BLOCK_DATA, data, len);
 }
@@ -433,7 +443,7 @@ static void enqueue_block(cairn_drain *d, uint64_t samples, uint64_t nctl, uint6
   pthread_mutex_unlock(&d->wlock);
   if (!b && !(b = calloc(1, sizeof *b))) {
     /* Cannot even queue it: write it from here (slow, but nothing lost). */
-    int rc = sink_block(d, d->buf.data, d->buf.len);
+    int rc = sink_block(d, d->buf.data, d->buf.len, flush_req != 0);
     if (rc == CAIRN_OK) {
       atomic_fetch_add_explicit(&cairn__g.m_written, samples, memory_order_relaxed);
       atomic_fetch_add_explicit(&cairn__g.ctl_written, nctl, memory_order_relaxed);
@@ -489,7 +499,7 @@ static void *writer_main(void *arg) {
     pthread_cond_signal(&d->wspace);
     pthread_mutex_unlock(&d->wlock);
 
-    int rc = sink_block(d, b->buf.data, b->buf.len);
+    int rc = sink_block(d, b->buf.data, b->buf.len, b->flush_req != 0);
     if (rc == CAIRN_OK) {
       atomic_fetch_add_explicit(&cairn__g.m_written, b->samples, memory_order_relaxed);
       atomic_fetch_add_explicit(&cairn__g.ctl_written, b->nctl, memory_order_relaxed);
@@ -514,6 +524,8 @@ static void *writer_main(void *arg) {
       if (term && b->flush_req >= term) {
         if (d->wal)
           cairn__wal_sync(d->wal);
+        if (cairn__g.chan)
+          atomic_store_explicit(&cairn__g.chan->term_flushed, 1, memory_order_release);
         atomic_store_explicit(&cairn__g.sigterm_flushed, 1, memory_order_release);
       }
     }
@@ -706,14 +718,14 @@ int cairn__drain_start(char *err, size_t errlen) {
   pthread_mutex_init(&d->wlock, NULL);
   pthread_cond_init(&d->wwork, NULL);
   pthread_cond_init(&d->wspace, NULL);
-  rc = pthread_create(&d->writer, NULL, writer_main, d);
+  rc = cairn__thread_create(&d->writer, writer_main, d);
   if (rc != 0) {
     cairn__fmt(err, errlen, "cannot start the WAL writer thread: %s", strerror(rc));
     cairn__wal_close(d->wal);
     rc = CAIRN_ETHREAD;
     goto fail;
   }
-  rc = pthread_create(&d->thread, NULL, drain_main, d);
+  rc = cairn__thread_create(&d->thread, drain_main, d);
   if (rc != 0) {
     cairn__fmt(err, errlen, "cannot start the drain thread: %s", strerror(rc));
     pthread_mutex_lock(&d->wlock);

@@ -6,6 +6,7 @@
 #ifndef CAIRN_LIFECYCLE_H
 #define CAIRN_LIFECYCLE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,14 @@ int cairn__run_parent_dir(const cairn_config *cfg, char *parent, size_t len, cha
                           size_t errlen);
 int cairn__run_make_dir(const cairn_config *cfg, const uint8_t id[16], char *dir, size_t len,
                         char *err, size_t errlen);
+
+/* Publishes the calling thread's pending metric records (signal-safe). */
+void cairn__publish_self(void);
+
+/* Creates a cairn background thread with every signal blocked in it, so
+ * that signals meant for the application (SIGTERM above all) are delivered
+ * to the application's threads. Same returns as pthread_create. */
+int cairn__thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
 
 /* SIGTERM: installs (once) a handler that flushes what was logged before the
  * previous disposition runs. See signals.c. */

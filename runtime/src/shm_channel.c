@@ -2,6 +2,8 @@
  * rank's writer thread and its aggregator. */
 #include "shm_channel.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 
@@ -23,6 +25,9 @@ void cairn__chan_init(cairn_shm_channel *c, uint64_t capacity, uint32_t rank) {
   atomic_init(&c->producer_pid, 0);
   atomic_init(&c->closed, 0);
   atomic_init(&c->sent, 0);
+  atomic_init(&c->acked, 0);
+  atomic_init(&c->term_flushed, 0);
+  atomic_init(&c->consumer_pid, 0);
   c->capacity = capacity;
   c->rank = rank;
 }
@@ -106,4 +111,17 @@ void cairn__chan_pop(cairn_shm_channel *c) {
   /* release: our reads of the message are done before the producer reuses
    * the bytes. */
   atomic_store_explicit(&c->tail, t + 8 + pad8(l32), memory_order_release);
+}
+
+int cairn__chan_wait_acked(cairn_shm_channel *c, uint64_t seq, uint64_t timeout_ns) {
+  uint64_t deadline = cairn__now_mono_ns() + timeout_ns;
+  for (unsigned spins = 0;; spins++) {
+    if (atomic_load_explicit(&c->acked, memory_order_acquire) >= seq)
+      return CAIRN_OK;
+    pid_t pid = (pid_t)atomic_load_explicit(&c->consumer_pid, memory_order_relaxed);
+    if ((pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) || cairn__now_mono_ns() > deadline)
+      return CAIRN_EIO;
+    struct timespec ts = {0, spins < 100 ? 50000 : 1000000};
+    nanosleep(&ts, NULL);
+  }
 }

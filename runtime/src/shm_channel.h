@@ -27,7 +27,10 @@ typedef struct {
   _Atomic uint32_t producer_pid;                   /* 0 until attached       */
   _Atomic uint32_t closed;                         /* producer finished      */
   _Atomic uint64_t sent;                           /* messages sent          */
+  _Atomic uint32_t term_flushed;                   /* SIGTERM flush acked    */
   alignas(CAIRN_CACHELINE) _Atomic uint64_t tail;  /* bytes consumed         */
+  _Atomic uint64_t acked;        /* messages the consumer has written out     */
+  _Atomic uint32_t consumer_pid; /* the aggregator's pid                      */
   alignas(CAIRN_CACHELINE) uint64_t capacity;      /* bytes in data[], 2^k   */
   uint32_t rank;                                   /* producer's world rank  */
   uint32_t reserved;
@@ -44,6 +47,11 @@ void cairn__chan_init(cairn_shm_channel *c, uint64_t capacity, uint32_t rank);
  * (sleeping briefly) while the channel is full. Returns CAIRN_OK, or
  * CAIRN_EINVAL for a message of 2 GiB or more. */
 int cairn__chan_send(cairn_shm_channel *c, const void *msg, size_t len);
+
+/* Producer: waits until the consumer has written out message number `seq`
+ * (1-based, as counted by `sent`). Returns CAIRN_OK, or CAIRN_EIO if the
+ * consumer process is gone or `timeout_ns` passed. */
+int cairn__chan_wait_acked(cairn_shm_channel *c, uint64_t seq, uint64_t timeout_ns);
 
 /* Consumer: if a fragment is available, points frag and len at it (valid
  * until cairn__chan_pop), sets *more when further fragments of the same

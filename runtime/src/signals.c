@@ -9,6 +9,7 @@
  * (a raw system call), nanosleep, sigaction and raise.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +30,7 @@ static void on_sigterm(int sig, siginfo_t *info, void *uctx) {
   int saved_errno = errno;
   if (atomic_load_explicit(&cairn__g.running_gen, memory_order_acquire) != CAIRN_GEN_NONE &&
       !atomic_exchange_explicit(&cairn__g.sigterm, 1, memory_order_acq_rel)) {
+    cairn__publish_self(); /* this thread's last records, too */
     cairn__drain_wake();
     cairn__agg_wake();
     struct timespec ts = {0, 10 * 1000000};
@@ -64,4 +66,13 @@ void cairn__signals_install(void) {
   sigemptyset(&sa.sa_mask);
   if (sigaction(SIGTERM, &sa, &previous) != 0)
     atomic_store(&installed, 0);
+}
+
+int cairn__thread_create(pthread_t *t, void *(*fn)(void *), void *arg) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(t, NULL, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
 }

@@ -7,6 +7,12 @@
  * (aggregators). Prints a summary; exits 0 when everything holds.
  *
  * usage: mpi_check_run RUN_PARENT_DIR NRANKS STEPS AGGREGATORS [side]
+ *                      [durable=FILE] [term]
+ *   durable=FILE  the job was killed: FILE holds "rank R durable S" lines;
+ *                 every step up to S must be complete for rank R, later
+ *                 steps may be missing or partial, accounting may be open
+ *   term          the job got SIGTERM mid-run: steps after the last one
+ *                 logged are absent, but the accounting must be complete
  */
 #include <dirent.h>
 #include <math.h>
@@ -94,7 +100,30 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: mpi_check_run RUN_PARENT NRANKS STEPS AGGREGATORS [side]\n");
     return 2;
   }
-  int n = atoi(argv[2]), aggs = atoi(argv[4]), side = argc > 5;
+  int n = atoi(argv[2]), aggs = atoi(argv[4]), side = 0, term = 0;
+  static int durable[MAXR];
+  const char *durable_file = NULL;
+  for (int i = 5; i < argc; i++) {
+    if (!strcmp(argv[i], "side"))
+      side = 1;
+    else if (!strcmp(argv[i], "term"))
+      term = 1;
+    else if (!strncmp(argv[i], "durable=", 8))
+      durable_file = argv[i] + 8;
+  }
+  for (int r = 0; r < MAXR; r++)
+    durable[r] = -1;
+  if (durable_file) {
+    FILE *f = fopen(durable_file, "r");
+    int r, st;
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+      if (sscanf(line, "rank %d durable %d", &r, &st) == 2 && r >= 0 && r < MAXR &&
+          st > durable[r])
+        durable[r] = st;
+    if (f)
+      fclose(f);
+  }
   static check k;
   k.steps = atoi(argv[3]);
   /* The parent holds exactly one run directory. */
@@ -134,14 +163,36 @@ int main(int argc, char **argv) {
     fprintf(stderr, "read %s: %s\n", run, cairn_strerror(rc));
     return 1;
   }
-  if (writers != aggs) {
+  if (writers != aggs && aggs >= 0) {
     fprintf(stderr, "expected %d aggregator logs, found %d\n", aggs, writers);
     k.bad++;
   }
   uint64_t total_logged = 0, total_written = 0, total_dropped = 0;
   for (int r = 0; r < n; r++) {
+    int last = durable_file ? durable[r] : k.steps - 1;
+    if (term) /* the last step this rank logged */
+      for (last = k.steps - 1; last >= 0 && k.loss_cnt[r][last] == 0; last--)
+        ;
+    if (durable_file && durable[r] < 0) {
+      fprintf(stderr, "rank %d: never reported a durable step\n", r);
+      k.bad++;
+    }
     for (int s = 0; s < k.steps; s++) {
       double want = 2 * (r + s / 1000.0) + 1.0;
+      if (s > last) {
+        /* After the kill point: absent, or a prefix of the step's samples. */
+        double one = r + s / 1000.0;
+        if (k.loss_cnt[r][s] > 2 ||
+            (k.loss_cnt[r][s] == 2 && fabs(k.loss_sum[r][s] - want) > 1e-9) ||
+            (k.loss_cnt[r][s] == 1 && fabs(k.loss_sum[r][s] - one) > 1e-9 &&
+             fabs(k.loss_sum[r][s] - one - 1.0) > 1e-9)) {
+          fprintf(stderr, "rank %d step %d (after the kill point): count %u sum %.12g\n", r, s,
+                  k.loss_cnt[r][s], k.loss_sum[r][s]);
+          k.bad++;
+          break;
+        }
+        continue;
+      }
       if (k.ctr[r].dropped == 0 &&
           (k.loss_cnt[r][s] != 2 || fabs(k.loss_sum[r][s] - want) > 1e-9)) {
         fprintf(stderr, "rank %d step %d: loss count %u sum %.12g, want 2 and %.12g\n", r, s,
@@ -154,13 +205,14 @@ int main(int argc, char **argv) {
       fprintf(stderr, "rank %d: world_rank param seen %d times\n", r, k.params[r]);
       k.bad++;
     }
-    if (side && k.ctr[r].dropped == 0 && k.side[r] != (uint64_t)k.steps) {
+    if (side && !durable_file && !term && k.ctr[r].dropped == 0 &&
+        k.side[r] != (uint64_t)k.steps) {
       fprintf(stderr, "rank %d: side thread samples %llu\n", r,
               (unsigned long long)k.side[r]);
       k.bad++;
     }
     const cairn_rec_counters *c = &k.ctr[r];
-    if (c->logged != c->written + c->dropped || c->written != k.samples[r]) {
+    if (!durable_file && (c->logged != c->written + c->dropped || c->written != k.samples[r])) {
       fprintf(stderr,
               "rank %d: accounting logged %llu written %llu dropped %llu, on disk %llu\n", r,
               (unsigned long long)c->logged, (unsigned long long)c->written,

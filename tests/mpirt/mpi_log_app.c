@@ -5,12 +5,18 @@
  * "rank_id" sample, and a param. cairn starts inside MPI_Init and finishes
  * inside MPI_Finalize; nothing else is called.
  *
- * usage: mpi_log_app STEPS [threads]   (threads: also log from a 2nd thread)
+ * usage: mpi_log_app STEPS [side] [sleep=US] [flush=K]
+ *   side     also log "side" from a second thread
+ *   sleep=US sleep US microseconds per step (so a test can kill the job)
+ *   flush=K  call cairn_flush every K steps and print "rank R durable S"
+ *            once it returns (everything up to step S is then in the log)
  */
 #include <mpi.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "cairn.h"
 
@@ -30,7 +36,15 @@ int main(int argc, char **argv) {
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   steps = argc > 1 ? atoi(argv[1]) : 100;
-  int threads = argc > 2;
+  int threads = 0, sleep_us = 0, flush_every = 0;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "side"))
+      threads = 1;
+    else if (!strncmp(argv[i], "sleep=", 6))
+      sleep_us = atoi(argv[i] + 6);
+    else if (!strncmp(argv[i], "flush=", 6))
+      flush_every = atoi(argv[i] + 6);
+  }
   int loss = cairn_metric_id("loss");
   int rid = cairn_metric_id("rank_id");
   if (loss < 0 || rid < 0) {
@@ -50,6 +64,14 @@ int main(int argc, char **argv) {
     if (s % 50 == 0) {
       double x = rank, sum;
       MPI_Allreduce(&x, &sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    }
+    if (flush_every && (s + 1) % flush_every == 0 && cairn_flush() == CAIRN_OK) {
+      printf("rank %d durable %d\n", rank, s);
+      fflush(stdout);
+    }
+    if (sleep_us) {
+      struct timespec ts = {sleep_us / 1000000, (long)(sleep_us % 1000000) * 1000};
+      nanosleep(&ts, NULL);
     }
   }
   if (threads)
