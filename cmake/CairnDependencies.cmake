@@ -36,6 +36,14 @@ if(NOT HDF5_IS_PARALLEL)
     "  Spack:         spack install hdf5+mpi")
 endif()
 
+# What to link for HDF5: the imported target where FindHDF5 provides one
+# (CMake >= 3.19), its variables otherwise.
+if(TARGET hdf5::hdf5)
+  set(CAIRN_HDF5_LINK hdf5::hdf5)
+else()
+  set(CAIRN_HDF5_LINK ${HDF5_C_LIBRARIES})
+endif()
+
 pkg_check_modules(YAML QUIET IMPORTED_TARGET yaml-0.1)
 cairn_require(YAML_FOUND "libyaml (pkg-config module yaml-0.1)" "libyaml-dev" "libyaml")
 

@@ -62,3 +62,14 @@ foreach(_sig KILL TERM)
                    $<TARGET_FILE_DIR:mpi_log_app> 8 4 ${_sig})
   set_tests_properties(mpi_job_sig${_sig}_np8_rpa4 PROPERTIES LABELS "mpi" TIMEOUT 300 RUN_SERIAL ON)
 endforeach()
+
+# The application itself hammers MPI and parallel HDF5 while logging from
+# two threads: no corruption of its data or ours, no deadlock.
+add_executable(mpi_heavy_app mpirt/mpi_heavy_app.c)
+target_link_libraries(mpi_heavy_app PRIVATE cairn::cairn MPI::MPI_C ${CAIRN_HDF5_LINK}
+                      Threads::Threads cairn_build_flags)
+target_include_directories(mpi_heavy_app SYSTEM PRIVATE ${HDF5_C_INCLUDE_DIRS})
+add_test(NAME mpi_heavy_app_mpi_and_hdf5_np4_rpa2
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_heavy_case.sh
+                 $<TARGET_FILE_DIR:mpi_log_app> 4 2 200)
+set_tests_properties(mpi_heavy_app_mpi_and_hdf5_np4_rpa2 PROPERTIES LABELS "mpi" TIMEOUT 300 RUN_SERIAL ON)
