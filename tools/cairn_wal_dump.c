@@ -1,8 +1,11 @@
 /*
  * cairn_wal_dump.c — prints what a run directory's write-ahead log holds:
- * run identity, params, key/values, a per-metric summary, the accounting,
- * and any damage found. `--series NAME` prints one metric's per-step values
- * as CSV. It reads only through io/ (the readers every tool shares).
+ * run identity, params and key/values (of the lowest rank that logged
+ * them), a per-metric summary across ranks, the accounting summed over
+ * ranks, and any damage found. `--series NAME` prints one metric's per-step,
+ * per-rank values as CSV. It reads only through io/ (the readers every tool
+ * shares). Metric ids are per rank (each rank interns its own names), so
+ * everything here is keyed by (rank, id) -> name.
  *
  * Exit codes: 0 read cleanly, 1 read with damage (what could be recovered is
  * printed), 2 usage error or nothing readable.
@@ -20,82 +23,149 @@
 typedef struct {
   char *name;
   uint64_t samples, entries;
-  int64_t first_step, last_step;
-  double last_mean;
+  int64_t last_step;
+  double last_sum;      /* sum of the per-rank means at last_step */
+  uint32_t last_ranks;  /* ranks that logged last_step            */
   double min, max;
+  uint32_t ranks;       /* ranks that logged it at all            */
 } metric_sum;
 
 typedef struct {
-  metric_sum *m;
-  size_t nm;
-  const char *series; /* print this metric's steps as CSV */
-  long series_id;
-  int have_run;
-  cairn_rec_run run;
-  char host[256], version[64];
-  uint64_t steps, params, kvs, first_step_ns, last_step_ns;
+  uint32_t *map; /* id -> index into metrics, UINT32_MAX if unnamed */
+  size_t n;
+  uint8_t *seen; /* per metric index: this rank has logged it */
+  size_t nseen;
   cairn_rec_counters ctr[2];
   int have_ctr;
+  int have_run;
+} rank_info;
+
+typedef struct {
+  metric_sum *m;
+  size_t nm, capm;
+  rank_info *ranks;
+  size_t nranks;
+  uint32_t rank; /* current SOURCE */
+  const char *series;
+  uint8_t run_id[16];
+  int have_run;
+  uint32_t declared_ranks;
+  char host[256], version[64];
+  uint64_t steps, params, kvs, first_step_ns, last_step_ns;
+  uint32_t param_rank; /* print params/kv of this rank only */
   int quiet;
 } dump;
 
-static metric_sum *metric_at(dump *d, uint32_t id) {
-  if (id >= d->nm) {
-    size_t n = (size_t)id + 1;
-    metric_sum *m = realloc(d->m, n * sizeof *m);
-    if (!m) {
-      fprintf(stderr, "cairn-wal-dump: out of memory\n");
-      exit(2);
-    }
-    memset(m + d->nm, 0, (n - d->nm) * sizeof *m);
-    d->m = m;
-    d->nm = n;
+static void *xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q) {
+    fprintf(stderr, "cairn-wal-dump: out of memory\n");
+    exit(2);
   }
-  return &d->m[id];
+  return q;
+}
+
+static rank_info *rank_at(dump *d, uint32_t r) {
+  if (r >= d->nranks) {
+    size_t n = (size_t)r + 1;
+    d->ranks = xrealloc(d->ranks, n * sizeof *d->ranks);
+    memset(d->ranks + d->nranks, 0, (n - d->nranks) * sizeof *d->ranks);
+    d->nranks = n;
+  }
+  return &d->ranks[r];
+}
+
+static uint32_t metric_index(dump *d, const char *name, size_t len) {
+  for (size_t i = 0; i < d->nm; i++)
+    if (strlen(d->m[i].name) == len && memcmp(d->m[i].name, name, len) == 0)
+      return (uint32_t)i;
+  if (d->nm == d->capm) {
+    d->capm = d->capm ? d->capm * 2 : 16;
+    d->m = xrealloc(d->m, d->capm * sizeof *d->m);
+  }
+  metric_sum *m = &d->m[d->nm];
+  memset(m, 0, sizeof *m);
+  m->name = strndup(name, len);
+  m->last_step = INT64_MIN;
+  return (uint32_t)d->nm++;
+}
+
+static int on_source(void *ctx, uint32_t rank) {
+  dump *d = ctx;
+  d->rank = rank;
+  rank_at(d, rank);
+  return 0;
 }
 
 static int on_run(void *ctx, const cairn_rec_run *r) {
   dump *d = ctx;
+  rank_at(d, d->rank)->have_run = 1;
+  if (!d->have_run || d->rank < d->param_rank) {
+    memcpy(d->run_id, r->run_id, 16);
+    snprintf(d->host, sizeof d->host, "%.*s", (int)r->hostname_len, r->hostname);
+    snprintf(d->version, sizeof d->version, "%.*s", (int)r->version_len, r->version);
+  }
   d->have_run = 1;
-  d->run = *r;
-  snprintf(d->host, sizeof d->host, "%.*s", (int)r->hostname_len, r->hostname);
-  snprintf(d->version, sizeof d->version, "%.*s", (int)r->version_len, r->version);
+  d->declared_ranks = r->nranks;
   return 0;
 }
 
 static int on_name(void *ctx, uint32_t id, const char *name, size_t len) {
   dump *d = ctx;
-  metric_sum *m = metric_at(d, id);
-  free(m->name);
-  m->name = strndup(name, len);
-  if (d->series && strlen(d->series) == len && memcmp(d->series, name, len) == 0)
-    d->series_id = id;
+  rank_info *ri = rank_at(d, d->rank);
+  if (id >= ri->n) {
+    size_t n = (size_t)id + 1;
+    ri->map = xrealloc(ri->map, n * sizeof *ri->map);
+    for (size_t i = ri->n; i < n; i++)
+      ri->map[i] = UINT32_MAX;
+    ri->n = n;
+  }
+  ri->map[id] = metric_index(d, name, len);
   return 0;
 }
 
 static int on_metric(void *ctx, const cairn_metric_agg *a) {
   dump *d = ctx;
-  metric_sum *m = metric_at(d, a->id);
+  rank_info *ri = rank_at(d, d->rank);
+  uint32_t mi = a->id < ri->n ? ri->map[a->id] : UINT32_MAX;
+  if (mi == UINT32_MAX) {
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "(unnamed id %u)", a->id);
+    mi = metric_index(d, tmp, (size_t)n);
+  }
+  metric_sum *m = &d->m[mi];
   if (m->entries == 0) {
-    m->first_step = m->last_step = a->step;
     m->min = a->min;
     m->max = a->max;
   }
   m->entries++;
   m->samples += a->count;
-  if (a->step < m->first_step)
-    m->first_step = a->step;
-  if (a->step >= m->last_step) {
+  if (mi >= ri->nseen) {
+    size_t n = (size_t)mi + 16;
+    ri->seen = xrealloc(ri->seen, n);
+    memset(ri->seen + ri->nseen, 0, n - ri->nseen);
+    ri->nseen = n;
+  }
+  if (!ri->seen[mi]) {
+    ri->seen[mi] = 1;
+    m->ranks++;
+  }
+  double mean = a->sum / a->count;
+  if (a->step > m->last_step) {
     m->last_step = a->step;
-    m->last_mean = a->sum / a->count;
+    m->last_sum = mean;
+    m->last_ranks = 1;
+  } else if (a->step == m->last_step) {
+    m->last_sum += mean;
+    m->last_ranks++;
   }
   if (a->min < m->min || isnan(m->min))
     m->min = a->min;
   if (a->max > m->max || isnan(m->max))
     m->max = a->max;
-  if (d->series_id >= 0 && a->id == (uint32_t)d->series_id)
-    printf("%" PRId64 ",%" PRIu32 ",%.17g,%.17g,%.17g\n", a->step, a->count, a->sum / a->count,
-           a->min, a->max);
+  if (d->series && strcmp(m->name, d->series) == 0)
+    printf("%" PRId64 ",%" PRIu32 ",%" PRIu32 ",%.17g,%.17g,%.17g\n", a->step, d->rank, a->count,
+           mean, a->min, a->max);
   return 0;
 }
 
@@ -112,7 +182,7 @@ static int on_step(void *ctx, const cairn_rec_step *s) {
 static int on_param(void *ctx, const cairn_rec_param *p) {
   dump *d = ctx;
   d->params++;
-  if (d->quiet)
+  if (d->quiet || d->rank != d->param_rank)
     return 0;
   printf("  param %.*s = ", (int)p->key_len, p->key);
   switch (p->type) {
@@ -134,16 +204,17 @@ static int on_param(void *ctx, const cairn_rec_param *p) {
 static int on_kv(void *ctx, const char *k, size_t kl, const char *v, size_t vl) {
   dump *d = ctx;
   d->kvs++;
-  if (!d->quiet)
+  if (!d->quiet && d->rank == d->param_rank)
     printf("  run %.*s = \"%.*s\"\n", (int)kl, k, (int)vl, v);
   return 0;
 }
 
 static int on_counters(void *ctx, const cairn_rec_counters *c) {
   dump *d = ctx;
+  rank_info *ri = rank_at(d, d->rank);
   if (c->channel < 2) {
-    d->ctr[c->channel] = *c; /* cumulative: the last block's are the totals */
-    d->have_ctr = 1;
+    ri->ctr[c->channel] = *c; /* cumulative: the rank's last block holds its totals */
+    ri->have_ctr = 1;
   }
   return 0;
 }
@@ -156,12 +227,13 @@ static void on_report(void *ctx, const char *msg) {
 static void usage(FILE *f) {
   fprintf(f, "usage: cairn-wal-dump RUN_DIR [--series METRIC]\n"
              "  Prints the contents of a cairn run directory's write-ahead log.\n"
-             "  --series METRIC  print step,count,mean,min,max CSV for one metric\n"
+             "  --series METRIC  print step,rank,count,mean,min,max CSV for one metric\n"
              "Exit status: 0 clean, 1 damage found (intact data printed), 2 error.\n");
 }
 
 int main(int argc, char **argv) {
-  dump d = {.series_id = -1};
+  dump d;
+  memset(&d, 0, sizeof d);
   const char *dir = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -181,18 +253,17 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  cairn_rec_visitor v = {&d, on_run, on_name, on_metric, on_step, on_param, on_kv, on_counters, NULL};
+  cairn_rec_visitor v = {&d,      on_run,  on_name,     on_metric, on_step,
+                         on_param, on_kv, on_counters, on_source};
   cairn_run_damage dmg;
-  if (d.series) {
-    /* Names come first in the log, so one pass resolves the id before the
-     * metric records arrive; print the header here. */
-    printf("step,count,mean,min,max\n");
-  } else {
+  if (d.series)
+    printf("step,rank,count,mean,min,max\n");
+  else
     printf("run directory: %s\n", dir);
-  }
   int rc = cairn__run_read_wal(dir, &v, &dmg, on_report, NULL);
   if (rc == CAIRN_ENOTFOUND) {
-    fprintf(stderr, "cairn-wal-dump: %s: no write-ahead log segments (wal-r*-*.cwal) found\n", dir);
+    fprintf(stderr, "cairn-wal-dump: %s: no write-ahead log segments (wal-r*-*.cwal) found\n",
+            dir);
     return 2;
   }
   if (rc != CAIRN_OK) {
@@ -200,16 +271,22 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (d.series) {
-    if (d.series_id < 0) {
+    int found = 0;
+    for (size_t i = 0; i < d.nm; i++)
+      found |= strcmp(d.m[i].name, d.series) == 0;
+    if (!found) {
       fprintf(stderr, "cairn-wal-dump: %s: no metric named '%s'\n", dir, d.series);
       return 2;
     }
   } else {
+    size_t ranks_seen = 0;
+    for (size_t r = 0; r < d.nranks; r++)
+      ranks_seen += d.ranks[r].have_run;
     if (d.have_run) {
       char id[37];
-      cairn__uuid_format(d.run.run_id, id);
-      printf("run id: %s\nhost: %s  pid: %" PRIu32 "  cairn %s\n", id, d.host, d.run.pid,
-             d.version);
+      cairn__uuid_format(d.run_id, id);
+      printf("run id: %s  cairn %s\nranks: %zu logged of %u declared  (rank 0 on host %s)\n", id,
+             d.version, ranks_seen, d.declared_ranks, d.host);
     }
     printf("segments: %" PRIu64 "  blocks: %" PRIu64 "  step markers: %" PRIu64
            "  params: %" PRIu64 "  run key/values: %" PRIu64 "\n",
@@ -218,25 +295,37 @@ int main(int argc, char **argv) {
       printf("wall time between first and last step marker: %.3f s\n",
              (double)(d.last_step_ns - d.first_step_ns) / 1e9);
     printf("metrics (%zu):\n", d.nm);
-    printf("  %-24s %10s %10s %12s %14s %14s %14s\n", "name", "samples", "steps",
+    printf("  %-24s %10s %8s %10s %10s %14s %14s %14s\n", "name", "samples", "ranks", "steps",
            "last step", "last mean", "min", "max");
     for (size_t i = 0; i < d.nm; i++) {
       metric_sum *m = &d.m[i];
-      printf("  %-24s %10" PRIu64 " %10" PRIu64 " %12" PRId64 " %14.6g %14.6g %14.6g\n",
-             m->name ? m->name : "(unnamed)", m->samples, m->entries, m->last_step,
-             m->last_mean, m->min, m->max);
+      printf("  %-24s %10" PRIu64 " %8u %10" PRIu64 " %10" PRId64 " %14.6g %14.6g %14.6g\n",
+             m->name, m->samples, m->ranks, m->entries, m->last_step,
+             m->last_ranks ? m->last_sum / m->last_ranks : NAN, m->min, m->max);
     }
-    if (d.have_ctr) {
-      static const char *ch[] = {"metrics", "control"};
-      printf("accounting (records):\n");
-      for (int c = 0; c < 2; c++)
-        printf("  %-8s logged %" PRIu64 "  written %" PRIu64 "  dropped %" PRIu64
-               "  rejected %" PRIu64 "%s\n",
-               ch[c], d.ctr[c].logged, d.ctr[c].written, d.ctr[c].dropped, d.ctr[c].rejected,
-               d.ctr[c].logged == d.ctr[c].written + d.ctr[c].dropped
-                   ? "  (complete)"
-                   : "  (incomplete: the run did not finish cleanly)");
+    uint64_t t[2][4] = {{0}};
+    int complete = 1;
+    for (size_t r = 0; r < d.nranks; r++) {
+      if (!d.ranks[r].have_ctr)
+        continue;
+      for (int c = 0; c < 2; c++) {
+        const cairn_rec_counters *k = &d.ranks[r].ctr[c];
+        t[c][0] += k->logged;
+        t[c][1] += k->written;
+        t[c][2] += k->dropped;
+        t[c][3] += k->rejected;
+        complete &= k->logged == k->written + k->dropped;
+      }
     }
+    static const char *ch[] = {"metrics", "control"};
+    printf("accounting (records, all ranks):\n");
+    for (int c = 0; c < 2; c++)
+      printf("  %-8s logged %" PRIu64 "  written %" PRIu64 "  dropped %" PRIu64
+             "  rejected %" PRIu64 "\n",
+             ch[c], t[c][0], t[c][1], t[c][2], t[c][3]);
+    printf("  %s\n", complete ? "complete: logged = written + dropped on every rank"
+                              : "incomplete: the run did not finish cleanly on every rank "
+                                "(everything up to the last intact block is shown)");
   }
   int damaged = dmg.corrupt_regions || dmg.torn_tails || dmg.bad_files || dmg.bad_blocks;
   if (damaged)
@@ -248,5 +337,10 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < d.nm; i++)
     free(d.m[i].name);
   free(d.m);
+  for (size_t r = 0; r < d.nranks; r++) {
+    free(d.ranks[r].map);
+    free(d.ranks[r].seen);
+  }
+  free(d.ranks);
   return damaged ? 1 : 0;
 }
