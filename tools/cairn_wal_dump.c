@@ -295,7 +295,7 @@ int main(int argc, char **argv) {
       printf("wall time between first and last step marker: %.3f s\n",
              (double)(d.last_step_ns - d.first_step_ns) / 1e9);
     printf("metrics (%zu):\n", d.nm);
-    printf("  %-24s %10s %8s %10s %10s %14s %14s %14s\n", "name", "samples", "ranks", "steps",
+    printf("  %-24s %10s %8s %10s %10s %14s %14s %14s\n", "name", "samples", "ranks", "entries",
            "last step", "last mean", "min", "max");
     for (size_t i = 0; i < d.nm; i++) {
       metric_sum *m = &d.m[i];
