@@ -35,6 +35,8 @@ void cairn__buf_reset(cairn_buf *b) {
 }
 
 int cairn__buf_append(cairn_buf *b, const void *p, size_t n) {
+  if (n == 0)
+    return 0;
   if (buf_reserve(b, n) != 0)
     return -1;
   memcpy(b->data + b->len, p, n);

@@ -68,7 +68,7 @@ Test(shm_channel, small_and_large_messages_round_trip_in_order) {
     cr_assert(recv_msg(c, &b));
     fill(ref, sizes[k], (unsigned)k);
     cr_assert_eq(b.len, sizes[k]);
-    cr_assert_eq(memcmp(b.data, ref, sizes[k]), 0);
+    cr_assert(sizes[k] == 0 || memcmp(b.data, ref, sizes[k]) == 0);
     cairn__buf_reset(&b);
   }
   cairn__buf_free(&b);
@@ -90,7 +90,7 @@ static void *reader(void *p) {
       continue; /* a partial message stays in b: keep reading fragments */
     size_t want = (size_t)(i * 37) % (5 * CAP);
     fill(ref, want, (unsigned)i);
-    if (b.len != want || memcmp(b.data, ref, want) != 0)
+    if (b.len != want || (want && memcmp(b.data, ref, want) != 0))
       a->bad++;
     cairn__buf_reset(&b);
     i++;
