@@ -15,6 +15,8 @@
  *
  * usage: mpirun -np R bench_mpi_training [STEPS_PER_ROUND=200] [ROUNDS=3]
  *          [METRICS=1000] [COMPUTE_US=2000] [SHARD_KB=1024] [GRAD_KB=4096]
+ * BENCH_MODES (environment) limits the modes, e.g. BENCH_MODES=cairn for a
+ * finalize-time measurement.
  */
 #include <fcntl.h>
 #include <hdf5.h>
@@ -124,8 +126,14 @@ int main(int argc, char **argv) {
   int64_t step = 0;
   double sink = 0;
   off_t roff = 0;
+  int enabled[NMODES];
+  const char *only = getenv("BENCH_MODES");
+  for (int m = 0; m < NMODES; m++)
+    enabled[m] = !only || strstr(only, mode_name[m]) != NULL;
   for (int round = 0; round < rounds; round++) {
     for (int mode = 0; mode < NMODES; mode++) {
+      if (!enabled[mode])
+        continue;
       MPI_Barrier(MPI_COMM_WORLD);
       double t0 = MPI_Wtime();
       for (int s = 0; s < steps; s++, step++) {
@@ -183,9 +191,11 @@ int main(int argc, char **argv) {
     printf("synthetic training loop: %d ranks, %d steps x %d rounds per mode, %d metrics per "
            "step per rank, compute %d us, shard %zu KiB, gradient %zu KiB\n",
            size, steps, rounds, metrics, compute_us, shard / 1024, grad * sizeof(double) / 1024);
-    double base = total[UNTRACKED] / (double)nsteps[UNTRACKED];
+    double base = nsteps[UNTRACKED] ? total[UNTRACKED] / (double)nsteps[UNTRACKED] : NAN;
     printf("  %-10s %12s %12s\n", "mode", "step (ms)", "vs untracked");
     for (int m = 0; m < NMODES; m++) {
+      if (!nsteps[m])
+        continue;
       double st = total[m] / (double)nsteps[m];
       printf("  %-10s %12.3f %+11.2f%%\n", mode_name[m], st * 1e3, (st / base - 1.0) * 100.0);
     }
