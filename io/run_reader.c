@@ -76,7 +76,8 @@ int cairn__run_list_wal(const char *dir, char ***paths, size_t *n, char *err,
     free(v);
     return CAIRN_ENOMEM;
   }
-  qsort(v, len, sizeof *v, seg_cmp);
+  if (len > 1)
+    qsort(v, len, sizeof *v, seg_cmp);
   for (size_t i = 0; i < len; i++)
     out[i] = v[i].path;
   free(v);

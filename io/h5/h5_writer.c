@@ -1,0 +1,261 @@
+/* h5_writer.c — the serial HDF5 run-file writer, the write-then-rename
+ * commit shared with the parallel writer, and the standalone finalize step
+ * that converts a run's write-ahead log into its run file. */
+#include "h5_writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cairn.h"
+#include "h5_finalize.h"
+#include "h5_layout.h"
+#include "h5_schema.h"
+#include "h5_writer_internal.h"
+#include "h5zstd/h5zstd.h"
+
+void cairn__h5_write_opts_init(cairn_h5_write_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->detail = 1;
+  o->zstd_level = CAIRN_H5_ZSTD_LEVEL;
+}
+
+int cairn__h5w_tmp_path(const char *path, char *tmp, size_t len) {
+  const char *slash = strrchr(path, '/');
+  size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+  int n = snprintf(tmp, len, "%.*s" CAIRN_H5_TMP_PREFIX "%s" CAIRN_H5_TMP_SUFFIX, (int)dirlen,
+                   path, path + dirlen);
+  return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+static int fsync_path(const char *path, int dir) {
+  int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+int cairn__h5w_commit(const char *tmp, const char *path, char *err, size_t errlen) {
+  char dir[4096];
+  const char *slash = strrchr(path, '/');
+  if (slash)
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path) ? (int)(slash - path) : 1, path);
+  else
+    snprintf(dir, sizeof dir, ".");
+  /* Data first, then the name: after a crash the final name either does not
+   * exist or names a complete file. */
+  if (fsync_path(tmp, 0) != 0) {
+    snprintf(err, errlen, "%s: fsync failed: %s", tmp, strerror(errno));
+    return CAIRN_EIO;
+  }
+  if (rename(tmp, path) != 0) {
+    snprintf(err, errlen, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+    return CAIRN_EIO;
+  }
+  if (fsync_path(dir, 1) != 0) {
+    snprintf(err, errlen, "%s: fsync of the directory failed: %s", dir, strerror(errno));
+    return CAIRN_EIO;
+  }
+  return CAIRN_OK;
+}
+
+hid_t cairn__h5w_fapl(void) {
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  /* The 1.8 file format: readable by every HDF5 since 1.8 (h5py, h5dump,
+   * site installs), with a checksummed v2 superblock and object headers. */
+  if (fapl >= 0 && H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) {
+    H5Pclose(fapl);
+    return -1;
+  }
+  return fapl;
+}
+
+uint64_t cairn__h5w_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void cairn__h5w_fail(char *err, size_t errlen, const char *path, const char *what) {
+  char h5[512];
+  cairn__h5_error_text(h5, sizeof h5);
+  snprintf(err, errlen, "%s: %s%s%s", path, what, h5[0] ? ": " : "", h5);
+}
+
+/* Writes every part of the file in an order that puts the bulk metric data
+ * last: if the file is ever cut short (a partial copy), the tables and the
+ * early metrics are what survive. */
+static int write_all(hid_t file, const cairn_run_view *v, const cairn_h5_write_opts *o,
+                     int detail, const char *tmp, char *err, size_t errlen) {
+  if (cairn__h5_layout_root(file, v, o, detail) < 0) {
+    cairn__h5w_fail(err, errlen, tmp, "cannot write root attributes");
+    return CAIRN_EIO;
+  }
+  if (cairn__h5_layout_tables(file, v, o->zstd_level) < 0) {
+    cairn__h5w_fail(err, errlen, tmp, "cannot write the tables");
+    return CAIRN_EIO;
+  }
+  size_t *cols = malloc((v->ncols + 1) * sizeof *cols);
+  if (!cols)
+    return CAIRN_ENOMEM;
+  for (size_t c = 0; c < v->ncols; c++)
+    cols[c] = c;
+  cairn_h5_part p = {file, H5P_DEFAULT, o->zstd_level, v->ncols, cols, v->ncols};
+  int rc = CAIRN_OK;
+  if (cairn__h5_layout_marks(&p, v->nmarks, v->mark_step, 1, v->mark_time) < 0) {
+    cairn__h5w_fail(err, errlen, tmp, "cannot write step markers");
+    rc = CAIRN_EIO;
+  }
+  hid_t g = rc ? -1 : H5Gcreate2(file, CAIRN_H5_METRICS, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (!rc && g < 0) {
+    cairn__h5w_fail(err, errlen, tmp, "cannot create " CAIRN_H5_METRICS);
+    rc = CAIRN_EIO;
+  }
+  for (size_t i = 0; i < v->nmetrics && rc == CAIRN_OK; i++) {
+    const cairn_view_metric *m = &v->metrics[i];
+    int md = detail && m->values != NULL;
+    /* Without detail, min and max are the values left to judge by. */
+    int f32 = m->values ? cairn__h5_fits_f32(m->values, m->nsteps * v->ncols)
+                        : cairn__h5_fits_f32(m->min, m->nsteps) &&
+                              cairn__h5_fits_f32(m->max, m->nsteps);
+    cairn_h5_metric_part mp = {
+        i,      m->name, m->name_len, m->missing,  m->nsteps,   m->step,    1,
+        0,      m->nsteps, m->count,  m->sum,      m->sumsq,    m->min,     m->max,
+        m->rank_min, m->rank_max, md, f32,         m->values,   m->samples};
+    if (cairn__h5_layout_metric(&p, &mp) < 0) {
+      char what[128];
+      snprintf(what, sizeof what, "cannot write metric %zu", i);
+      cairn__h5w_fail(err, errlen, tmp, what);
+      rc = CAIRN_EIO;
+    }
+  }
+  if (g >= 0)
+    H5Gclose(g);
+  free(cols);
+  return rc;
+}
+
+int cairn__h5_write(const cairn_run_view *v, const char *path, const cairn_h5_write_opts *opt,
+                    char *err, size_t errlen) {
+  cairn_h5_write_opts o;
+  if (opt)
+    o = *opt;
+  else
+    cairn__h5_write_opts_init(&o);
+  if (!o.zstd_level)
+    o.zstd_level = CAIRN_H5_ZSTD_LEVEL;
+  if (!o.created_ns)
+    o.created_ns = cairn__h5w_now_ns();
+  int detail = o.detail != 0;
+  char tmp[4096];
+  if (cairn__h5w_tmp_path(path, tmp, sizeof tmp)) {
+    snprintf(err, errlen, "%s: path too long", path);
+    return CAIRN_EINVAL;
+  }
+  cairn_h5_quiet q;
+  cairn__h5_quiet_begin(&q);
+  if (cairn__h5zstd_register() != 0) {
+    cairn__h5w_fail(err, errlen, path, "cannot register the zstd filter (id 32015)");
+    cairn__h5_quiet_end(&q);
+    return CAIRN_ECOMPRESS;
+  }
+  hid_t fapl = cairn__h5w_fapl();
+  hid_t file = fapl >= 0 ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
+  int rc;
+  if (file < 0) {
+    cairn__h5w_fail(err, errlen, tmp, "cannot create");
+    rc = CAIRN_EIO;
+  } else {
+    rc = write_all(file, v, &o, detail, tmp, err, errlen);
+    if (H5Fclose(file) < 0 && rc == CAIRN_OK) {
+      cairn__h5w_fail(err, errlen, tmp, "cannot close (flush failed)");
+      rc = CAIRN_EIO;
+    }
+  }
+  if (fapl >= 0)
+    H5Pclose(fapl);
+  cairn__h5_quiet_end(&q);
+  if (rc == CAIRN_OK)
+    rc = cairn__h5w_commit(tmp, path, err, errlen);
+  if (rc != CAIRN_OK)
+    unlink(tmp);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Standalone finalize                                                     */
+/* ---------------------------------------------------------------------- */
+
+typedef struct {
+  char *first;
+  size_t len;
+} first_msg;
+
+static void keep_first(void *ctx, const char *msg) {
+  first_msg *f = ctx;
+  if (f->first[0] == '\0')
+    snprintf(f->first, f->len, "%s", msg);
+}
+
+int cairn__h5_finalize_run(const char *run_dir, char *err, size_t errlen) {
+  char damage[1024] = "";
+  first_msg fm = {damage, sizeof damage};
+  cairn_run_report rep = {.fn = keep_first, .ctx = &fm};
+  cairn_run_view v;
+  int rc = cairn__view_from_wal(run_dir, &v, &rep, NULL, NULL);
+  if (rc == CAIRN_ENOTFOUND) {
+    snprintf(err, errlen, "%s: no write-ahead log segments to convert", run_dir);
+    return rc;
+  }
+  if (rc != CAIRN_OK) {
+    snprintf(err, errlen, "%s: cannot read the write-ahead log: %s", run_dir,
+             damage[0] ? damage : cairn_strerror(rc));
+    return rc;
+  }
+  char path[4096], name[64];
+  snprintf(name, sizeof name, CAIRN_H5_NAME_FMT, (uint32_t)0);
+  if (snprintf(path, sizeof path, "%s/%s", run_dir, name) >= (int)sizeof path) {
+    cairn__view_free(&v);
+    snprintf(err, errlen, "%s: path too long", run_dir);
+    return CAIRN_EINVAL;
+  }
+  cairn_h5_write_opts o;
+  cairn__h5_write_opts_init(&o);
+  o.naggregators = 1;
+  rc = cairn__h5_write(&v, path, &o, err, errlen);
+  cairn__view_free(&v);
+  if (rc != CAIRN_OK)
+    return rc;
+  int damaged = rep.wal.corrupt_regions || rep.wal.torn_tails || rep.wal.bad_files ||
+                rep.wal.bad_blocks || rep.unnamed_metrics;
+  if (damaged) {
+    snprintf(err, errlen, "%s: converted what was readable, but kept the write-ahead log "
+             "because it is damaged: %s", path, damage);
+    return CAIRN_ECORRUPT;
+  }
+  /* The run file is durable under its final name: the log can go. */
+  cairn_run_file *files;
+  size_t n;
+  rc = cairn__run_list_files(run_dir, &files, &n, NULL, err, errlen);
+  if (rc != CAIRN_OK)
+    return rc;
+  for (size_t i = 0; i < n && rc == CAIRN_OK; i++)
+    if (files[i].kind == CAIRN_FILE_WAL && unlink(files[i].path) != 0 && errno != ENOENT) {
+      snprintf(err, errlen, "%s: cannot remove after conversion: %s", files[i].path,
+               strerror(errno));
+      rc = CAIRN_EIO;
+    }
+  cairn__run_files_free(files, n);
+  if (rc == CAIRN_OK && fsync_path(run_dir, 1) != 0) {
+    snprintf(err, errlen, "%s: fsync of the directory failed: %s", run_dir, strerror(errno));
+    rc = CAIRN_EIO;
+  }
+  return rc;
+}

@@ -1,0 +1,75 @@
+/*
+ * h5_writer.h — private to cairn: writes a run view as an HDF5 run file
+ * (format v1, h5_format.h), serially for a standalone run or collectively
+ * by the aggregators of one group through MPI-IO. Both write the file under
+ * a temporary name and rename it into place only when it is complete and
+ * synced, so a run directory never holds a half-written run-g*.h5.
+ *
+ * HDF5 is not thread-safe in the builds cairn targets: call these from the
+ * thread that owns the process's HDF5 use, never from a background thread.
+ */
+#ifndef CAIRN_H5_WRITER_H
+#define CAIRN_H5_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mpi.h>
+
+#include "run_view.h"
+
+typedef struct {
+  int detail;             /* 1: keep per-rank values and sample counts        */
+  int zstd_level;         /* 0: CAIRN_H5_ZSTD_LEVEL                           */
+  uint32_t group;         /* the aggregator group this file holds             */
+  uint32_t naggregators;  /* 0: the view's                                     */
+  uint64_t created_ns;    /* creation_time_ns attribute; 0: now                */
+} cairn_h5_write_opts;
+
+/* Defaults: detail on, level CAIRN_H5_ZSTD_LEVEL, group 0. */
+void cairn__h5_write_opts_init(cairn_h5_write_opts *o);
+
+/*
+ * Writes `view` to `path` (normally <run dir>/run-g<group>.h5): creates
+ * ".<name>.tmp" beside it, writes, closes and fsyncs it, renames it to
+ * `path` and fsyncs the directory. An existing file at `path` is replaced
+ * atomically. opt may be NULL (defaults). Returns CAIRN_OK; CAIRN_EIO,
+ * CAIRN_ECOMPRESS (filter unavailable), CAIRN_ENOMEM, CAIRN_EINVAL, with a
+ * message naming the file in err. On failure the temporary is removed and
+ * `path` is untouched.
+ */
+int cairn__h5_write(const cairn_run_view *view, const char *path,
+                    const cairn_h5_write_opts *opt, char *err, size_t errlen);
+
+/*
+ * Collective over `comm` (the aggregators of one group; MPI must be
+ * initialized). Each process passes the view of its own ranks (disjoint
+ * rank columns, per-rank values present); together they write one file at
+ * `path` (the same string on every process) whose content equals what
+ * cairn__h5_write writes for the union of the views. Shapes are agreed
+ * collectively, per-rank columns are written with collective MPI-IO
+ * (filtered datasets require it), per-step statistics are computed over all
+ * ranks in rank order by the process owning each step range, and the small
+ * tables are gathered to process 0, which writes them, syncs and renames.
+ * Returns the same code on every process (CAIRN_OK, CAIRN_EIO, CAIRN_EINVAL
+ * for overlapping ranks or a view without per-rank values, CAIRN_ENOMEM,
+ * CAIRN_ECOMPRESS); err is filled on every process on failure.
+ */
+int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const char *path,
+                             const cairn_h5_write_opts *opt, char *err, size_t errlen);
+
+/*
+ * The MPI finalize step of one aggregator group, collective over `comm`
+ * (the group's aggregators): each process reads the WAL segments it wrote
+ * (wal-r<writer>-*, every rank it serves), they write
+ * <run_dir>/run-g<group>.h5 together with cairn__h5_write_parallel, and
+ * only after that file is renamed into place and the directory synced does
+ * each process remove its own segments. A process whose log was damaged
+ * keeps its segments and returns CAIRN_ECORRUPT (the file holds what was
+ * readable); an aggregator without segments contributes nothing. Returns
+ * CAIRN_OK or the writer's error (the same on every process), err filled.
+ */
+int cairn__h5_finalize_group(MPI_Comm comm, const char *run_dir, uint32_t writer,
+                             uint32_t group, uint32_t naggregators, char *err, size_t errlen);
+
+#endif /* CAIRN_H5_WRITER_H */

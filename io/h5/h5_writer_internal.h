@@ -1,0 +1,28 @@
+/*
+ * h5_writer_internal.h — private to cairn's HDF5 writers: the pieces the
+ * serial and parallel writers share (temporary names, the commit that
+ * renames a finished file into place, file access properties, messages).
+ */
+#ifndef CAIRN_H5_WRITER_INTERNAL_H
+#define CAIRN_H5_WRITER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hdf5.h>
+
+/* "<dir>/.<name>.tmp" for "<dir>/<name>"; 0, or -1 if it does not fit. */
+int cairn__h5w_tmp_path(const char *path, char *tmp, size_t len);
+
+/* fsync(tmp), rename(tmp, path), fsync(directory). CAIRN_OK or CAIRN_EIO. */
+int cairn__h5w_commit(const char *tmp, const char *path, char *err, size_t errlen);
+
+/* File access properties with the format's library-version bounds. */
+hid_t cairn__h5w_fapl(void);
+
+uint64_t cairn__h5w_now_ns(void);
+
+/* "<path>: <what>: <HDF5's most specific message>" into err. */
+void cairn__h5w_fail(char *err, size_t errlen, const char *path, const char *what);
+
+#endif /* CAIRN_H5_WRITER_INTERNAL_H */

@@ -1,0 +1,641 @@
+/*
+ * test_h5_roundtrip.c — the HDF5 run file (format v1) and the run view:
+ * write → read round trips of every part with exact values, the WAL view's
+ * merging of partial aggregates, the standalone finalize step, run
+ * directories in every state, and the crash shapes (WAL only, torn WAL
+ * tail, truncated / foreign / future HDF5 files, leftover temporaries).
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#include "cairn.h"
+#include "h5/h5_finalize.h"
+#include "h5/h5_writer.h"
+#include "h5_testdata.h"
+#include "run_view.h"
+#include "wal.h"
+#include "wal_records.h"
+
+typedef struct {
+  char msgs[16][1024];
+  int n;
+} msgs;
+
+static void collect(void *ctx, const char *m) {
+  msgs *s = ctx;
+  if (s->n < 16)
+    snprintf(s->msgs[s->n++], sizeof s->msgs[0], "%s", m);
+}
+
+static int has_msg(const msgs *s, const char *needle) {
+  for (int i = 0; i < s->n; i++)
+    if (strstr(s->msgs[i], needle))
+      return 1;
+  return 0;
+}
+
+static char test_dir[64];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static void rm_test_dir(void) {
+  if (test_dir[0])
+    nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A private directory for this test (each test runs in its own process),
+ * removed when the process exits. */
+static char *tempdir(void) {
+  snprintf(test_dir, sizeof test_dir, "/tmp/cairn-h5-XXXXXX");
+  cr_assert(mkdtemp(test_dir));
+  atexit(rm_test_dir);
+  return test_dir;
+}
+
+static void all_ranks(int32_t *r, int n) {
+  for (int i = 0; i < n; i++)
+    r[i] = i;
+}
+
+static void write_world(const char *path, int W, const cairn_h5_write_opts *o) {
+  int32_t ranks[16];
+  all_ranks(ranks, W);
+  cairn_run_view v;
+  td_view(&v, ranks, (size_t)W, W);
+  char err[1024] = "";
+  int rc = cairn__h5_write(&v, path, o, err, sizeof err);
+  cr_assert_eq(rc, CAIRN_OK, "write: %s", err);
+  cairn__view_free(&v);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Hand-made WAL segments                                                  */
+/* ---------------------------------------------------------------------- */
+
+typedef struct {
+  cairn_wal_writer *w;
+  cairn_buf b;
+} walw;
+
+static void wal_start(walw *x, const char *dir, uint32_t writer_rank) {
+  cairn_wal_options o = {.dir = dir, .rank = writer_rank, .compression_level = 1,
+                         .sync_policy = 0, .segment_bytes = 1 << 20};
+  for (int i = 0; i < 16; i++)
+    o.run_id[i] = (uint8_t)(0x10 + i * 7);
+  char err[512];
+  memset(&x->b, 0, sizeof x->b);
+  cr_assert_eq(cairn__wal_open(&x->w, &o, err, sizeof err), CAIRN_OK, "%s", err);
+}
+
+static void wal_block(walw *x) {
+  cr_assert(!x->b.failed);
+  cr_assert_eq(cairn__wal_append(x->w, 1, x->b.data, x->b.len), CAIRN_OK);
+  cairn__buf_reset(&x->b);
+}
+
+static void wal_end(walw *x) {
+  cairn__wal_close(x->w);
+  cairn__buf_free(&x->b);
+}
+
+static void put_run(cairn_buf *b, uint32_t rank, uint32_t nranks) {
+  cairn_rec_run r = {.rank = rank, .nranks = nranks, .pid = 77, .start_ns = 5,
+                     .hostname = "hostA", .hostname_len = 5, .version = "0.1.0",
+                     .version_len = 5};
+  for (int i = 0; i < 16; i++)
+    r.run_id[i] = (uint8_t)(0x10 + i * 7);
+  cairn__rec_put_run(b, &r);
+}
+
+/* Aggregator rank 0 serving ranks 0 and 1; "loss" step 3 of rank 0 arrives
+ * in two blocks; ids differ between ranks (names are per process). */
+static void make_wal(const char *dir) {
+  walw x;
+  wal_start(&x, dir, 0);
+  const char *n0[] = {"loss", "acc"};
+  uint32_t id0[] = {0, 1};
+  cairn__rec_put_source(&x.b, 0);
+  put_run(&x.b, 0, 2);
+  cairn__rec_put_names(&x.b, 2, id0, n0);
+  cairn_metric_agg a0[] = {{3, 0, 2, 3.0, 1.0, 2.0}, {3, 1, 1, 0.5, 0.5, 0.5},
+                           {4, 0, 1, 7.0, 7.0, 7.0}};
+  cairn__rec_put_metrics(&x.b, 3, a0);
+  cairn_rec_step s0[] = {{3, 300, 0}, {4, 450, 0}, {3, 290, 1}};
+  cairn__rec_put_steps(&x.b, 3, s0);
+  size_t off = cairn__rec_open(&x.b, CAIRN_SEC_PARAMS);
+  cairn_rec_param p = {CAIRN_PARAM_DOUBLE, "lr", 2, 0, 0.1, NULL, 0};
+  cairn__rec_add_param(&x.b, &p);
+  p.f64 = 0.2;
+  cairn__rec_add_param(&x.b, &p);
+  cairn__rec_close(&x.b, off, 2);
+  cairn_rec_counters c0[] = {{0, 3, 2, 0, 0}, {1, 2, 2, 0, 0}};
+  cairn__rec_put_counters(&x.b, 2, c0);
+  wal_block(&x);
+
+  /* rank 1: its own ids ("acc" is 0 here) */
+  const char *n1[] = {"acc", "loss"};
+  uint32_t id1[] = {0, 1};
+  cairn__rec_put_source(&x.b, 1);
+  put_run(&x.b, 1, 2);
+  cairn__rec_put_names(&x.b, 2, id1, n1);
+  cairn_metric_agg a1[] = {{3, 1, 1, 0.25, 0.25, 0.25}, {3, 0, 1, -1.0, -1.0, -1.0}};
+  cairn__rec_put_metrics(&x.b, 2, a1);
+  off = cairn__rec_open(&x.b, CAIRN_SEC_PARAMS);
+  p.f64 = 0.3;
+  cairn__rec_add_param(&x.b, &p);
+  cairn__rec_close(&x.b, off, 1);
+  cairn_rec_counters c1[] = {{0, 2, 2, 0, 0}, {1, 1, 1, 0, 0}};
+  cairn__rec_put_counters(&x.b, 2, c1);
+  wal_block(&x);
+
+  /* rank 0 again: the late part of step 3, and final counters */
+  cairn__rec_put_source(&x.b, 0);
+  cairn_metric_agg a2[] = {{3, 0, 1, 6.0, 6.0, 6.0}};
+  cairn__rec_put_metrics(&x.b, 1, a2);
+  off = cairn__rec_open(&x.b, CAIRN_SEC_KV);
+  cairn__rec_add_kv(&x.b, "dataset", 7, "mnist", 5);
+  cairn__rec_close(&x.b, off, 1);
+  cairn_rec_counters c2[] = {{0, 4, 4, 0, 0}, {1, 3, 3, 0, 0}};
+  cairn__rec_put_counters(&x.b, 2, c2);
+  wal_block(&x);
+  wal_end(&x);
+}
+
+Test(h5_view, wal_view_combines_partial_aggregates_across_blocks_and_ranks) {
+  char *dir = tempdir();
+  make_wal(dir);
+  cairn_run_view v;
+  msgs m = {0};
+  cairn_run_report rep = {.fn = collect, .ctx = &m};
+  cr_assert_eq(cairn__view_from_wal(dir, &v, &rep, NULL, NULL), CAIRN_OK);
+  cr_assert_eq(v.ncols, 2);
+  cr_assert_eq(v.nmetrics, 2);
+  cr_assert_str_eq(v.metrics[0].name, "acc");
+  cr_assert_str_eq(v.metrics[1].name, "loss");
+  const cairn_view_metric *loss = &v.metrics[1];
+  cr_assert_eq(loss->nsteps, 2);
+  /* step 3, rank 0: (3 + 6) / (2 + 1) = 3; rank 1: 0.25 */
+  cr_assert_eq(loss->values[0], 3.0);
+  cr_assert_eq(loss->samples[0], 3);
+  cr_assert_eq(loss->values[1], 0.25);
+  cr_assert_eq(loss->count[0], 2);
+  cr_assert_eq(loss->sum[0], 3.25);
+  cr_assert_eq(loss->sumsq[0], 9.0625);
+  cr_assert_eq(loss->min[0], 0.25);
+  cr_assert_eq(loss->rank_min[0], 1);
+  cr_assert_eq(loss->max[0], 3.0);
+  cr_assert_eq(loss->rank_max[0], 0);
+  /* step 4: rank 1 missing */
+  cr_assert_eq(loss->values[2], 7.0);
+  cr_assert(isnan(loss->values[3]));
+  cr_assert_eq(loss->samples[3], 0);
+  cr_assert_eq(loss->missing, 1);
+  const cairn_view_metric *acc = &v.metrics[0];
+  cr_assert_eq(acc->values[0], 0.5);
+  cr_assert_eq(acc->values[1], -1.0);
+  /* markers: earliest of rank 0's two markers of step 3 */
+  cr_assert_eq(v.nmarks, 2);
+  cr_assert_eq(v.mark_time[0], 290);
+  cr_assert_eq(v.mark_time[1], 0);
+  cr_assert_eq(v.mark_time[2], 450);
+  cr_assert(fabs(cairn__view_step_seconds(&v, 0, 0) - 160e-9) < 1e-15);
+  cr_assert(isnan(cairn__view_step_seconds(&v, 0, 1)));
+  /* params: all kept, in rank order; last wins */
+  cr_assert_eq(v.nparams, 3);
+  cr_assert_eq(v.params[0].f64, 0.1);
+  cr_assert_eq(v.params[2].rank, 1);
+  cr_assert_eq(cairn__view_param_last(&v, "lr", 0)->f64, 0.2);
+  cr_assert_eq(cairn__view_param_last(&v, "lr", -1)->f64, 0.3);
+  cr_assert_str_eq(cairn__view_kv_last(&v, "dataset", -1)->value, "mnist");
+  /* counters: the last of each rank */
+  cr_assert_eq(v.acct[0].logged, 4);
+  cr_assert_eq(v.acct[1].stored, 3);
+  cr_assert_eq(v.acct[2].logged, 2);
+  cr_assert_str_eq(v.ranks[1].hostname, "hostA");
+  cr_assert_eq(v.naggregators, 1);
+  cr_assert_eq(rep.wal.blocks, 3);
+  cr_assert_eq(m.n, 0, "unexpected report: %s", m.msgs[0]);
+  cairn__view_free(&v);
+}
+
+Test(h5_file, round_trip_of_every_part_is_exact) {
+  char *dir = tempdir();
+  char path[512];
+  snprintf(path, sizeof path, "%s/run-g000000.h5", dir);
+  int32_t ranks[5];
+  all_ranks(ranks, 5);
+  cairn_run_view w, r;
+  td_view(&w, ranks, 5, 5);
+  cairn_h5_write_opts o;
+  cairn__h5_write_opts_init(&o);
+  o.group = 0;
+  o.created_ns = 42;
+  char err[1024];
+  cr_assert_eq(cairn__h5_write(&w, path, &o, err, sizeof err), CAIRN_OK, "%s", err);
+  msgs m = {0};
+  cairn_run_report rep = {.fn = collect, .ctx = &m};
+  cr_assert_eq(cairn__view_from_h5(path, &r, &rep), CAIRN_OK, "%s", m.msgs[0]);
+  cr_assert_eq(m.n, 0, "%s", m.msgs[0]);
+  char why[256];
+  cr_assert_eq(td_compare(&w, &r, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(r.format_version, 1);
+  cr_assert_eq(r.created_ns, 42);
+  cr_assert_eq(r.detail, 1);
+  cr_assert_eq(r.group, 0);
+  cr_assert_str_eq(r.cairn_version, "0.1.0");
+  cr_assert_eq(cairn__view_metric_find(&r, "grad norm\x01\xfe", 11), 1);
+  cr_assert_eq(cairn__view_step_find(&r.metrics[1], 1004), r.metrics[1].nsteps - 1);
+  cr_assert_eq(cairn__view_param_last(&r, "lr", 0)->f64, 3e-4);
+  cr_assert_eq(cairn__view_param_last(&r, "batch", 3)->i64, 35);
+  cr_assert_eq(r.nartifacts, 3);
+  cr_assert_eq(r.ncontexts, 1);
+  /* float32-exact values are stored as float32, the others as float64 */
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t d0 = H5Dopen2(f, "/metrics/0/values", H5P_DEFAULT);
+  hid_t d2 = H5Dopen2(f, "/metrics/2/values", H5P_DEFAULT);
+  hid_t t0 = H5Dget_type(d0), t2 = H5Dget_type(d2);
+  cr_assert_eq(H5Tget_size(t0), 4);
+  cr_assert_eq(H5Tget_size(t2), 8);
+  hid_t pl = H5Dget_create_plist(d2);
+  cr_assert_eq(H5Pget_nfilters(pl), 2);
+  unsigned flags, cd[4];
+  size_t ncd = 4;
+  cr_assert_eq(H5Pget_filter2(pl, 1, &flags, &ncd, cd, 0, NULL, NULL), 32015);
+  H5Pclose(pl);
+  H5Tclose(t0);
+  H5Tclose(t2);
+  H5Dclose(d0);
+  H5Dclose(d2);
+  H5Fclose(f);
+  /* no temporary left behind */
+  char tmp[600];
+  snprintf(tmp, sizeof tmp, "%s/.run-g000000.h5.tmp", dir);
+  cr_assert_neq(access(tmp, F_OK), 0);
+  cairn__view_free(&w);
+  cairn__view_free(&r);
+}
+
+Test(h5_file, detail_off_keeps_statistics_only) {
+  char *dir = tempdir();
+  char path[512];
+  snprintf(path, sizeof path, "%s/run-g000000.h5", dir);
+  cairn_h5_write_opts o;
+  cairn__h5_write_opts_init(&o);
+  o.detail = 0;
+  write_world(path, 3, &o);
+  cairn_run_view r;
+  cr_assert_eq(cairn__view_from_h5(path, &r, NULL), CAIRN_OK);
+  cr_assert_eq(r.detail, 0);
+  int32_t ranks[3] = {0, 1, 2};
+  cairn_run_view w;
+  td_view(&w, ranks, 3, 3);
+  for (size_t k = 0; k < w.nmetrics; k++) {
+    free(w.metrics[k].values);
+    free(w.metrics[k].samples);
+    w.metrics[k].values = NULL;
+    w.metrics[k].samples = NULL;
+  }
+  char why[256];
+  cr_assert_eq(td_compare(&w, &r, why, sizeof why), 0, "%s", why);
+  cairn__view_free(&w);
+  cairn__view_free(&r);
+}
+
+Test(h5_run, finalize_converts_the_wal_then_removes_it) {
+  char *dir = tempdir();
+  make_wal(dir);
+  cairn_run_view fromwal, fromh5;
+  cr_assert_eq(cairn__view_from_wal(dir, &fromwal, NULL, NULL, NULL), CAIRN_OK);
+  cairn_run_file *files;
+  size_t n;
+  cairn_run_state st;
+  char err[1024];
+  cr_assert_eq(cairn__run_list_files(dir, &files, &n, &st, err, sizeof err), CAIRN_OK);
+  cr_assert_eq(st, CAIRN_RUN_WAL_ONLY);
+  cairn__run_files_free(files, n);
+
+  cr_assert_eq(cairn__h5_finalize_run(dir, err, sizeof err), CAIRN_OK, "%s", err);
+  cr_assert_eq(cairn__run_list_files(dir, &files, &n, &st, err, sizeof err), CAIRN_OK);
+  cr_assert_eq(st, CAIRN_RUN_H5);
+  cr_assert_eq(n, 1);
+  cr_assert_eq(files[0].kind, CAIRN_FILE_H5);
+  cr_assert(strstr(files[0].path, "/run-g000000.h5"));
+  cairn__run_files_free(files, n);
+
+  cairn_run_report rep = {0};
+  cr_assert_eq(cairn__run_open(dir, &fromh5, &rep), CAIRN_OK);
+  cr_assert_eq(rep.h5_files, 1);
+  cr_assert_eq(fromh5.source, CAIRN_VIEW_FROM_H5);
+  char why[256];
+  cr_assert_eq(td_compare(&fromwal, &fromh5, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(fromh5.naggregators, 1);
+  cr_assert_eq(cairn__h5_finalize_run(dir, err, sizeof err), CAIRN_ENOTFOUND);
+  cairn__view_free(&fromwal);
+  cairn__view_free(&fromh5);
+}
+
+Test(h5_run, finalize_of_the_real_runtime_log) {
+  char *dir = tempdir();
+  setenv("CAIRN_RUN_DIR", dir, 1);
+  setenv("CAIRN_MPI_ENABLED", "false", 1);
+  cr_assert_eq(cairn_init(NULL), CAIRN_OK);
+  int loss = cairn_metric_id("loss/train");
+  cairn_param_double("lr", 0.01);
+  for (int64_t s = 0; s < 50; s++) {
+    cairn_step(s);
+    cairn_metric(loss, 1.0 / (double)(s + 1));
+    cairn_metric(loss, 3.0 / (double)(s + 1));
+  }
+  cr_assert_eq(cairn_finalize(), CAIRN_OK);
+  cairn_run_info info;
+  cr_assert_eq(cairn_get_run_info(&info), CAIRN_OK);
+  char err[1024] = "";
+  int rc = cairn__h5_finalize_run(info.run_dir, err, sizeof err);
+  /* The lead's cairn_finalize may already convert the log itself. */
+  cr_assert(rc == CAIRN_OK || rc == CAIRN_ENOTFOUND, "%s", err);
+  cairn_run_view v;
+  cairn_run_report rep = {0};
+  cr_assert_eq(cairn__run_open(info.run_dir, &v, &rep), CAIRN_OK);
+  cr_assert_eq(rep.h5_files, 1);
+  long k = cairn__view_metric_find(&v, "loss/train", 10);
+  cr_assert_geq(k, 0);
+  cr_assert_eq(v.metrics[k].nsteps, 50);
+  for (size_t i = 0; i < 50; i++) {
+    cr_assert_eq(v.metrics[k].values[i], 2.0 / (double)(i + 1));
+    cr_assert_eq(v.metrics[k].samples[i], 2);
+  }
+  cr_assert_eq(v.nmarks, 50);
+  cr_assert_eq(cairn__view_param_last(&v, "lr", -1)->f64, 0.01);
+  cr_assert_eq(v.acct[0].logged, v.acct[0].stored + v.acct[0].dropped);
+  cr_assert_eq(v.acct[0].logged, 100);
+  cairn__view_free(&v);
+}
+
+/* Cuts `bytes` off the end of a file. */
+static void chop(const char *path, off_t bytes) {
+  struct stat st;
+  cr_assert_eq(stat(path, &st), 0);
+  cr_assert_eq(truncate(path, st.st_size - bytes), 0);
+}
+
+static char *first_wal(const char *dir) {
+  char **p;
+  size_t n;
+  char err[256];
+  cr_assert_eq(cairn__run_list_wal(dir, &p, &n, err, sizeof err), CAIRN_OK);
+  cr_assert_geq(n, 1);
+  char *s = strdup(p[0]);
+  cairn__run_free_paths(p, n);
+  return s;
+}
+
+Test(h5_run, finalize_keeps_a_damaged_wal) {
+  char *dir = tempdir();
+  make_wal(dir);
+  char *seg = first_wal(dir);
+  chop(seg, 5); /* tear the last block */
+  char err[1024];
+  cr_assert_eq(cairn__h5_finalize_run(dir, err, sizeof err), CAIRN_ECORRUPT);
+  cr_assert(strstr(err, "torn tail"), "%s", err);
+  cr_assert_eq(access(seg, F_OK), 0, "the damaged log must be kept");
+  cairn_run_file *files;
+  size_t n;
+  cairn_run_state st;
+  cr_assert_eq(cairn__run_list_files(dir, &files, &n, &st, err, sizeof err), CAIRN_OK);
+  cr_assert_eq(st, CAIRN_RUN_BOTH);
+  cairn__run_files_free(files, n);
+  free(seg);
+}
+
+Test(h5_crash, wal_only_run_with_torn_tail_reads_back_its_intact_part) {
+  char *dir = tempdir();
+  make_wal(dir);
+  char *seg = first_wal(dir);
+  chop(seg, 5);
+  cairn_run_view v;
+  msgs m = {0};
+  cairn_run_report rep = {.fn = collect, .ctx = &m};
+  cr_assert_eq(cairn__run_open(dir, &v, &rep), CAIRN_OK);
+  cr_assert_eq(rep.wal.torn_tails, 1);
+  cr_assert_eq(rep.wal.blocks, 2);
+  cr_assert(has_msg(&m, "torn tail"), "%s", m.msgs[0]);
+  cr_assert(has_msg(&m, seg), "messages name the file");
+  cr_assert_eq(v.source, CAIRN_VIEW_FROM_WAL);
+  /* blocks 1 and 2 survive: step 3 of rank 0 without its late part */
+  long k = cairn__view_metric_find(&v, "loss", 4);
+  cr_assert_eq(v.metrics[k].values[0], 1.5);
+  cr_assert_eq(v.metrics[k].values[1], 0.25);
+  cr_assert_eq(v.acct[0].logged, 3, "counters of the last intact block");
+  cairn__view_free(&v);
+  free(seg);
+}
+
+Test(h5_crash, truncated_h5_names_the_file_and_keeps_the_intact_part) {
+  char *dir = tempdir();
+  char path[512];
+  snprintf(path, sizeof path, "%s/run-g000000.h5", dir);
+  write_world(path, 4, NULL);
+  chop(path, 64);
+  cairn_run_view v;
+  msgs m = {0};
+  cairn_run_report rep = {.fn = collect, .ctx = &m};
+  cr_assert_eq(cairn__view_from_h5(path, &v, &rep), CAIRN_ETRUNCATED);
+  cr_assert(has_msg(&m, path));
+  cr_assert(has_msg(&m, "truncated: the file has"), "%s", m.msgs[0]);
+  /* tables and identity were written first and survive */
+  cr_assert_eq(v.ncols, 4, "%s | %s | %s", m.msgs[0], m.msgs[1], m.msgs[2]);
+  cr_assert_eq(v.nparams, 17);
+  cr_assert_eq(v.nmarks, TD_STEPS);
+  cr_assert_eq(v.format_version, 1);
+  cr_assert_geq(v.nmetrics, 1);
+  cr_assert_eq(rep.h5_bad, 1);
+  cairn__view_free(&v);
+
+  /* Through cairn__run_open: what could be read is returned, and said. */
+  msgs m2 = {0};
+  cairn_run_report rep2 = {.fn = collect, .ctx = &m2};
+  cr_assert_eq(cairn__run_open(dir, &v, &rep2), CAIRN_OK);
+  cr_assert_eq(v.ncols, 4);
+  cr_assert(has_msg(&m2, "truncated"));
+  cairn__view_free(&v);
+}
+
+Test(h5_crash, foreign_and_future_files_are_named) {
+  char *dir = tempdir();
+  char path[512];
+  snprintf(path, sizeof path, "%s/run-g000000.h5", dir);
+  FILE *f = fopen(path, "w");
+  fputs("step,loss\n0,1.5\n", f);
+  fclose(f);
+  cairn_run_view v;
+  msgs m = {0};
+  cairn_run_report rep = {.fn = collect, .ctx = &m};
+  cr_assert_eq(cairn__view_from_h5(path, &v, &rep), CAIRN_EFOREIGN);
+  cr_assert(has_msg(&m, path) && has_msg(&m, "not an HDF5 file"), "%s", m.msgs[0]);
+  cr_assert_eq(cairn__run_open(dir, &v, &rep), CAIRN_EFOREIGN);
+
+  /* HDF5, but not cairn's */
+  hid_t h = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  H5Fclose(h);
+  m.n = 0;
+  cr_assert_eq(cairn__view_from_h5(path, &v, &rep), CAIRN_EFOREIGN);
+  cr_assert(has_msg(&m, "not a cairn run file"), "%s", m.msgs[0]);
+
+  /* a later format version */
+  write_world(path, 2, NULL);
+  h = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t a = H5Aopen(h, "cairn_format_version", H5P_DEFAULT);
+  unsigned two = 2;
+  H5Awrite(a, H5T_NATIVE_UINT, &two);
+  H5Aclose(a);
+  H5Fclose(h);
+  m.n = 0;
+  cr_assert_eq(cairn__view_from_h5(path, &v, &rep), CAIRN_EVERSION);
+  cr_assert(has_msg(&m, "format version 2 is not supported"), "%s", m.msgs[0]);
+}
+
+Test(h5_crash, corrupt_chunk_loses_only_that_dataset) {
+  char *dir = tempdir();
+  char path[512];
+  snprintf(path, sizeof path, "%s/run-g000000.h5", dir);
+  write_world(path, 4, NULL);
+  /* Find the stored chunk of /metrics/2/values and flip bytes inside it. */
+  hid_t h = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t d = H5Dopen2(h, "/metrics/2/values", H5P_DEFAULT);
+  hid_t sp = H5Dget_space(d);
+  haddr_t addr;
+  hsize_t size;
+  hsize_t off[2] = {0, 0};
+  unsigned mask;
+  cr_assert_geq(H5Dget_chunk_info_by_coord(d, off, &mask, &addr, &size), 0);
+  H5Sclose(sp);
+  H5Dclose(d);
+  H5Fclose(h);
+  int fd = open(path, O_RDWR);
+  char junk[16];
+  memset(junk, 0x5a, sizeof junk);
+  cr_assert_eq(pwrite(fd, junk, sizeof junk, (off_t)(addr + size / 2)), (ssize_t)sizeof junk);
+  close(fd);
+  cairn_run_view v;
+  msgs m = {0};
+  cairn_run_report rep = {.fn = collect, .ctx = &m};
+  cr_assert_eq(cairn__view_from_h5(path, &v, &rep), CAIRN_OK);
+  cr_assert_eq(rep.lost_datasets, 1);
+  cr_assert(has_msg(&m, "/metrics/2/values: cannot be read"), "%s", m.msgs[0]);
+  /* statistics of the damaged metric survive; detail is dropped as a whole */
+  int32_t ranks[4] = {0, 1, 2, 3};
+  cairn_run_view w;
+  td_view(&w, ranks, 4, 4);
+  cr_assert_eq(v.metrics[2].sum[7], w.metrics[2].sum[7]);
+  cr_assert_null(v.metrics[0].values);
+  cairn__view_free(&v);
+  cairn__view_free(&w);
+}
+
+Test(h5_run, leftover_temporary_is_ignored_and_reported) {
+  char *dir = tempdir();
+  make_wal(dir);
+  char tmp[512];
+  snprintf(tmp, sizeof tmp, "%s/.run-g000000.h5.tmp", dir);
+  FILE *f = fopen(tmp, "w");
+  fputs("half", f);
+  fclose(f);
+  cairn_run_file *files;
+  size_t n;
+  cairn_run_state st;
+  char err[256];
+  cr_assert_eq(cairn__run_list_files(dir, &files, &n, &st, err, sizeof err), CAIRN_OK);
+  cr_assert_eq(st, CAIRN_RUN_WAL_ONLY);
+  cr_assert_eq(n, 2);
+  cr_assert_eq(files[0].kind, CAIRN_FILE_H5_TMP);
+  cr_assert_eq(files[1].kind, CAIRN_FILE_WAL);
+  cairn__run_files_free(files, n);
+  cairn_run_view v;
+  msgs m = {0};
+  cairn_run_report rep = {.fn = collect, .ctx = &m};
+  cr_assert_eq(cairn__run_open(dir, &v, &rep), CAIRN_OK);
+  cr_assert_eq(rep.tmp_files, 1);
+  cr_assert(has_msg(&m, tmp));
+  cr_assert_eq(v.ncols, 2);
+  cairn__view_free(&v);
+}
+
+Test(h5_run, group_files_and_an_unconverted_group_merge_into_one_view) {
+  char *dir = tempdir();
+  /* group 0 holds ranks 0-1 and group 1 ranks 3-4 as HDF5; rank 2's group
+   * crashed and left only its WAL: here the hand-made log of ranks 0-1 is
+   * used as "rank 2", so build it under another rank by source. */
+  int32_t g0[] = {0, 1}, g1[] = {3, 4}, all[] = {0, 1, 3, 4};
+  cairn_run_view a, b, whole, r;
+  td_view(&a, g0, 2, 5);
+  td_view(&b, g1, 2, 5);
+  td_view(&whole, all, 4, 5);
+  char p0[512], p1[512], err[512];
+  snprintf(p0, sizeof p0, "%s/run-g000000.h5", dir);
+  snprintf(p1, sizeof p1, "%s/run-g000001.h5", dir);
+  cairn_h5_write_opts o;
+  cairn__h5_write_opts_init(&o);
+  cr_assert_eq(cairn__h5_write(&a, p0, &o, err, sizeof err), CAIRN_OK);
+  o.group = 1;
+  cr_assert_eq(cairn__h5_write(&b, p1, &o, err, sizeof err), CAIRN_OK);
+  walw x;
+  wal_start(&x, dir, 2);
+  const char *nm[] = {"zeta"};
+  uint32_t id[] = {0};
+  put_run(&x.b, 2, 5);
+  cairn__rec_put_names(&x.b, 1, id, nm);
+  cairn_metric_agg ag[] = {{0, 0, 1, 9.0, 9.0, 9.0}};
+  cairn__rec_put_metrics(&x.b, 1, ag);
+  wal_block(&x);
+  wal_end(&x);
+  cairn_run_report rep = {0};
+  cr_assert_eq(cairn__run_open(dir, &r, &rep), CAIRN_OK);
+  cr_assert_eq(rep.h5_files, 2);
+  cr_assert_eq(rep.wal_ranks, 1);
+  cr_assert_eq(r.source, CAIRN_VIEW_FROM_H5 | CAIRN_VIEW_FROM_WAL);
+  cr_assert_eq(r.ncols, 5);
+  cr_assert_eq(r.col_rank[2], 2);
+  long z = cairn__view_metric_find(&r, "zeta", 4);
+  cr_assert_geq(z, 0);
+  cr_assert_eq(r.metrics[z].values[2], 9.0);
+  cr_assert(isnan(r.metrics[z].values[0]));
+  cr_assert_eq(r.metrics[z].missing, 4);
+  /* Every other metric equals the one-file view of ranks 0,1,3,4 on the
+   * columns those ranks hold (stats differ only by summation order, and
+   * these sums are exact: compare counts, min/max and their ranks). */
+  for (size_t k = 0; k < whole.nmetrics; k++) {
+    long i = cairn__view_metric_find(&r, whole.metrics[k].name, whole.metrics[k].name_len);
+    cr_assert_geq(i, 0);
+    const cairn_view_metric *x1 = &whole.metrics[k], *y1 = &r.metrics[i];
+    cr_assert_eq(x1->nsteps, y1->nsteps);
+    for (size_t s = 0; s < x1->nsteps; s++) {
+      cr_assert_eq(x1->count[s], y1->count[s], "%s step %lld: %u vs %u", x1->name, (long long)x1->step[s], x1->count[s], y1->count[s]);
+      cr_assert(td_same_f64(x1->min[s], y1->min[s]));
+      cr_assert_eq(x1->rank_max[s], y1->rank_max[s]);
+      cr_assert(fabs(x1->sum[s] - y1->sum[s]) <= 1e-12 * fabs(x1->sum[s]) || td_same_f64(x1->sum[s], y1->sum[s]));
+      for (size_t c = 0; c < 4; c++) {
+        size_t rc = c < 2 ? c : c + 1;
+        cr_assert(td_same_f64(x1->values[s * 4 + c], y1->values[s * 5 + rc]));
+      }
+    }
+  }
+  cr_assert_eq(r.nparams, a.nparams + b.nparams);
+  cairn__view_free(&a);
+  cairn__view_free(&b);
+  cairn__view_free(&whole);
+  cairn__view_free(&r);
+}
