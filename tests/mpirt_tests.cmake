@@ -6,13 +6,17 @@ target_link_libraries(mpi_log_app PRIVATE cairn::cairn MPI::MPI_C Threads::Threa
 add_executable(mpi_check_run mpirt/mpi_check_run.c)
 target_link_libraries(mpi_check_run PRIVATE cairn_internal cairn_build_flags m)
 
-foreach(_case "1;0" "2;1" "2;2" "4;1" "4;2" "4;4" "8;2" "8;4" "16;4" "16;1")
+# NRANKS;RANKS_PER_AGGREGATOR;AGGREGATORS_PER_FILE
+foreach(_case "1;0;16" "2;1;16" "2;2;16" "4;1;16" "4;2;1" "4;4;16" "8;2;2" "8;4;16" "16;4;2"
+              "16;1;16")
   list(GET _case 0 _n)
   list(GET _case 1 _rpa)
-  add_test(NAME mpi_run_np${_n}_rpa${_rpa}
+  list(GET _case 2 _apf)
+  add_test(NAME mpi_run_np${_n}_rpa${_rpa}_apf${_apf}
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_mpi_case.sh
                    $<TARGET_FILE_DIR:mpi_log_app> ${_n} ${_rpa} 300)
-  set_tests_properties(mpi_run_np${_n}_rpa${_rpa} PROPERTIES LABELS "mpi" TIMEOUT 300 RUN_SERIAL ON)
+  set_tests_properties(mpi_run_np${_n}_rpa${_rpa}_apf${_apf} PROPERTIES LABELS "mpi" TIMEOUT 300
+                       RUN_SERIAL ON ENVIRONMENT "AGGS_PER_FILE=${_apf}")
 endforeach()
 add_test(NAME mpi_run_two_threads_np4_rpa2
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_mpi_case.sh

@@ -12,6 +12,7 @@
 
 #include "cairn.h"
 #include "run_reader.h"
+#include "run_view.h"
 
 #define RM_MAX_NAMES 256
 
@@ -110,11 +111,72 @@ static void rm_report(void *c, const char *msg) {
     snprintf(m->reports[m->nreports++], sizeof m->reports[0], "%s", msg);
 }
 
-/* Returns the reader's return code. */
-static inline int rm_read(run_model *m, const char *dir) {
+/* Reads only the write-ahead log (e.g. of a run that is still going).
+ * Metric slots are the runtime's ids. Returns the reader's return code. */
+static inline int rm_read_wal(run_model *m, const char *dir) {
   memset(m, 0, sizeof *m);
   cairn_rec_visitor v = {m, rm_run, rm_name, rm_metric, rm_step, rm_param, rm_kv, rm_counters, rm_source};
   return cairn__run_read_wal(dir, &v, &m->damage, rm_report, m);
+}
+
+/* Reads a finished run the way the tools do (cairn__run_open: the HDF5 run
+ * file, or the log of a crashed run) and flattens rank 0's part into the
+ * same model. Metric slots are in name order (the view's order), so tests
+ * look metrics up with rm_id. Per step: count = the rank's samples, sum =
+ * its mean times count, min/max = the step's statistics across ranks. */
+static inline int rm_read(run_model *m, const char *dir) {
+  memset(m, 0, sizeof *m);
+  cairn_run_view v;
+  cairn__view_init(&v);
+  cairn_run_report rep;
+  memset(&rep, 0, sizeof rep);
+  rep.fn = rm_report;
+  rep.ctx = m;
+  int rc = cairn__run_open(dir, &v, &rep);
+  m->damage = rep.wal;
+  if (rc != CAIRN_OK) {
+    cairn__view_free(&v);
+    return rc;
+  }
+  m->have_run = v.have_run_id;
+  memcpy(m->run.run_id, v.run_id, 16);
+  for (size_t i = 0; i < v.nmetrics && i < RM_MAX_NAMES; i++) {
+    const cairn_view_metric *vm = &v.metrics[i];
+    m->names[i] = strndup(vm->name, vm->name_len);
+    for (size_t k = 0; k < vm->nsteps; k++) {
+      cairn_metric_agg a = {.step = vm->step[k], .id = (uint32_t)i};
+      if (vm->values) {
+        a.count = vm->samples[k * v.ncols];
+        a.sum = a.count ? vm->values[k * v.ncols] * a.count : 0;
+      } else {
+        a.count = vm->count[k];
+        a.sum = vm->sum[k];
+      }
+      a.min = vm->min[k];
+      a.max = vm->max[k];
+      if (a.count)
+        rm_metric(m, &a);
+    }
+  }
+  for (size_t i = 0; i < v.nmarks; i++) {
+    cairn_rec_step st = {v.mark_step[i], v.ncols ? v.mark_time[i * v.ncols] : 0, 0};
+    rm_step(m, &st);
+  }
+  for (size_t i = 0; i < v.nparams; i++) {
+    const cairn_view_param *p = &v.params[i];
+    cairn_rec_param rp = {p->type, p->key, strlen(p->key), p->i64, p->f64, p->str,
+                          p->str ? strlen(p->str) : 0};
+    rm_param(m, &rp);
+  }
+  for (size_t i = 0; i < v.nkv; i++)
+    rm_kv(m, v.kv[i].key, strlen(v.kv[i].key), v.kv[i].value, strlen(v.kv[i].value));
+  for (int ch = 0; ch < 2 && v.ncols; ch++) {
+    const cairn_view_acct *a = &v.acct[ch];
+    m->ctr[ch] = (cairn_rec_counters){(uint32_t)ch, a->logged, a->stored, a->dropped,
+                                      a->rejected};
+  }
+  cairn__view_free(&v);
+  return CAIRN_OK;
 }
 
 static inline int rm_id(const run_model *m, const char *name) {

@@ -152,23 +152,35 @@ Test(api, repeated_samples_in_a_step_give_mean_count_min_max) {
   cairn_metric_at(loss, 10, -2.0); /* a late sample of step 10 */
   cairn_run_info info;
   cairn_get_run_info(&info);
-  cr_assert_eq(cairn_finalize(), CAIRN_OK);
-
-  run_model m;
-  cr_assert_eq(rm_read(&m, info.run_dir), CAIRN_OK);
+  /* The log keeps count, sum, min and max of the step's samples. */
+  cr_assert_eq(cairn_flush(), CAIRN_OK);
+  run_model w;
+  cr_assert_eq(rm_read_wal(&w, info.run_dir), CAIRN_OK);
   cairn_metric_agg a;
-  cr_assert(rm_step_value(&m, loss, 10, &a));
+  cr_assert(rm_step_value(&w, loss, 10, &a));
   cr_assert_eq(a.count, 5);
   cr_assert_float_eq(a.sum / a.count, 2.0, 1e-12);
   cr_assert_float_eq(a.min, -2.0, 0);
   cr_assert_float_eq(a.max, 6.0, 0);
-  cr_assert(rm_step_value(&m, loss, 11, &a));
+  rm_free(&w);
+  cr_assert_eq(cairn_finalize(), CAIRN_OK);
+
+  /* The run file holds the step's value (the mean) and its sample count. */
+  run_model m;
+  cr_assert_eq(rm_read(&m, info.run_dir), CAIRN_OK);
+  int id = rm_id(&m, "loss");
+  cr_assert_geq(id, 0);
+  cr_assert(rm_step_value(&m, id, 10, &a));
+  cr_assert_eq(a.count, 5);
+  cr_assert_float_eq(a.sum / a.count, 2.0, 1e-12);
+  cr_assert(rm_step_value(&m, id, 11, &a));
   cr_assert_eq(a.count, 1);
   cr_assert_float_eq(a.sum, 0.5, 0);
   cr_assert_eq(m.nsteps, 2);
   cr_assert_eq(m.steps[0].step, 10);
   cr_assert_eq(m.steps[1].step, 11);
   cr_assert_leq(m.steps[0].t_ns, m.steps[1].t_ns);
+  cr_assert_gt(m.steps[0].t_ns, 0);
   rm_free(&m);
 }
 
@@ -182,13 +194,23 @@ Test(api, nan_and_infinities_are_stored_as_data) {
   cr_assert_eq(cairn_metric_at(x, 4, 7.0), CAIRN_OK); /* NaN makes the mean NaN */
   cairn_run_info info;
   cairn_get_run_info(&info);
+  cr_assert_eq(cairn_flush(), CAIRN_OK);
+  run_model w;
+  cr_assert_eq(rm_read_wal(&w, info.run_dir), CAIRN_OK);
+  cairn_metric_agg a;
+  cr_assert(rm_step_value(&w, x, 4, &a));
+  cr_assert_eq(a.count, 2);
+  cr_assert(isnan(a.sum));
+  cr_assert_float_eq(a.min, 7.0, 0, "min/max ignore NaN samples");
+  cr_assert_float_eq(a.max, 7.0, 0);
+  rm_free(&w);
   cairn_counters c;
   cr_assert_eq(cairn_finalize(), CAIRN_OK);
   cairn_get_counters(CAIRN_CHANNEL_METRICS, &c);
   cr_assert_eq(c.rejected, 0, "NaN and Inf are not errors");
   run_model m;
   cr_assert_eq(rm_read(&m, info.run_dir), CAIRN_OK);
-  cairn_metric_agg a;
+  x = rm_id(&m, "x");
   cr_assert(rm_step_value(&m, x, 1, &a));
   cr_assert(isnan(a.sum));
   cr_assert(rm_step_value(&m, x, 2, &a));
@@ -198,8 +220,6 @@ Test(api, nan_and_infinities_are_stored_as_data) {
   cr_assert(rm_step_value(&m, x, 4, &a));
   cr_assert_eq(a.count, 2);
   cr_assert(isnan(a.sum));
-  cr_assert_float_eq(a.min, 7.0, 0, "min/max ignore NaN samples");
-  cr_assert_float_eq(a.max, 7.0, 0);
   rm_free(&m);
 }
 
@@ -252,8 +272,15 @@ Test(api, run_directory_is_private_and_named_by_run_id) {
   cr_assert_eq(rm_read(&m, info.run_dir), CAIRN_OK);
   char id[37];
   cairn__uuid_format(m.run.run_id, id);
-  cr_assert_str_eq(id, info.run_id, "the WAL carries the run id");
+  cr_assert_str_eq(id, info.run_id, "the run file carries the run id");
   rm_free(&m);
+  /* A clean finalize leaves the HDF5 run file, private, and no log. */
+  char path[4200];
+  snprintf(path, sizeof path, "%s/run-g000000.h5", info.run_dir);
+  cr_assert_eq(stat(path, &st), 0, "%s", path);
+  cr_assert_eq(st.st_mode & 0777, 0600);
+  snprintf(path, sizeof path, "%s/wal-r000000-000000.cwal", info.run_dir);
+  cr_assert_neq(stat(path, &st), 0, "the write-ahead log is removed once the file is complete");
 }
 
 Test(api, fixed_run_id_from_config_and_reuse_is_refused) {
@@ -354,7 +381,7 @@ Test(api, flush_makes_records_durable_before_finalize) {
   cairn_get_run_info(&info);
   /* Read the log while the run is still live. */
   run_model m;
-  cr_assert_eq(rm_read(&m, info.run_dir), CAIRN_OK);
+  cr_assert_eq(rm_read_wal(&m, info.run_dir), CAIRN_OK);
   cr_assert_eq(m.samples[id], 5);
   cr_assert_eq(m.ctr[0].written, 5);
   rm_free(&m);

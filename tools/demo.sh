@@ -17,4 +17,4 @@ echo
 echo "== output: $run_dir =="
 ls -l "$run_dir"
 echo
-./"$BUILD"/tools/cairn-wal-dump "$run_dir"
+./"$BUILD"/tools/cairn-dump "$run_dir"

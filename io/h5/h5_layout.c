@@ -35,7 +35,9 @@ static int write_1d(const cairn_h5_part *p, hid_t loc, const char *name, hid_t f
       rc = H5Sselect_none(fs) < 0 || H5Sselect_none(ms) < 0 ? -1 : 0;
     }
   }
-  if (rc == 0 && H5Dwrite(d, mtype, ms, fs, p->dxpl, buf) < 0)
+  /* An empty dataset (a metric named but never logged) has nothing to
+   * write; every process knows n, so all of them skip the collective call. */
+  if (rc == 0 && n && H5Dwrite(d, mtype, ms, fs, p->dxpl, buf) < 0)
     rc = -1;
   if (ms >= 0)
     H5Sclose(ms);
@@ -79,7 +81,7 @@ static int write_cols(const cairn_h5_part *p, hid_t loc, const char *name, hid_t
       rc = H5Sselect_none(fs) < 0 || H5Sselect_none(ms) < 0 ? -1 : 0;
     }
   }
-  if (rc == 0 && H5Dwrite(d, mtype, ms, fs, p->dxpl, buf) < 0)
+  if (rc == 0 && nrows && p->ncols && H5Dwrite(d, mtype, ms, fs, p->dxpl, buf) < 0)
     rc = -1;
   if (ms >= 0)
     H5Sclose(ms);

@@ -66,6 +66,15 @@ int cairn__h5w_commit(const char *tmp, const char *path, char *err, size_t errle
   return CAIRN_OK;
 }
 
+int cairn__h5w_precreate(const char *path) {
+  if (unlink(path) != 0 && errno != ENOENT)
+    return -1;
+  int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return -1;
+  return close(fd);
+}
+
 hid_t cairn__h5w_fapl(void) {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   /* The 1.8 file format: readable by every HDF5 since 1.8 (h5py, h5dump,
@@ -167,7 +176,9 @@ int cairn__h5_write(const cairn_run_view *v, const char *path, const cairn_h5_wr
     return CAIRN_ECOMPRESS;
   }
   hid_t fapl = cairn__h5w_fapl();
-  hid_t file = fapl >= 0 ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
+  hid_t file = fapl >= 0 && cairn__h5w_precreate(tmp) == 0
+                   ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
+                   : -1;
   int rc;
   if (file < 0) {
     cairn__h5w_fail(err, errlen, tmp, "cannot create");

@@ -20,6 +20,12 @@ int cairn__h5w_commit(const char *tmp, const char *path, char *err, size_t errle
 /* File access properties with the format's library-version bounds. */
 hid_t cairn__h5w_fapl(void);
 
+/* Creates `path` empty with mode 0600 (replacing a leftover), so that the
+ * HDF5 file created over it is private to the job's user whatever the
+ * umask: HDF5 opens with O_TRUNC and keeps an existing file's mode.
+ * Returns 0 or -1 (errno set). */
+int cairn__h5w_precreate(const char *path);
+
 uint64_t cairn__h5w_now_ns(void);
 
 /* "<path>: <what>: <HDF5's most specific message>" into err. */

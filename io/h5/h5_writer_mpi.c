@@ -868,10 +868,15 @@ int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const ch
   if ((rc = agree(comm, rc, err, errlen)) != CAIRN_OK)
     goto out;
 
-  /* 4. The file, collectively: step markers and metrics. */
+  /* 4. The file, collectively: step markers and metrics. Process 0 makes
+   * it private (mode 0600) before MPI-IO opens it. */
   if (cairn__h5zstd_register() != 0) {
     cairn__h5w_fail(err, errlen, path, "cannot register the zstd filter (id 32015)");
     rc = CAIRN_ECOMPRESS;
+  }
+  if (rc == CAIRN_OK && me == 0 && cairn__h5w_precreate(tmp) != 0) {
+    cairn__h5w_fail(err, errlen, tmp, "cannot create");
+    rc = CAIRN_EIO;
   }
   if ((rc = agree(comm, rc, err, errlen)) != CAIRN_OK)
     goto out;

@@ -11,6 +11,7 @@
 #include "cairn.h"
 #include "config.h"
 #include "drain.h"
+#include "h5/h5_finalize.h"
 #include "lifecycle.h"
 #include "state.h"
 #include "util.h"
@@ -546,6 +547,24 @@ static int stop_locked(void) {
     cairn__fmt(last_error, sizeof last_error,
                "some records could not be written to %s (see cairn_get_counters)",
                cairn__g.run_dir);
+  /* Standalone: the write-ahead log becomes the run's HDF5 file here, on
+   * the application's thread (HDF5 is not thread-safe). Under MPI the
+   * aggregators do it together in MPI_Finalize. */
+  if (!cairn__g.chan) {
+    char err[1024] = "";
+    int h5 = cairn__h5_finalize_run(cairn__g.run_dir, err, sizeof err);
+    if (h5 == CAIRN_ECORRUPT) {
+      cairn__log(CAIRN_LOG_WARN, "%s (the write-ahead log is kept)", err);
+    } else if (h5 != CAIRN_OK && h5 != CAIRN_ENOTFOUND) {
+      cairn__log(CAIRN_LOG_ERROR, "writing the run file failed: %s; the write-ahead log in "
+                                  "%s is kept and holds everything",
+                 err, cairn__g.run_dir);
+      cairn__fmt(last_error, sizeof last_error, "run file not written (%s); the log is kept",
+                 err);
+      if (rc == CAIRN_OK)
+        rc = CAIRN_EIO;
+    }
+  }
   return rc;
 }
 

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "aggregator.h"
+#include "h5/h5_writer.h"
 #include "lifecycle.h"
 #include "state.h"
 #include "util.h"
@@ -53,6 +54,8 @@ typedef struct {
 static struct {
   int active;
   MPI_Comm group;    /* ranks sharing one aggregator */
+  MPI_Comm files;    /* aggregators writing one HDF5 file (aggregators only) */
+  int file_group, naggregators, world_rank;
   int group_rank, group_size;
   void *seg;
   size_t seg_bytes;
@@ -259,6 +262,20 @@ void cairn__mpi_activate(int granted) {
     disable("the runtime could not start on every rank", rank);
     return;
   }
+  /* Aggregators are grouped mpi.aggregators_per_file at a time; each group
+   * writes one HDF5 file at MPI_Finalize. */
+  MPI_Comm aggs = MPI_COMM_NULL;
+  PMPI_Comm_split(MPI_COMM_WORLD, grank == 0 ? 0 : MPI_UNDEFINED, rank, &aggs);
+  mpi_state.files = MPI_COMM_NULL;
+  if (aggs != MPI_COMM_NULL) {
+    int ai = 0;
+    PMPI_Comm_rank(aggs, &ai);
+    PMPI_Comm_size(aggs, &mpi_state.naggregators);
+    mpi_state.file_group = ai / (int)cfg.aggregators_per_file;
+    PMPI_Comm_split(aggs, mpi_state.file_group, ai, &mpi_state.files);
+    PMPI_Comm_free(&aggs);
+  }
+  mpi_state.world_rank = rank;
   mpi_state.active = 1;
   mpi_state.group = group;
   mpi_state.group_rank = grank;
@@ -283,6 +300,23 @@ void cairn__mpi_finalize(void) {
    * rank to die), writes the rest and closes its log. */
   if (mpi_state.group_rank == 0 && cairn__agg_stop() != CAIRN_OK)
     cairn__log(CAIRN_LOG_ERROR, "aggregator: some blocks could not be written");
+  /* The aggregators of each file group write their logs into one HDF5
+   * file together (collective MPI-IO); each removes its log only once the
+   * file is complete. No cairn thread is running any more. */
+  if (mpi_state.files != MPI_COMM_NULL) {
+    char err[1024] = "";
+    int rc = cairn__h5_finalize_group(mpi_state.files, cairn__g.run_dir,
+                                      (uint32_t)mpi_state.world_rank,
+                                      (uint32_t)mpi_state.file_group,
+                                      (uint32_t)mpi_state.naggregators, err, sizeof err);
+    if (rc == CAIRN_ECORRUPT)
+      cairn__log(CAIRN_LOG_WARN, "%s (the write-ahead log is kept)", err);
+    else if (rc != CAIRN_OK && rc != CAIRN_ENOTFOUND)
+      cairn__log(CAIRN_LOG_ERROR, "writing the run file failed: %s; the write-ahead logs "
+                                  "in %s are kept and hold everything",
+                 err, cairn__g.run_dir);
+    PMPI_Comm_free(&mpi_state.files);
+  }
   PMPI_Barrier(mpi_state.group);
   cairn__agg_set_doorbell(NULL);
   cairn__g.chan = NULL;

@@ -13,7 +13,7 @@ have() { [ -e "$prefix/$1" ] || bad "missing $1"; }
 libdir=lib
 [ -e "$prefix/lib/libcairn.so" ] || libdir=lib64
 for f in "$libdir/libcairn.so" "$libdir/libcairn.so.$soversion" "$libdir/libcairn.so.$version" \
-         "$libdir/libcairn.a" include/cairn.h bin/cairn-wal-dump \
+         "$libdir/libcairn.a" include/cairn.h bin/cairn-dump bin/cairn-wal-dump \
          "$libdir/cmake/cairn/cairnConfig.cmake" "$libdir/cmake/cairn/cairnConfigVersion.cmake" \
          "$libdir/cmake/cairn/cairnTargets.cmake" "$libdir/pkgconfig/cairn.pc" \
          "$libdir/hdf5/plugin/libcairn_h5zstd.so" \

@@ -12,7 +12,7 @@
 #   CHECKER  optional independent checker (tests/mpirt/mpi_check_meta):
 #            CHECKER RUN_PARENT NRANKS
 #
-# The run is checked with the installed cairn-wal-dump: one run directory,
+# The run is checked with the installed cairn-dump: one run directory,
 # all 4 ranks present, complete accounting and, for the instrumented
 # examples, every rank's 20 "loss" samples.
 # Environment: MPICC, MPIEXEC (defaults mpicc, mpirun); WORK_DIR/init-cache.cmake
@@ -105,13 +105,15 @@ set -- "$runs"/*
 [ $# -eq 1 ] && [ -d "$1" ] || fail "expected one run directory in $runs, found: $*"
 run=$1
 ls -l "$run"
+set -- "$run"/run-g*.h5
+[ -f "$1" ] || fail "no HDF5 run file in $run"
 set -- "$run"/wal-r*.cwal
-[ -f "$1" ] || fail "no WAL segment in $run"
+[ ! -e "$1" ] || fail "write-ahead log left behind in $run after a clean finish"
 if [ $instrumented -eq 1 ]; then
   grep -q "^cairn $version: run $run\$" "$out/run.log" ||
     fail "the program did not report cairn_version() $version and its run directory"
 fi
-"$prefix/bin/cairn-wal-dump" "$run" >"$out/dump.txt" || { cat "$out/dump.txt"; fail "cairn-wal-dump failed"; }
+"$prefix/bin/cairn-dump" "$run" >"$out/dump.txt" || { cat "$out/dump.txt"; fail "cairn-dump failed"; }
 cat "$out/dump.txt"
 grep -q "ranks: $nranks logged of $nranks declared" "$out/dump.txt" || fail "not every rank is in the run"
 grep -q "complete: logged = written + dropped on every rank" "$out/dump.txt" || fail "accounting incomplete"

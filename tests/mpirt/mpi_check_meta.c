@@ -1,9 +1,10 @@
 /*
  * mpi_check_meta.c — checks that a run directory written by an MPI program
- * holds run metadata from every rank: one RUN record per rank 0..N-1, each
- * saying N ranks and the same run id as the directory name, and complete
- * accounting. Used for programs that log nothing themselves (LD_PRELOAD,
- * Fortran).
+ * holds run metadata from every rank, read the way the tools read a run
+ * (cairn__run_open): the run id equals the directory name, the run says N
+ * ranks and holds one column per rank 0..N-1 with its host and pid, and the
+ * accounting of every rank is complete. Used for programs that log nothing
+ * themselves (LD_PRELOAD, Fortran) and by the install tests.
  *
  * usage: mpi_check_meta RUN_PARENT_DIR NRANKS
  */
@@ -13,37 +14,8 @@
 #include <string.h>
 
 #include "cairn.h"
-#include "run_reader.h"
+#include "run_view.h"
 #include "util.h"
-
-#define MAXR 256
-
-typedef struct {
-  uint32_t rank;
-  int runs[MAXR];
-  uint32_t nranks[MAXR];
-  char ids[MAXR][37];
-  cairn_rec_counters ctl[MAXR];
-} meta;
-
-static int on_source(void *c, uint32_t r) {
-  meta *m = c;
-  m->rank = r < MAXR ? r : MAXR - 1;
-  return 0;
-}
-static int on_run(void *c, const cairn_rec_run *r) {
-  meta *m = c;
-  m->runs[m->rank]++;
-  m->nranks[m->rank] = r->nranks;
-  cairn__uuid_format(r->run_id, m->ids[m->rank]);
-  return 0;
-}
-static int on_counters(void *c, const cairn_rec_counters *k) {
-  meta *m = c;
-  if (k->channel == 1)
-    m->ctl[m->rank] = *k;
-  return 0;
-}
 
 int main(int argc, char **argv) {
   if (argc != 3) {
@@ -67,24 +39,38 @@ int main(int argc, char **argv) {
     fprintf(stderr, "expected exactly one run directory in %s, found %d\n", argv[1], nruns);
     return 1;
   }
-  static meta m;
-  cairn_rec_visitor v = {.ctx = &m, .run = on_run, .counters = on_counters,
-                         .source = on_source};
-  if (cairn__run_read_wal(run, &v, NULL, NULL, NULL) != CAIRN_OK) {
-    fprintf(stderr, "cannot read %s\n", run);
+  cairn_run_view v;
+  cairn__view_init(&v);
+  int rc = cairn__run_open(run, &v, NULL);
+  if (rc != CAIRN_OK) {
+    fprintf(stderr, "cannot read %s: %s\n", run, cairn_strerror(rc));
     return 1;
   }
-  for (int r = 0; r < n; r++) {
-    if (m.runs[r] != 1 || m.nranks[r] != (uint32_t)n || strcmp(m.ids[r], name) != 0) {
-      fprintf(stderr, "rank %d: %d RUN records, nranks %u, id %s (dir %s)\n", r, m.runs[r],
-              m.nranks[r], m.ids[r], name);
+  char id[37];
+  cairn__uuid_format(v.run_id, id);
+  if (!v.have_run_id || strcmp(id, name) != 0) {
+    fprintf(stderr, "run id %s does not match the directory %s\n", id, name);
+    bad++;
+  }
+  if (v.nranks != (uint32_t)n || v.ncols != (size_t)n) {
+    fprintf(stderr, "run says %u ranks and holds %zu; expected %d\n", v.nranks, v.ncols, n);
+    bad++;
+  }
+  for (size_t c = 0; c < v.ncols; c++) {
+    const cairn_view_acct *ctl = &v.acct[c * CAIRN_H5_NCHANNELS + 1];
+    if (v.col_rank[c] != (int32_t)c || !v.ranks[c].hostname[0] || v.ranks[c].pid == 0) {
+      fprintf(stderr, "column %zu: rank %d host '%s' pid %u\n", c, v.col_rank[c],
+              v.ranks[c].hostname, v.ranks[c].pid);
       bad++;
     }
-    if (m.ctl[r].logged != m.ctl[r].written) {
-      fprintf(stderr, "rank %d: control accounting incomplete\n", r);
+    if (ctl->logged != ctl->stored + ctl->dropped) {
+      fprintf(stderr, "rank %d: control accounting incomplete\n", v.col_rank[c]);
       bad++;
     }
   }
-  printf("run %s: metadata from %d ranks: %s\n", name, n, bad ? "FAILED" : "ok");
+  printf("run %s: metadata from %zu ranks (%s): %s\n", name, v.ncols,
+         v.source & CAIRN_VIEW_FROM_H5 ? "HDF5 run file" : "write-ahead log",
+         bad ? "FAILED" : "ok");
+  cairn__view_free(&v);
   return bad ? 1 : 0;
 }

@@ -1,18 +1,24 @@
 /*
- * mpi_check_run.c — independent check of a multi-rank run directory written
- * by mpi_log_app: reads every WAL segment through the shared reader and
- * verifies, per rank, every step's "loss" (count 2, exact mean), "rank_id",
- * the param, and the final accounting (logged = written + dropped, with
- * written equal to the samples found on disk); and the number of WAL writers
- * (aggregators). Prints a summary; exits 0 when everything holds.
+ * mpi_check_run.c — checks a multi-rank run directory written by
+ * mpi_log_app, read the way every tool reads a run (cairn__run_open: the
+ * HDF5 run files, or the write-ahead logs of a job that did not finish):
+ *   - per rank and step: "loss" has 2 samples with the exact mean,
+ *     "rank_id" equals the rank, "side" (second thread) has every step;
+ *   - per step: the statistics across ranks (count, sum, sum of squares,
+ *     min, max, rank of min and max) equal a recomputation from the per-rank
+ *     values;
+ *   - per rank: the param, and exact accounting (logged = stored + dropped,
+ *     stored = the samples found);
+ *   - the number of files: HDF5 files (clean end) or aggregator logs.
  *
- * usage: mpi_check_run RUN_PARENT_DIR NRANKS STEPS AGGREGATORS [side]
- *                      [durable=FILE] [term]
+ * usage: mpi_check_run RUN_PARENT_DIR NRANKS STEPS FILES [side]
+ *                      [durable=FILE] [term] [wal]
+ *   FILES         expected run-g*.h5 files (or, with `wal`, aggregator logs)
  *   durable=FILE  the job was killed: FILE holds "rank R durable S" lines;
- *                 every step up to S must be complete for rank R, later
- *                 steps may be missing or partial, accounting may be open
- *   term          the job got SIGTERM mid-run: steps after the last one
- *                 logged are absent, but the accounting must be complete
+ *                 steps up to S must be complete for rank R, later ones may
+ *                 be missing or partial, accounting may be open
+ *   term          the job got SIGTERM: steps after the last one logged are
+ *                 absent, but the accounting must be complete
  */
 #include <dirent.h>
 #include <math.h>
@@ -21,111 +27,105 @@
 #include <string.h>
 
 #include "cairn.h"
-#include "run_reader.h"
+#include "run_view.h"
 
-#define MAXR 64
+static int bad;
 
-typedef struct {
-  uint32_t rank; /* current SOURCE */
-  char *names[MAXR][16];
-  double *loss_sum[MAXR];
-  uint32_t *loss_cnt[MAXR];
-  uint64_t samples[MAXR];
-  uint64_t side[MAXR];
-  int params[MAXR];
-  cairn_rec_counters ctr[MAXR];
-  int steps;
-  int bad;
-} check;
+#define FAIL(...)                                                              \
+  do {                                                                         \
+    fprintf(stderr, __VA_ARGS__);                                              \
+    fputc('\n', stderr);                                                       \
+    bad++;                                                                     \
+  } while (0)
 
-static int on_source(void *c, uint32_t r) {
-  check *k = c;
-  if (r >= MAXR) {
-    fprintf(stderr, "rank %u out of range\n", r);
-    return 1;
-  }
-  k->rank = r;
-  return 0;
+static const cairn_view_metric *metric(const cairn_run_view *v, const char *name) {
+  long i = cairn__view_metric_find(v, name, strlen(name));
+  return i < 0 ? NULL : &v->metrics[i];
 }
-static int on_name(void *c, uint32_t id, const char *n, size_t l) {
-  check *k = c;
-  if (id < 16)
-    k->names[k->rank][id] = strndup(n, l);
-  return 0;
+
+/* Samples and mean of rank column c at step s, or 0 samples. */
+static uint32_t cell(const cairn_run_view *v, const cairn_view_metric *m, int64_t s, size_t c,
+                     double *mean) {
+  long i = m ? cairn__view_step_find(m, s) : -1;
+  if (i < 0 || !m->values)
+    return 0;
+  *mean = m->values[(size_t)i * v->ncols + c];
+  return m->samples[(size_t)i * v->ncols + c];
 }
-static int on_metric(void *c, const cairn_metric_agg *a) {
-  check *k = c;
-  uint32_t r = k->rank;
-  const char *n = a->id < 16 ? k->names[r][a->id] : NULL;
-  k->samples[r] += a->count;
-  if (!n) {
-    fprintf(stderr, "rank %u: metric id %u without a name\n", r, a->id);
-    k->bad++;
-  } else if (!strcmp(n, "loss")) {
-    if (a->step < 0 || a->step >= k->steps) {
-      k->bad++;
-      return 0;
+
+/* The statistics of every step, recomputed from the per-rank values. */
+static void check_stats(const cairn_run_view *v, const cairn_view_metric *m) {
+  for (size_t i = 0; i < m->nsteps; i++) {
+    uint32_t count = 0;
+    double sum = 0, sumsq = 0, mn = NAN, mx = NAN;
+    int32_t rmin = -1, rmax = -1;
+    for (size_t c = 0; c < v->ncols; c++) {
+      if (!m->samples[i * v->ncols + c])
+        continue;
+      double x = m->values[i * v->ncols + c];
+      count++;
+      sum += x;
+      sumsq += x * x;
+      if (isnan(mn) || x < mn) {
+        mn = x;
+        rmin = v->col_rank[c];
+      }
+      if (isnan(mx) || x > mx) {
+        mx = x;
+        rmax = v->col_rank[c];
+      }
     }
-    k->loss_sum[r][a->step] += a->sum;
-    k->loss_cnt[r][a->step] += a->count;
-  } else if (!strcmp(n, "rank_id")) {
-    if (a->sum != (double)r * a->count) {
-      fprintf(stderr, "rank %u: rank_id %g\n", r, a->sum);
-      k->bad++;
+    if (count != m->count[i] || fabs(sum - m->sum[i]) > 1e-9 * (1 + fabs(sum)) ||
+        fabs(sumsq - m->sumsq[i]) > 1e-9 * (1 + fabs(sumsq)) || mn != m->min[i] ||
+        mx != m->max[i] || rmin != m->rank_min[i] || rmax != m->rank_max[i]) {
+      FAIL("%s step %lld: stored stats (n %u sum %g sumsq %g min %g@%d max %g@%d) != "
+           "recomputed (n %u sum %g sumsq %g min %g@%d max %g@%d)",
+           m->name, (long long)m->step[i], m->count[i], m->sum[i], m->sumsq[i], m->min[i],
+           m->rank_min[i], m->max[i], m->rank_max[i], count, sum, sumsq, mn, rmin, mx, rmax);
+      return;
     }
-  } else if (!strcmp(n, "side")) {
-    k->side[r] += a->count;
   }
-  return 0;
 }
-static int on_param(void *c, const cairn_rec_param *p) {
-  check *k = c;
-  if (p->key_len == 10 && !memcmp(p->key, "world_rank", 10) && p->i64 == (int64_t)k->rank)
-    k->params[k->rank]++;
-  return 0;
-}
-static int on_counters(void *c, const cairn_rec_counters *x) {
-  check *k = c;
-  if (x->channel == 0)
-    k->ctr[k->rank] = *x;
-  return 0;
-}
-static void report(void *c, const char *m) {
-  (void)c;
-  fprintf(stderr, "reader: %s\n", m);
+
+static void report(void *ctx, const char *msg) {
+  (void)ctx;
+  fprintf(stderr, "reader: %s\n", msg);
 }
 
 int main(int argc, char **argv) {
   if (argc < 5) {
-    fprintf(stderr, "usage: mpi_check_run RUN_PARENT NRANKS STEPS AGGREGATORS [side]\n");
+    fprintf(stderr, "usage: mpi_check_run RUN_PARENT NRANKS STEPS FILES [side] "
+                    "[durable=FILE] [term] [wal]\n");
     return 2;
   }
-  int n = atoi(argv[2]), aggs = atoi(argv[4]), side = 0, term = 0;
-  static int durable[MAXR];
+  int n = atoi(argv[2]), steps = atoi(argv[3]), files = atoi(argv[4]);
+  int side = 0, term = 0, wal = 0;
   const char *durable_file = NULL;
   for (int i = 5; i < argc; i++) {
     if (!strcmp(argv[i], "side"))
       side = 1;
     else if (!strcmp(argv[i], "term"))
       term = 1;
+    else if (!strcmp(argv[i], "wal"))
+      wal = 1;
     else if (!strncmp(argv[i], "durable=", 8))
       durable_file = argv[i] + 8;
   }
-  for (int r = 0; r < MAXR; r++)
+  int *durable = malloc((size_t)n * sizeof *durable);
+  for (int r = 0; r < n; r++)
     durable[r] = -1;
   if (durable_file) {
     FILE *f = fopen(durable_file, "r");
     int r, st;
     char line[256];
     while (f && fgets(line, sizeof line, f))
-      if (sscanf(line, "rank %d durable %d", &r, &st) == 2 && r >= 0 && r < MAXR &&
+      if (sscanf(line, "rank %d durable %d", &r, &st) == 2 && r >= 0 && r < n &&
           st > durable[r])
         durable[r] = st;
     if (f)
       fclose(f);
   }
-  static check k;
-  k.steps = atoi(argv[3]);
+
   /* The parent holds exactly one run directory. */
   DIR *d = opendir(argv[1]);
   struct dirent *e;
@@ -139,94 +139,111 @@ int main(int argc, char **argv) {
     fprintf(stderr, "no run directory in %s\n", argv[1]);
     return 1;
   }
-  for (int r = 0; r < n; r++) {
-    k.loss_sum[r] = calloc((size_t)k.steps, sizeof(double));
-    k.loss_cnt[r] = calloc((size_t)k.steps, sizeof(uint32_t));
-  }
-  char **paths;
-  size_t np;
+
+  cairn_run_file *rf;
+  size_t nrf;
+  cairn_run_state state;
   char err[512];
-  if (cairn__run_list_wal(run, &paths, &np, err, sizeof err) != CAIRN_OK) {
+  if (cairn__run_list_files(run, &rf, &nrf, &state, err, sizeof err) != CAIRN_OK) {
     fprintf(stderr, "%s\n", err);
     return 1;
   }
-  /* One writer per aggregator: count distinct ranks in segment names. */
-  int writers = 0;
-  for (size_t i = 0; i < np; i++)
-    writers += strstr(paths[i], "-000000.cwal") != NULL;
-  cairn__run_free_paths(paths, np);
-  cairn_rec_visitor v = {.ctx = &k, .name = on_name, .metric = on_metric, .param = on_param,
-                         .counters = on_counters, .source = on_source};
-  cairn_run_damage dmg;
-  int rc = cairn__run_read_wal(run, &v, &dmg, report, NULL);
+  int h5 = 0, logs = 0;
+  for (size_t i = 0; i < nrf; i++) {
+    h5 += rf[i].kind == CAIRN_FILE_H5;
+    logs += rf[i].kind == CAIRN_FILE_WAL && rf[i].seq == 0;
+  }
+  cairn__run_files_free(rf, nrf);
+  if (wal ? logs != files : (h5 != files || logs != 0))
+    FAIL("expected %d %s, found %d HDF5 files and %d aggregator logs", files,
+         wal ? "aggregator logs" : "HDF5 files and no log", h5, logs);
+
+  cairn_run_view v;
+  cairn__view_init(&v);
+  cairn_run_report rep;
+  memset(&rep, 0, sizeof rep);
+  rep.fn = report;
+  int rc = cairn__run_open(run, &v, &rep);
   if (rc != CAIRN_OK) {
-    fprintf(stderr, "read %s: %s\n", run, cairn_strerror(rc));
+    fprintf(stderr, "open %s: %s\n", run, cairn_strerror(rc));
     return 1;
   }
-  if (writers != aggs && aggs >= 0) {
-    fprintf(stderr, "expected %d aggregator logs, found %d\n", aggs, writers);
-    k.bad++;
+  if (v.nranks != (uint32_t)n || v.ncols != (size_t)n)
+    FAIL("run says %u ranks, holds %zu columns; expected %d", v.nranks, v.ncols, n);
+  const cairn_view_metric *loss = metric(&v, "loss"), *rid = metric(&v, "rank_id"),
+                          *sd = metric(&v, "side");
+  if (!loss || !rid)
+    FAIL("metrics loss/rank_id missing");
+  if (loss && !loss->values)
+    FAIL("per-rank values missing (detail is on by default)");
+  if (bad) {
+    cairn__view_free(&v);
+    return 1;
   }
-  uint64_t total_logged = 0, total_written = 0, total_dropped = 0;
-  for (int r = 0; r < n; r++) {
-    int last = durable_file ? durable[r] : k.steps - 1;
-    if (term) /* the last step this rank logged */
-      for (last = k.steps - 1; last >= 0 && k.loss_cnt[r][last] == 0; last--)
+
+  uint64_t tl = 0, ts = 0, td = 0;
+  for (size_t c = 0; c < v.ncols; c++) {
+    int r = v.col_rank[c];
+    int last = durable_file ? durable[r] : steps - 1;
+    double x;
+    if (term)
+      for (last = steps - 1; last >= 0 && cell(&v, loss, last, c, &x) == 0; last--)
         ;
-    if (durable_file && durable[r] < 0) {
-      fprintf(stderr, "rank %d: never reported a durable step\n", r);
-      k.bad++;
-    }
-    for (int s = 0; s < k.steps; s++) {
-      double want = 2 * (r + s / 1000.0) + 1.0;
+    if (durable_file && durable[r] < 0)
+      FAIL("rank %d: never reported a durable step", r);
+    const cairn_view_acct *a = &v.acct[c * CAIRN_H5_NCHANNELS];
+    for (int s = 0; s < steps; s++) {
+      double mean = 0, want = r + s / 1000.0 + 0.5;
+      uint32_t k = cell(&v, loss, s, c, &mean);
       if (s > last) {
         /* After the kill point: absent, or a prefix of the step's samples. */
         double one = r + s / 1000.0;
-        if (k.loss_cnt[r][s] > 2 ||
-            (k.loss_cnt[r][s] == 2 && fabs(k.loss_sum[r][s] - want) > 1e-9) ||
-            (k.loss_cnt[r][s] == 1 && fabs(k.loss_sum[r][s] - one) > 1e-9 &&
-             fabs(k.loss_sum[r][s] - one - 1.0) > 1e-9)) {
-          fprintf(stderr, "rank %d step %d (after the kill point): count %u sum %.12g\n", r, s,
-                  k.loss_cnt[r][s], k.loss_sum[r][s]);
-          k.bad++;
+        if (k > 2 || (k == 2 && fabs(mean - want) > 1e-9) ||
+            (k == 1 && fabs(mean - one) > 1e-9 && fabs(mean - one - 1.0) > 1e-9)) {
+          FAIL("rank %d step %d (after the kill point): %u samples, mean %.12g", r, s, k,
+               mean);
           break;
         }
         continue;
       }
-      if (k.ctr[r].dropped == 0 &&
-          (k.loss_cnt[r][s] != 2 || fabs(k.loss_sum[r][s] - want) > 1e-9)) {
-        fprintf(stderr, "rank %d step %d: loss count %u sum %.12g, want 2 and %.12g\n", r, s,
-                k.loss_cnt[r][s], k.loss_sum[r][s], want);
-        k.bad++;
+      if (a->dropped == 0 && (k != 2 || fabs(mean - want) > 1e-9)) {
+        FAIL("rank %d step %d: loss has %u samples, mean %.12g; want 2 and %.12g", r, s, k,
+             mean, want);
+        break;
+      }
+      if (cell(&v, rid, s, c, &mean) && mean != r) {
+        FAIL("rank %d step %d: rank_id %g", r, s, mean);
+        break;
+      }
+      if (side && !durable_file && !term && (!sd || cell(&v, sd, s, c, &mean) != 1)) {
+        FAIL("rank %d step %d: no sample from the second thread", r, s);
         break;
       }
     }
-    if (k.params[r] != 1) {
-      fprintf(stderr, "rank %d: world_rank param seen %d times\n", r, k.params[r]);
-      k.bad++;
-    }
-    if (side && !durable_file && !term && k.ctr[r].dropped == 0 &&
-        k.side[r] != (uint64_t)k.steps) {
-      fprintf(stderr, "rank %d: side thread samples %llu\n", r,
-              (unsigned long long)k.side[r]);
-      k.bad++;
-    }
-    const cairn_rec_counters *c = &k.ctr[r];
-    if (!durable_file && (c->logged != c->written + c->dropped || c->written != k.samples[r])) {
-      fprintf(stderr,
-              "rank %d: accounting logged %llu written %llu dropped %llu, on disk %llu\n", r,
-              (unsigned long long)c->logged, (unsigned long long)c->written,
-              (unsigned long long)c->dropped, (unsigned long long)k.samples[r]);
-      k.bad++;
-    }
-    total_logged += c->logged;
-    total_written += c->written;
-    total_dropped += c->dropped;
+    const cairn_view_param *p = cairn__view_param_last(&v, "world_rank", r);
+    if (!p || p->i64 != r)
+      FAIL("rank %d: param world_rank missing or wrong", r);
+    uint64_t samples = 0;
+    for (size_t m = 0; m < v.nmetrics; m++)
+      if (v.metrics[m].samples)
+        for (size_t i = 0; i < v.metrics[m].nsteps; i++)
+          samples += v.metrics[m].samples[i * v.ncols + c];
+    if (!durable_file && (a->logged != a->stored + a->dropped || a->stored != samples))
+      FAIL("rank %d: accounting logged %llu stored %llu dropped %llu; %llu samples found", r,
+           (unsigned long long)a->logged, (unsigned long long)a->stored,
+           (unsigned long long)a->dropped, (unsigned long long)samples);
+    tl += a->logged;
+    ts += a->stored;
+    td += a->dropped;
   }
-  printf("run %s: %d ranks, %d aggregator logs, %llu blocks; logged %llu = written %llu + "
-         "dropped %llu; %s\n",
-         run, n, writers, (unsigned long long)dmg.blocks, (unsigned long long)total_logged,
-         (unsigned long long)total_written, (unsigned long long)total_dropped,
-         k.bad ? "FAILED" : "ok");
-  return k.bad ? 1 : 0;
+  for (size_t m = 0; m < v.nmetrics; m++)
+    if (v.metrics[m].values)
+      check_stats(&v, &v.metrics[m]);
+  printf("run %s: %zu ranks, %d HDF5 files, %d logs; logged %llu = stored %llu + dropped "
+         "%llu; %s\n",
+         run, v.ncols, h5, logs, (unsigned long long)tl, (unsigned long long)ts,
+         (unsigned long long)td, bad ? "FAILED" : "ok");
+  cairn__view_free(&v);
+  free(durable);
+  return bad ? 1 : 0;
 }

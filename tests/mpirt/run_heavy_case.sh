@@ -6,8 +6,7 @@ set -eu
 bindir=$1; n=$2; rpa=$3; steps=$4
 tmp=$(mktemp -d /tmp/cairn-heavy-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-aggs=$(( (n + rpa - 1) / rpa ))
 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
   mpirun --oversubscribe -np "$n" -x CAIRN_RUN_DIR="$tmp/runs" \
   -x CAIRN_MPI_RANKS_PER_AGGREGATOR="$rpa" "$bindir/mpi_heavy_app" "$steps" "$tmp/app.h5"
-"$bindir/mpi_check_run" "$tmp/runs" "$n" "$steps" "$aggs" side
+"$bindir/mpi_check_run" "$tmp/runs" "$n" "$steps" 1 side

@@ -30,7 +30,7 @@ pkill -"$sig" -f "mpi_log_app 100000"
 wait $mpirun_pid 2>/dev/null || true
 echo "killed with SIG$sig after: $(tail -n 1 "$tmp/out.txt")"
 if [ "$sig" = KILL ]; then
-  "$bindir/mpi_check_run" "$tmp/runs" "$n" 100000 "$aggs" durable="$tmp/out.txt"
+  "$bindir/mpi_check_run" "$tmp/runs" "$n" 100000 "$aggs" wal durable="$tmp/out.txt"
 else
-  "$bindir/mpi_check_run" "$tmp/runs" "$n" 100000 "$aggs" term
+  "$bindir/mpi_check_run" "$tmp/runs" "$n" 100000 "$aggs" wal term
 fi

@@ -1,0 +1,282 @@
+/*
+ * cairn_dump.c — prints a run directory the way every cairn tool reads it
+ * (io/run_view.h): the HDF5 run files of a finished job, or the write-ahead
+ * logs of a job that did not finish, or both combined. Shows the run's
+ * identity and state, ranks, params and key/values, step timing with the
+ * slowest rank, a per-metric summary across ranks, the accounting, and
+ * anything damaged. `--series NAME` prints one metric per step: the
+ * statistics across ranks and, with --ranks, every rank's value.
+ *
+ * Exit codes: 0 read cleanly, 1 read with damage (what could be recovered is
+ * printed), 2 usage error or nothing readable.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cairn.h"
+#include "run_view.h"
+#include "util.h"
+
+static int damaged;
+
+static void on_report(void *ctx, const char *msg) {
+  (void)ctx;
+  damaged = 1;
+  fprintf(stderr, "cairn-dump: %s\n", msg);
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: cairn-dump RUN_DIR [--series METRIC [--ranks]]\n"
+          "  Prints a cairn run: HDF5 run files, or the write-ahead log of a job that did\n"
+          "  not finish.\n"
+          "  --series METRIC  CSV per step: step,count,mean,std,min,rank_min,max,rank_max\n"
+          "  --ranks          with --series: one more column per rank (its value)\n"
+          "Exit status: 0 clean, 1 damage found (what could be read is printed), 2 error.\n");
+}
+
+/* Prints a string that came from a run with control characters escaped:
+ * names and values are the application's bytes, not ours. */
+static void put_safe(const char *s) {
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c < 0x20 || c == 0x7f)
+      printf("\\x%02x", c);
+    else
+      putchar(c);
+  }
+}
+
+/* The same, into a buffer (truncated, always terminated). */
+static const char *escaped(const char *s, char *out, size_t len) {
+  size_t o = 0;
+  for (; *s && o + 5 < len; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c < 0x20 || c == 0x7f)
+      o += (size_t)snprintf(out + o, len - o, "\\x%02x", c);
+    else
+      out[o++] = (char)c;
+  }
+  out[o] = '\0';
+  return out;
+}
+
+static int series(const cairn_run_view *v, const char *name, int ranks) {
+  long mi = cairn__view_metric_find(v, name, strlen(name));
+  if (mi < 0) {
+    fprintf(stderr, "cairn-dump: no metric named '%s'\n", name);
+    return 2;
+  }
+  const cairn_view_metric *m = &v->metrics[mi];
+  printf("step,count,mean,std,min,rank_min,max,rank_max");
+  if (ranks)
+    for (size_t c = 0; c < v->ncols; c++)
+      printf(",rank%d", v->col_rank[c]);
+  putchar('\n');
+  for (size_t i = 0; i < m->nsteps; i++) {
+    double n = m->count[i], mean = n ? m->sum[i] / n : NAN;
+    double var = n > 1 ? (m->sumsq[i] - n * mean * mean) / (n - 1) : 0;
+    printf("%" PRId64 ",%u,%.17g,%.17g,%.17g,%d,%.17g,%d", m->step[i], m->count[i], mean,
+           var > 0 ? sqrt(var) : 0.0, m->min[i], m->rank_min[i], m->max[i], m->rank_max[i]);
+    if (ranks && m->values)
+      for (size_t c = 0; c < v->ncols; c++) {
+        if (m->samples[i * v->ncols + c])
+          printf(",%.17g", m->values[i * v->ncols + c]);
+        else
+          printf(",");
+      }
+    putchar('\n');
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *dir = NULL, *name = NULL;
+  int ranks = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      usage(stdout);
+      return 0;
+    } else if (!strcmp(argv[i], "--series") && i + 1 < argc) {
+      name = argv[++i];
+    } else if (!strcmp(argv[i], "--ranks")) {
+      ranks = 1;
+    } else if (argv[i][0] == '-' || dir) {
+      usage(stderr);
+      return 2;
+    } else {
+      dir = argv[i];
+    }
+  }
+  if (!dir) {
+    usage(stderr);
+    return 2;
+  }
+  cairn_run_file *files;
+  size_t nfiles;
+  cairn_run_state state;
+  char err[1024];
+  if (cairn__run_list_files(dir, &files, &nfiles, &state, err, sizeof err) != CAIRN_OK) {
+    fprintf(stderr, "cairn-dump: %s\n", err);
+    return 2;
+  }
+  size_t nh5 = 0, nwal = 0, ntmp = 0;
+  for (size_t i = 0; i < nfiles; i++) {
+    nh5 += files[i].kind == CAIRN_FILE_H5;
+    nwal += files[i].kind == CAIRN_FILE_WAL;
+    ntmp += files[i].kind == CAIRN_FILE_H5_TMP;
+  }
+  cairn__run_files_free(files, nfiles);
+
+  cairn_run_view v;
+  cairn__view_init(&v);
+  cairn_run_report rep;
+  memset(&rep, 0, sizeof rep);
+  rep.fn = on_report;
+  int rc = cairn__run_open(dir, &v, &rep);
+  if (rc == CAIRN_ENOTFOUND) {
+    fprintf(stderr, "cairn-dump: %s: no run files (run-g*.h5 or wal-r*.cwal) found\n", dir);
+    return 2;
+  }
+  if (rc != CAIRN_OK) {
+    fprintf(stderr, "cairn-dump: %s: %s\n", dir, cairn_strerror(rc));
+    cairn__view_free(&v);
+    return 2;
+  }
+  if (name) {
+    rc = series(&v, name, ranks);
+    cairn__view_free(&v);
+    return rc ? rc : damaged;
+  }
+
+  static const char *states[] = {"empty", "complete", "write-ahead log only (the job is "
+                                                      "running or did not finish)",
+                                 "HDF5 files and write-ahead logs (a job that did not finish)"};
+  printf("run directory: %s\n", dir);
+  printf("state: %s; %zu HDF5 file%s, %zu log segment%s%s\n", states[state], nh5,
+         nh5 == 1 ? "" : "s", nwal, nwal == 1 ? "" : "s",
+         ntmp ? ", and an unfinished temporary file" : "");
+  char id[37];
+  cairn__uuid_format(v.run_id, id);
+  printf("run id: %s  cairn %s%s\n", v.have_run_id ? id : "(unknown)",
+         v.cairn_version[0] ? v.cairn_version : "?",
+         v.format_version ? "  (run file format v1)" : "");
+  printf("ranks: %zu logged of %u declared", v.ncols, v.nranks);
+  if (v.ncols)
+    printf("  (rank %d on host %s)", v.col_rank[0], v.ranks[0].hostname);
+  printf("\n");
+
+  for (size_t i = 0; i < v.nparams; i++) {
+    const cairn_view_param *p = &v.params[i];
+    if (cairn__view_param_last(&v, p->key, p->rank) != p || p->rank != v.col_rank[0])
+      continue; /* the first rank's last value of each key */
+    printf("  param ");
+    put_safe(p->key);
+    switch (p->type) {
+    case CAIRN_PARAM_INT64:
+      printf(" = %" PRId64 " (int64)\n", p->i64);
+      break;
+    case CAIRN_PARAM_DOUBLE:
+      printf(" = %.17g (double)\n", p->f64);
+      break;
+    case CAIRN_PARAM_BOOL:
+      printf(" = %s (bool)\n", p->i64 ? "true" : "false");
+      break;
+    default:
+      printf(" = \"");
+      put_safe(p->str);
+      printf("\" (string)\n");
+    }
+  }
+  for (size_t i = 0; i < v.nkv; i++) {
+    printf("  run ");
+    put_safe(v.kv[i].key);
+    printf(" = \"");
+    put_safe(v.kv[i].value);
+    printf("\"  (rank %d)\n", v.kv[i].rank);
+  }
+
+  /* Step timing: mean step time per rank from its step markers. */
+  if (v.nmarks > 1 && v.ncols) {
+    double worst = 0, sum = 0;
+    int worst_rank = -1;
+    for (size_t c = 0; c < v.ncols; c++) {
+      double t = 0;
+      size_t k = 0;
+      for (size_t i = 0; i + 1 < v.nmarks; i++) {
+        double s = cairn__view_step_seconds(&v, i, c);
+        if (s > 0) {
+          t += s;
+          k++;
+        }
+      }
+      double mean = k ? t / (double)k : 0;
+      sum += mean;
+      if (mean > worst) {
+        worst = mean;
+        worst_rank = v.col_rank[c];
+      }
+    }
+    printf("steps: %zu step markers; mean step time %.6f s; slowest rank %d at %.6f s "
+           "(%.0f%% above the mean)\n",
+           v.nmarks, sum / (double)v.ncols, worst_rank, worst,
+           sum > 0 ? (worst / (sum / (double)v.ncols) - 1.0) * 100.0 : 0.0);
+  }
+
+  printf("metrics (%zu):\n", v.nmetrics);
+  printf("  %-24s %10s %8s %10s %10s %14s %14s %14s\n", "name", "samples", "ranks", "steps",
+         "last step", "last mean", "min", "max");
+  for (size_t i = 0; i < v.nmetrics; i++) {
+    const cairn_view_metric *m = &v.metrics[i];
+    uint64_t samples = 0;
+    size_t nranks = 0;
+    double mn = NAN, mx = NAN;
+    for (size_t c = 0; c < v.ncols && m->samples; c++) {
+      uint64_t s = 0;
+      for (size_t k = 0; k < m->nsteps; k++)
+        s += m->samples[k * v.ncols + c];
+      samples += s;
+      nranks += s > 0;
+    }
+    for (size_t k = 0; k < m->nsteps; k++) {
+      if (!m->samples)
+        samples += m->count[k];
+      if (isnan(mn) || m->min[k] < mn)
+        mn = m->min[k];
+      if (isnan(mx) || m->max[k] > mx)
+        mx = m->max[k];
+    }
+    size_t last = m->nsteps ? m->nsteps - 1 : 0;
+    char nm[512];
+    printf("  %-24s %10" PRIu64 " %8zu %10zu %10" PRId64 " %14.6g %14.6g %14.6g\n",
+           escaped(m->name, nm, sizeof nm), samples, nranks, m->nsteps,
+           m->nsteps ? m->step[last] : 0,
+           m->nsteps && m->count[last] ? m->sum[last] / m->count[last] : NAN, mn, mx);
+  }
+
+  uint64_t t[2][4] = {{0}};
+  int complete = v.ncols > 0;
+  for (size_t c = 0; c < v.ncols; c++)
+    for (int ch = 0; ch < 2; ch++) {
+      const cairn_view_acct *a = &v.acct[c * CAIRN_H5_NCHANNELS + (size_t)ch];
+      t[ch][0] += a->logged;
+      t[ch][1] += a->stored;
+      t[ch][2] += a->dropped;
+      t[ch][3] += a->rejected;
+      complete &= a->logged == a->stored + a->dropped;
+    }
+  static const char *ch[] = {"metrics", "control"};
+  printf("accounting (records, all ranks):\n");
+  for (int c = 0; c < 2; c++)
+    printf("  %-8s logged %" PRIu64 "  written %" PRIu64 "  dropped %" PRIu64
+           "  rejected %" PRIu64 "\n",
+           ch[c], t[c][0], t[c][1], t[c][2], t[c][3]);
+  printf("  %s\n", complete ? "complete: logged = written + dropped on every rank"
+                            : "incomplete: the run did not finish cleanly on every rank "
+                              "(everything up to the last intact block is shown)");
+  cairn__view_free(&v);
+  return damaged ? 1 : 0;
+}
