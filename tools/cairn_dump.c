@@ -25,12 +25,12 @@ static int damaged;
 static void on_report(void *ctx, const char *msg) {
   (void)ctx;
   damaged = 1;
-  fprintf(stderr, "cairn-dump: %s\n", msg);
+  fprintf(stderr, "cairn dump: %s\n", msg);
 }
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: cairn-dump RUN_DIR [--series METRIC [--ranks]]\n"
+          "usage: cairn dump RUN_DIR [--series METRIC [--ranks]]\n"
           "  Prints a cairn run: HDF5 run files, or the write-ahead log of a job that did\n"
           "  not finish.\n"
           "  --series METRIC  CSV per step: step,count,mean,std,min,rank_min,max,rank_max\n"
@@ -67,7 +67,7 @@ static const char *escaped(const char *s, char *out, size_t len) {
 static int series(const cairn_run_view *v, const char *name, int ranks) {
   long mi = cairn__view_metric_find(v, name, strlen(name));
   if (mi < 0) {
-    fprintf(stderr, "cairn-dump: no metric named '%s'\n", name);
+    fprintf(stderr, "cairn dump: no metric named '%s'\n", name);
     return 2;
   }
   const cairn_view_metric *m = &v->metrics[mi];
@@ -93,7 +93,10 @@ static int series(const cairn_run_view *v, const char *name, int ranks) {
   return 0;
 }
 
-int main(int argc, char **argv) {
+int cairn_tool_dump(int argc, char **argv);
+
+/* `cairn dump` (also installed as cairn-dump). argv[0] is the command name. */
+int cairn_tool_dump(int argc, char **argv) {
   const char *dir = NULL, *name = NULL;
   int ranks = 0;
   for (int i = 1; i < argc; i++) {
@@ -120,7 +123,7 @@ int main(int argc, char **argv) {
   cairn_run_state state;
   char err[1024];
   if (cairn__run_list_files(dir, &files, &nfiles, &state, err, sizeof err) != CAIRN_OK) {
-    fprintf(stderr, "cairn-dump: %s\n", err);
+    fprintf(stderr, "cairn dump: %s\n", err);
     return 2;
   }
   size_t nh5 = 0, nwal = 0, ntmp = 0;
@@ -138,11 +141,11 @@ int main(int argc, char **argv) {
   rep.fn = on_report;
   int rc = cairn__run_open(dir, &v, &rep);
   if (rc == CAIRN_ENOTFOUND) {
-    fprintf(stderr, "cairn-dump: %s: no run files (run-g*.h5 or wal-r*.cwal) found\n", dir);
+    fprintf(stderr, "cairn dump: %s: no run files (run-g*.h5 or wal-r*.cwal) found\n", dir);
     return 2;
   }
   if (rc != CAIRN_OK) {
-    fprintf(stderr, "cairn-dump: %s: %s\n", dir, cairn_strerror(rc));
+    fprintf(stderr, "cairn dump: %s: %s\n", dir, cairn_strerror(rc));
     cairn__view_free(&v);
     return 2;
   }
@@ -280,3 +283,7 @@ int main(int argc, char **argv) {
   cairn__view_free(&v);
   return damaged ? 1 : 0;
 }
+
+#ifndef CAIRN_TOOL_MULTI
+int main(int argc, char **argv) { return cairn_tool_dump(argc, argv); }
+#endif

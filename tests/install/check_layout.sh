@@ -13,7 +13,7 @@ have() { [ -e "$prefix/$1" ] || bad "missing $1"; }
 libdir=lib
 [ -e "$prefix/lib/libcairn.so" ] || libdir=lib64
 for f in "$libdir/libcairn.so" "$libdir/libcairn.so.$soversion" "$libdir/libcairn.so.$version" \
-         "$libdir/libcairn.a" include/cairn.h bin/cairn-dump bin/cairn-wal-dump \
+         "$libdir/libcairn.a" include/cairn.h bin/cairn bin/cairn-dump bin/cairn-wal-dump \
          "$libdir/cmake/cairn/cairnConfig.cmake" "$libdir/cmake/cairn/cairnConfigVersion.cmake" \
          "$libdir/cmake/cairn/cairnTargets.cmake" "$libdir/pkgconfig/cairn.pc" \
          "$libdir/hdf5/plugin/libcairn_h5zstd.so" \
@@ -41,6 +41,9 @@ if echo "$syms" | grep -q '^cairn__'; then bad "libcairn.so exports internal cai
 # Header version macros = project() version.
 hv=$(awk '/#define CAIRN_VERSION_(MAJOR|MINOR|PATCH)/ {printf "%s%s", sep, $3; sep="."}' "$prefix/include/cairn.h")
 [ "$hv" = "$version" ] || bad "cairn.h says version $hv, project() says $version"
+# The command's version = project() version.
+cv=$("$prefix/bin/cairn" --version)
+[ "$cv" = "cairn $version" ] || bad "cairn --version says '$cv', project() says $version"
 
 # Installed metadata is relocatable: nothing points into the source or the
 # (now deleted) build tree.
