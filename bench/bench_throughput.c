@@ -76,6 +76,22 @@ static double thread_cpu_s(const char *name) {
 static double drain_cpu_s(void) { return thread_cpu_s("cairn-drain"); }
 static double writer_cpu_s(void) { return thread_cpu_s("cairn-writer"); }
 
+/* Removes a run directory the benchmark made (it holds only run files). */
+static void remove_run(const char *dir) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    char p[4400];
+    if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+      continue;
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    unlink(p);
+  }
+  if (d)
+    closedir(d);
+  rmdir(dir);
+}
+
 static uint64_t dir_bytes(const char *dir) {
   DIR *d = opendir(dir);
   uint64_t total = 0;
@@ -168,6 +184,7 @@ static int run(double seconds, int per_step, double rate_per_s, int pace, result
   res->written = c.written;
   res->dropped = c.dropped;
   res->bytes_per_rec = c.logged ? (double)dir_bytes(info.run_dir) / (double)c.logged : 0;
+  remove_run(info.run_dir); /* gigabytes at these rates */
   free(ids);
   return 0;
 }
@@ -193,7 +210,7 @@ static double idle_drain_cpu(double seconds) {
 
 static void print(const char *what, const result *r) {
   printf("  %-22s %8.2f M rec/s  %6.1f s  logged %11" PRIu64 "  dropped %9" PRIu64
-         " (%.4f%%)  drain CPU %5.1f%%  writer CPU %5.1f%%  WAL %.2f B/rec\n",
+         " (%.4f%%)  drain %4.1f%%  writer %4.1f%% CPU  run file %.2f B/rec\n",
          what, r->rate / 1e6, r->seconds, r->logged, r->dropped,
          r->logged ? 100.0 * (double)r->dropped / (double)r->logged : 0.0, 100.0 * r->drain_cpu,
          100.0 * r->writer_cpu, r->bytes_per_rec);

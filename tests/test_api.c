@@ -387,3 +387,41 @@ Test(api, flush_makes_records_durable_before_finalize) {
   rm_free(&m);
   cr_assert_eq(cairn_finalize(), CAIRN_OK);
 }
+
+#include <hdf5.h>
+
+Test(api, single_rank_run_file_stores_values_once_and_stats_are_derived) {
+  cr_assert_eq(cairn_init(NULL), CAIRN_OK);
+  int x = cairn_metric_id("x");
+  for (int s = 0; s < 3; s++) {
+    cairn_metric_at(x, s, 1.5 * s);
+    cairn_metric_at(x, s, 1.5 * s + 1.0); /* two samples: mean 1.5 s + 0.5 */
+  }
+  cairn_run_info info;
+  cairn_get_run_info(&info);
+  cr_assert_eq(cairn_finalize(), CAIRN_OK);
+  /* Independent look with the HDF5 C API. */
+  char path[4200];
+  snprintf(path, sizeof path, "%s/run-g000000.h5", info.run_dir);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  cr_assert_geq(f, 0);
+  hid_t g = H5Gopen2(f, "/metrics/0", H5P_DEFAULT);
+  cr_assert_geq(g, 0);
+  cr_assert_gt(H5Aexists(g, "stats_derived"), 0);
+  cr_assert_eq(H5Lexists(g, "sum", H5P_DEFAULT), 0, "no duplicate statistics for one rank");
+  cr_assert_gt(H5Lexists(g, "values", H5P_DEFAULT), 0);
+  H5Gclose(g);
+  H5Fclose(f);
+  run_model m;
+  cr_assert_eq(rm_read(&m, info.run_dir), CAIRN_OK);
+  int id = rm_id(&m, "x");
+  for (int s = 0; s < 3; s++) {
+    cairn_metric_agg a;
+    cr_assert(rm_step_value(&m, id, s, &a));
+    cr_assert_eq(a.count, 2);
+    cr_assert_float_eq(a.sum / a.count, 1.5 * s + 0.5, 1e-12);
+    cr_assert_float_eq(a.min, 1.5 * s + 0.5, 1e-12, "derived min = the rank's value");
+    cr_assert_float_eq(a.max, 1.5 * s + 0.5, 1e-12);
+  }
+  rm_free(&m);
+}

@@ -72,6 +72,11 @@
 #define CAIRN_H5_METRICS "/metrics"
 #define CAIRN_H5_M_ATTR_NAME "name"            /* string, the metric's bytes       */
 #define CAIRN_H5_M_ATTR_NAME_INDEX "name_index" /* u32, entry in /names            */
+/* u8 1: the per-step statistics datasets are omitted because the file has
+ * a single rank column, where they equal its values (count = samples > 0,
+ * sum = min = max = value, sumsq = value^2, rank_min = rank_max = the
+ * rank); readers recompute them. Absent or 0: they are stored. */
+#define CAIRN_H5_M_ATTR_STATS_DERIVED "stats_derived"
 #define CAIRN_H5_M_ATTR_MISSING "missing"      /* u64, (step, rank) cells without
                                                   a sample                         */
 #define CAIRN_H5_M_STEP "step"         /* i64 [nsteps], ascending, unique          */

@@ -456,7 +456,15 @@ int cairn__h5_layout_metric(const cairn_h5_part *p, const cairn_h5_metric_part *
            cairn__h5_attr_u32(g, CAIRN_H5_M_ATTR_NAME_INDEX, (uint32_t)m->index) ||
            cairn__h5_attr_u64(g, CAIRN_H5_M_ATTR_MISSING, m->missing);
   hsize_t n = m->nsteps, s0 = m->s0, ns = m->ns;
-  if (!rc)
+  /* One rank column: the statistics across ranks are that rank's values;
+   * storing them would repeat every value six more times. */
+  int derived = m->detail && p->ncols == 1;
+  if (!rc && derived)
+    rc = cairn__h5_attr_u8(g, CAIRN_H5_M_ATTR_STATS_DERIVED, 1);
+  if (!rc && derived)
+    rc = write_1d(p, g, CAIRN_H5_M_STEP, H5T_STD_I64LE, H5T_NATIVE_INT64, n, 0,
+                  m->write_steps ? n : 0, m->steps);
+  else if (!rc)
     rc = write_1d(p, g, CAIRN_H5_M_STEP, H5T_STD_I64LE, H5T_NATIVE_INT64, n, 0,
                   m->write_steps ? n : 0, m->steps) ||
          write_1d(p, g, CAIRN_H5_M_COUNT, H5T_STD_U32LE, H5T_NATIVE_UINT32, n, s0, ns,

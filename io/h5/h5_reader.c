@@ -552,8 +552,12 @@ static int read_metric(rd *r, cairn_run_view *v, size_t i, cairn_view_metric *m)
                {CAIRN_H5_M_MAX, offsetof(cairn_view_metric, max), 1},
                {CAIRN_H5_M_RANK_MIN, offsetof(cairn_view_metric, rank_min), 2},
                {CAIRN_H5_M_RANK_MAX, offsetof(cairn_view_metric, rank_max), 2}};
-  int recompute = 0;
-  for (size_t k = 0; k < sizeof stats / sizeof *stats; k++) {
+  uint64_t derived = 0;
+  if (H5Aexists(g, CAIRN_H5_M_ATTR_STATS_DERIVED) > 0 &&
+      cairn__h5_read_attr_u64(g, CAIRN_H5_M_ATTR_STATS_DERIVED, &derived) != 0)
+    derived = 0;
+  int recompute = derived && values;
+  for (size_t k = 0; k < sizeof stats / sizeof *stats && !recompute; k++) {
     hid_t mt = stats[k].kind == 0 ? H5T_NATIVE_UINT32
                : stats[k].kind == 1 ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT32;
     hsize_t want[1] = {ns};
