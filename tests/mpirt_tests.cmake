@@ -6,9 +6,11 @@ target_link_libraries(mpi_log_app PRIVATE cairn::cairn MPI::MPI_C Threads::Threa
 add_executable(mpi_check_run mpirt/mpi_check_run.c)
 target_link_libraries(mpi_check_run PRIVATE cairn_internal cairn_build_flags m)
 
-# NRANKS;RANKS_PER_AGGREGATOR;AGGREGATORS_PER_FILE
-foreach(_case "1;0;16" "2;1;16" "2;2;16" "4;1;16" "4;2;1" "4;4;16" "8;2;2" "8;4;16" "16;4;2"
-              "16;1;16")
+# NRANKS;RANKS_PER_AGGREGATOR;AGGREGATORS_PER_FILE: 1, 2, 4, 8 and 16 ranks
+# with 1, 2 and 4 ranks per aggregator (and one aggregator per node), with
+# one file per run or several.
+foreach(_case "1;0;16" "1;1;16" "2;1;16" "2;2;16" "2;4;16" "4;1;16" "4;2;1" "4;4;16"
+              "8;1;3" "8;2;2" "8;4;16" "16;1;16" "16;2;4" "16;4;2" "16;0;16")
   list(GET _case 0 _n)
   list(GET _case 1 _rpa)
   list(GET _case 2 _apf)
@@ -77,3 +79,11 @@ add_test(NAME mpi_heavy_app_mpi_and_hdf5_np4_rpa2
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_heavy_case.sh
                  $<TARGET_FILE_DIR:mpi_log_app> 4 2 200)
 set_tests_properties(mpi_heavy_app_mpi_and_hdf5_np4_rpa2 PROPERTIES LABELS "mpi" TIMEOUT 300 RUN_SERIAL ON)
+
+# The collective flush point: kill the job after the ranks reported points
+# they reached together; everything before those points is in the log.
+add_test(NAME mpi_job_sigKILL_after_collective_flush_np8_rpa4
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_kill_case.sh
+                 $<TARGET_FILE_DIR:mpi_log_app> 8 4 KILL cflush=25)
+set_tests_properties(mpi_job_sigKILL_after_collective_flush_np8_rpa4 PROPERTIES LABELS "mpi"
+                     TIMEOUT 300 RUN_SERIAL ON)

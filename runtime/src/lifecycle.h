@@ -54,5 +54,7 @@ void cairn__signals_install(void);
  * with one warning. */
 void cairn__mpi_activate(int granted_thread_level);
 void cairn__mpi_finalize(void);
+/* 1 while cairn runs under MPI in this process. */
+int cairn__mpi_active(void);
 
 #endif /* CAIRN_LIFECYCLE_H */

@@ -287,6 +287,11 @@ void cairn__mpi_activate(int granted) {
                cairn__g.run_id_text, size, gsize, dir);
 }
 
+int cairn__mpi_active(void) {
+  return mpi_state.active &&
+         atomic_load_explicit(&cairn__g.running_gen, memory_order_acquire) != CAIRN_GEN_NONE;
+}
+
 void cairn__mpi_finalize(void) {
   if (!mpi_state.active)
     return;

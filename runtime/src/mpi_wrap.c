@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 
 #include "cairn.h"
+#include "cairn_mpi.h"
 #include "lifecycle.h"
 #include "util.h"
 
@@ -105,6 +106,17 @@ CAIRN_API int MPI_Finalize(void) {
   before_finalize();
 #endif
   return PMPI_Finalize();
+}
+
+CAIRN_API int cairn_flush_collective(MPI_Comm comm) {
+  if (comm == MPI_COMM_NULL)
+    return CAIRN_EINVAL;
+  /* Flush first, agree after: a rank that could not flush makes the call
+   * fail everywhere, so no rank believes in a consistent point that is not. */
+  int rc = cairn__mpi_active() ? cairn_flush() : CAIRN_ENOTINIT;
+  int mine = rc == CAIRN_OK ? 0 : rc == CAIRN_ENOTINIT ? 1 : 2, worst = 0;
+  PMPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, comm);
+  return worst == 0 ? CAIRN_OK : worst == 1 ? CAIRN_ENOTINIT : CAIRN_EIO;
 }
 
 /* ---- Fortran (mpif.h / use mpi) ------------------------------------------- */

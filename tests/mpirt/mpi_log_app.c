@@ -10,6 +10,7 @@
  *   sleep=US sleep US microseconds per step (so a test can kill the job)
  *   flush=K  call cairn_flush every K steps and print "rank R durable S"
  *            once it returns (everything up to step S is then in the log)
+ *   cflush=K the same with the collective cairn_flush_collective
  */
 #include <mpi.h>
 #include <pthread.h>
@@ -19,6 +20,7 @@
 #include <time.h>
 
 #include "cairn.h"
+#include "cairn_mpi.h"
 
 static int steps;
 
@@ -36,7 +38,7 @@ int main(int argc, char **argv) {
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   steps = argc > 1 ? atoi(argv[1]) : 100;
-  int threads = 0, sleep_us = 0, flush_every = 0;
+  int threads = 0, sleep_us = 0, flush_every = 0, cflush_every = 0;
   for (int i = 2; i < argc; i++) {
     if (!strcmp(argv[i], "side"))
       threads = 1;
@@ -44,6 +46,8 @@ int main(int argc, char **argv) {
       sleep_us = atoi(argv[i] + 6);
     else if (!strncmp(argv[i], "flush=", 6))
       flush_every = atoi(argv[i] + 6);
+    else if (!strncmp(argv[i], "cflush=", 7))
+      cflush_every = atoi(argv[i] + 7);
   }
   int loss = cairn_metric_id("loss");
   int rid = cairn_metric_id("rank_id");
@@ -52,6 +56,10 @@ int main(int argc, char **argv) {
     MPI_Abort(MPI_COMM_WORLD, 3);
   }
   cairn_param_int64("world_rank", rank);
+  if (cairn_flush_collective(MPI_COMM_NULL) != CAIRN_EINVAL) {
+    fprintf(stderr, "rank %d: cairn_flush_collective(MPI_COMM_NULL) is not EINVAL\n", rank);
+    MPI_Abort(MPI_COMM_WORLD, 4);
+  }
   pthread_t th;
   int sid = cairn_metric_id("side");
   if (threads)
@@ -64,6 +72,11 @@ int main(int argc, char **argv) {
     if (s % 50 == 0) {
       double x = rank, sum;
       MPI_Allreduce(&x, &sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    }
+    if (cflush_every && (s + 1) % cflush_every == 0 &&
+        cairn_flush_collective(MPI_COMM_WORLD) == CAIRN_OK) {
+      printf("rank %d durable %d\n", rank, s);
+      fflush(stdout);
     }
     if (flush_every && (s + 1) % flush_every == 0 && cairn_flush() == CAIRN_OK) {
       printf("rank %d durable %d\n", rank, s);
