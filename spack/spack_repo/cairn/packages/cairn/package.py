@@ -37,6 +37,12 @@ class Cairn(CMakePackage):
         default=True,
         description="Also install the static library libcairn.a (and cairn::cairn_static)",
     )
+    variant(
+        "tools",
+        default=True,
+        description="Build and install the cairn command and its tools (cairn, cairn-dump, "
+        "cairn-wal-dump); off installs the runtime library alone, e.g. on compute images",
+    )
 
     depends_on("c", type="build")
     depends_on("cmake@3.18:", type="build")
@@ -58,6 +64,7 @@ class Cairn(CMakePackage):
             self.define("CAIRN_BUILD_BENCH", False),
             self.define("CAIRN_BUILD_EXAMPLES", False),
             self.define_from_variant("CAIRN_INSTALL_STATIC", "static"),
+            self.define_from_variant("CAIRN_BUILD_TOOLS", "tools"),
             self.define("MPI_C_COMPILER", self.spec["mpi"].mpicc),
         ]
 
