@@ -7,6 +7,7 @@
 #include "wal.h"
 
 #include "cairn.h"
+#include "util.h"
 #include "config.h"
 #include "crc32c.h"
 #include "wal_format.h"
@@ -29,16 +30,6 @@
 #define PATH_MAX 4096
 #endif
 
-__attribute__((format(printf, 3, 4))) static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -159,13 +150,13 @@ static int segment_create(const cairn_wal_writer *w, uint32_t seq, char *err,
   int n = snprintf(path, sizeof path, "%s/" CAIRN_WAL_NAME_FMT, w->dir, w->rank,
                    seq);
   if (n < 0 || (size_t)n >= sizeof path) {
-    set_err(err, errlen, "%s: write-ahead log path too long", w->dir);
+    cairn__fmt(err, errlen, "%s: write-ahead log path too long", w->dir);
     return -1;
   }
   /* O_EXCL: never append to, or clobber, a segment another writer owns. */
   int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
   if (fd < 0) {
-    set_err(err, errlen, "%s: cannot create write-ahead log segment: %s", path,
+    cairn__fmt(err, errlen, "%s: cannot create write-ahead log segment: %s", path,
             strerror(errno));
     return -1;
   }
@@ -182,7 +173,7 @@ static int segment_create(const cairn_wal_writer *w, uint32_t seq, char *err,
   else if (fsync_dir(w->dir) != 0)
     what = "cannot sync the directory entry of segment";
   if (what != NULL) {
-    set_err(err, errlen, "%s: %s: %s", path, what, strerror(errno));
+    cairn__fmt(err, errlen, "%s: %s: %s", path, what, strerror(errno));
     close(fd);
     unlink(path);
     return -1;
@@ -226,18 +217,18 @@ int cairn__wal_open(cairn_wal_writer **out, const cairn_wal_options *opt,
                     char *err, size_t errlen)
 {
   if (out == NULL || opt == NULL || opt->dir == NULL || opt->dir[0] == '\0') {
-    set_err(err, errlen, "write-ahead log: no directory given");
+    cairn__fmt(err, errlen, "write-ahead log: no directory given");
     return CAIRN_EINVAL;
   }
   *out = NULL;
   if (opt->sync_policy < CAIRN_SYNC_NONE ||
       opt->sync_policy > CAIRN_SYNC_ALWAYS) {
-    set_err(err, errlen, "write-ahead log: unknown sync policy %d",
+    cairn__fmt(err, errlen, "write-ahead log: unknown sync policy %d",
             opt->sync_policy);
     return CAIRN_EINVAL;
   }
   if (opt->segment_bytes == 0) {
-    set_err(err, errlen, "write-ahead log: segment size must be positive");
+    cairn__fmt(err, errlen, "write-ahead log: segment size must be positive");
     return CAIRN_EINVAL;
   }
 
@@ -247,7 +238,7 @@ int cairn__wal_open(cairn_wal_writer **out, const cairn_wal_options *opt,
     if (w != NULL)
       free(w->dir);
     free(w);
-    set_err(err, errlen, "write-ahead log: out of memory");
+    cairn__fmt(err, errlen, "write-ahead log: out of memory");
     return CAIRN_ENOMEM;
   }
   memcpy(w->run_id, opt->run_id, 16);
@@ -427,19 +418,19 @@ static int read_file(const char *path, uint8_t **data, size_t *size, char *err,
 {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    cairn__fmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     return CAIRN_EIO;
   }
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    set_err(err, errlen, "%s: not a regular file", path);
+    cairn__fmt(err, errlen, "%s: not a regular file", path);
     close(fd);
     return CAIRN_EIO;
   }
   size_t cap = (size_t)st.st_size;
   uint8_t *buf = malloc(cap + 1); /* +1: never malloc(0) */
   if (buf == NULL) {
-    set_err(err, errlen, "%s: out of memory reading %zu bytes", path, cap);
+    cairn__fmt(err, errlen, "%s: out of memory reading %zu bytes", path, cap);
     close(fd);
     return CAIRN_ENOMEM;
   }
@@ -449,7 +440,7 @@ static int read_file(const char *path, uint8_t **data, size_t *size, char *err,
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
-      set_err(err, errlen, "%s: read error: %s", path, strerror(errno));
+      cairn__fmt(err, errlen, "%s: read error: %s", path, strerror(errno));
       free(buf);
       close(fd);
       return CAIRN_EIO;
@@ -473,12 +464,12 @@ static int check_header(cairn_wal_reader *r, cairn_wal_segment_info *info,
    * diagnosis for a foreign file than "too short". */
   size_t m = n < CAIRN_WAL_MAGIC_LEN ? n : CAIRN_WAL_MAGIC_LEN;
   if (memcmp(h, CAIRN_WAL_MAGIC, m) != 0) {
-    set_err(err, errlen, "%s: not a cairn write-ahead log (bad magic)",
+    cairn__fmt(err, errlen, "%s: not a cairn write-ahead log (bad magic)",
             r->path);
     return CAIRN_EFOREIGN;
   }
   if (n < CAIRN_WAL_HEADER_SIZE) {
-    set_err(err, errlen,
+    cairn__fmt(err, errlen,
             "%s: truncated: %zu bytes, shorter than the %u-byte segment header",
             r->path, n, CAIRN_WAL_HEADER_SIZE);
     return CAIRN_ETRUNCATED;
@@ -487,7 +478,7 @@ static int check_header(cairn_wal_reader *r, cairn_wal_segment_info *info,
    * header out differently, and "too new" is then the right answer. */
   uint32_t version = cairn__wal_get32(h + CAIRN_WAL_HDR_VERSION);
   if (version > CAIRN_WAL_VERSION) {
-    set_err(err, errlen,
+    cairn__fmt(err, errlen,
             "%s: write-ahead log format version %" PRIu32
             " is newer than the supported version %u",
             r->path, version, CAIRN_WAL_VERSION);
@@ -497,7 +488,7 @@ static int check_header(cairn_wal_reader *r, cairn_wal_segment_info *info,
    * for a truncated file, nor move where the CRC is looked for. */
   uint32_t hsize = cairn__wal_get32(h + CAIRN_WAL_HDR_SIZE);
   if (hsize != CAIRN_WAL_HEADER_SIZE) {
-    set_err(err, errlen,
+    cairn__fmt(err, errlen,
             "%s: corrupt segment header (header size %" PRIu32 ", expected %u)",
             r->path, hsize, CAIRN_WAL_HEADER_SIZE);
     return CAIRN_ECORRUPT;
@@ -505,14 +496,14 @@ static int check_header(cairn_wal_reader *r, cairn_wal_segment_info *info,
   uint32_t stored = cairn__wal_get32(h + CAIRN_WAL_HDR_CRC);
   uint32_t computed = cairn__crc32c(0, h, CAIRN_WAL_HDR_CRC);
   if (stored != computed) {
-    set_err(err, errlen,
+    cairn__fmt(err, errlen,
             "%s: segment header checksum mismatch (stored 0x%08" PRIx32
             ", computed 0x%08" PRIx32 ")",
             r->path, stored, computed);
     return CAIRN_ECORRUPT;
   }
   if (version == 0) {
-    set_err(err, errlen, "%s: corrupt segment header (format version 0)",
+    cairn__fmt(err, errlen, "%s: corrupt segment header (format version 0)",
             r->path);
     return CAIRN_ECORRUPT;
   }
@@ -532,7 +523,7 @@ int cairn__wal_reader_open(cairn_wal_reader **out, const char *path,
                            size_t errlen)
 {
   if (out == NULL || path == NULL) {
-    set_err(err, errlen, "write-ahead log reader: no path given");
+    cairn__fmt(err, errlen, "write-ahead log reader: no path given");
     return CAIRN_EINVAL;
   }
   *out = NULL;
@@ -542,7 +533,7 @@ int cairn__wal_reader_open(cairn_wal_reader **out, const char *path,
     if (r != NULL)
       free(r->path);
     free(r);
-    set_err(err, errlen, "%s: out of memory", path);
+    cairn__fmt(err, errlen, "%s: out of memory", path);
     return CAIRN_ENOMEM;
   }
   int rc = read_file(path, &r->data, &r->size, err, errlen);
@@ -580,13 +571,13 @@ static frame_state frame_check(const cairn_wal_reader *r, size_t pos,
   const uint8_t *f = r->data + pos;
   uint32_t magic = cairn__wal_get32(f + CAIRN_WAL_FRM_MAGIC);
   if (magic != CAIRN_WAL_FRAME_MAGIC) {
-    set_err(why, whylen, "bad frame magic 0x%08" PRIx32, magic);
+    cairn__fmt(why, whylen, "bad frame magic 0x%08" PRIx32, magic);
     return FRAME_BAD;
   }
   uint32_t stored = cairn__wal_get32(f + CAIRN_WAL_FRM_HEADER_CRC);
   uint32_t computed = cairn__crc32c(0, f, CAIRN_WAL_FRM_HEADER_CRC);
   if (stored != computed) {
-    set_err(why, whylen, "frame header checksum mismatch");
+    cairn__fmt(why, whylen, "frame header checksum mismatch");
     return FRAME_BAD;
   }
   fh->type = cairn__wal_get16(f + CAIRN_WAL_FRM_TYPE);
@@ -599,7 +590,7 @@ static frame_state frame_check(const cairn_wal_reader *r, size_t pos,
    * not from bit rot; refuse it rather than allocate for it. */
   if (fh->stored_len > CAIRN_WAL_MAX_BLOCK ||
       fh->raw_len > CAIRN_WAL_MAX_BLOCK) {
-    set_err(why, whylen,
+    cairn__fmt(why, whylen,
             "block seq %" PRIu64 " length exceeds the %" PRIu32 "-byte limit",
             fh->seq, CAIRN_WAL_MAX_BLOCK);
     return FRAME_BAD;
@@ -677,13 +668,13 @@ static int decode_payload(cairn_wal_reader *r, size_t pos, const frame_hdr *fh,
 {
   const uint8_t *src = r->data + pos + CAIRN_WAL_FRAME_SIZE;
   if (cairn__crc32c(0, src, fh->stored_len) != fh->payload_crc) {
-    set_err(why, whylen, "payload checksum mismatch in block seq %" PRIu64,
+    cairn__fmt(why, whylen, "payload checksum mismatch in block seq %" PRIu64,
             fh->seq);
     return 0;
   }
   if (fh->codec == CAIRN_WAL_CODEC_RAW) {
     if (fh->stored_len != fh->raw_len) {
-      set_err(why, whylen,
+      cairn__fmt(why, whylen,
               "raw block seq %" PRIu64 " has stored length %" PRIu32
               " but raw length %" PRIu32,
               fh->seq, fh->stored_len, fh->raw_len);
@@ -693,7 +684,7 @@ static int decode_payload(cairn_wal_reader *r, size_t pos, const frame_hdr *fh,
     return 1;
   }
   if (fh->codec != CAIRN_WAL_CODEC_ZSTD) {
-    set_err(why, whylen, "unknown codec %u in block seq %" PRIu64,
+    cairn__fmt(why, whylen, "unknown codec %u in block seq %" PRIu64,
             (unsigned)fh->codec, fh->seq);
     return 0;
   }
@@ -701,7 +692,7 @@ static int decode_payload(cairn_wal_reader *r, size_t pos, const frame_hdr *fh,
   size_t frame = ZSTD_findFrameCompressedSize(src, fh->stored_len);
   if (content != fh->raw_len || ZSTD_isError(frame) ||
       frame != fh->stored_len) {
-    set_err(why, whylen,
+    cairn__fmt(why, whylen,
             "block seq %" PRIu64 " is not one zstd frame of %" PRIu32 " bytes",
             fh->seq, fh->raw_len);
     return 0;
@@ -717,7 +708,7 @@ static int decode_payload(cairn_wal_reader *r, size_t pos, const frame_hdr *fh,
   size_t d =
       ZSTD_decompressDCtx(r->dctx, r->out, fh->raw_len, src, fh->stored_len);
   if (ZSTD_isError(d) || d != fh->raw_len) {
-    set_err(why, whylen, "decompression failed in block seq %" PRIu64 ": %s",
+    cairn__fmt(why, whylen, "decompression failed in block seq %" PRIu64 ": %s",
             fh->seq, ZSTD_isError(d) ? ZSTD_getErrorName(d) : "short output");
     return 0;
   }

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include "cairn.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -229,18 +230,6 @@ static bool is_section(const char *prefix) {
 /* Error text                                                              */
 /* ---------------------------------------------------------------------- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* vsnprintf truncates and always NUL-terminates when errlen > 0. */
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (err == NULL || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 /*
  * Copies user text into dst for quoting in a message: control bytes become
@@ -616,28 +605,28 @@ static int parse_failure(file_loader *ld) {
   char buf[128];
 
   if (p->error == YAML_MEMORY_ERROR) {
-    set_err(ld->err, ld->errlen, "%s: out of memory while parsing", ld->path);
+    cairn__fmt(ld->err, ld->errlen, "%s: out of memory while parsing", ld->path);
     return CAIRN_ENOMEM;
   }
   if (p->error == YAML_READER_ERROR) {
     if (ferror(ld->file)) {
-      set_err(ld->err, ld->errlen, "%s: cannot read configuration file: %s",
+      cairn__fmt(ld->err, ld->errlen, "%s: cannot read configuration file: %s",
               ld->path, errno_text(errno, buf, sizeof buf));
       return CAIRN_EIO;
     }
     /* The reader (bad UTF-8, control bytes) knows only a byte offset. */
-    set_err(ld->err, ld->errlen, "%s: YAML syntax error: %s (at byte %zu)",
+    cairn__fmt(ld->err, ld->errlen, "%s: YAML syntax error: %s (at byte %zu)",
             ld->path, p->problem ? p->problem : "unreadable input",
             p->problem_offset);
     return CAIRN_ECONFIG;
   }
   const char *problem = p->problem ? p->problem : "invalid YAML";
   if (p->context != NULL)
-    set_err(ld->err, ld->errlen, "%s:%lu:%lu: YAML syntax error: %s (%s)",
+    cairn__fmt(ld->err, ld->errlen, "%s:%lu:%lu: YAML syntax error: %s (%s)",
             ld->path, line_of(p->problem_mark), col_of(p->problem_mark),
             problem, p->context);
   else
-    set_err(ld->err, ld->errlen, "%s:%lu:%lu: YAML syntax error: %s", ld->path,
+    cairn__fmt(ld->err, ld->errlen, "%s:%lu:%lu: YAML syntax error: %s", ld->path,
             line_of(p->problem_mark), col_of(p->problem_mark), problem);
   return CAIRN_ECONFIG;
 }
@@ -652,7 +641,7 @@ static int error_at(file_loader *ld, yaml_mark_t m, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  set_err(ld->err, ld->errlen, "%s:%lu:%lu: %s", ld->path, line_of(m),
+  cairn__fmt(ld->err, ld->errlen, "%s:%lu:%lu: %s", ld->path, line_of(m),
           col_of(m), msg);
   return CAIRN_ECONFIG;
 }
@@ -834,20 +823,20 @@ int cairn__config_load_file(cairn_config *cfg, const char *path, char *err,
 
   ld.file = fopen(path, "rb");
   if (ld.file == NULL) {
-    set_err(err, errlen, "%s: cannot open configuration file: %s", path,
+    cairn__fmt(err, errlen, "%s: cannot open configuration file: %s", path,
             errno_text(errno, buf, sizeof buf));
     return CAIRN_EIO;
   }
   /* fopen succeeds on a directory; reading it would surface as a vague
    * libyaml "input error". */
   if (fstat(fileno(ld.file), &st) == 0 && S_ISDIR(st.st_mode)) {
-    set_err(err, errlen, "%s: cannot open configuration file: %s", path,
+    cairn__fmt(err, errlen, "%s: cannot open configuration file: %s", path,
             errno_text(EISDIR, buf, sizeof buf));
     fclose(ld.file);
     return CAIRN_EIO;
   }
   if (!yaml_parser_initialize(&ld.parser)) {
-    set_err(err, errlen, "%s: out of memory while parsing", path);
+    cairn__fmt(err, errlen, "%s: out of memory while parsing", path);
     fclose(ld.file);
     return CAIRN_ENOMEM;
   }
@@ -882,7 +871,7 @@ int cairn__config_apply_env(cairn_config *cfg, char *err, size_t errlen) {
       continue;
     expected_text(k, what, sizeof what);
     quote_text(shown, sizeof shown, v);
-    set_err(err, errlen,
+    cairn__fmt(err, errlen,
             "environment variable %s (key '%s'): expected %s, got '%s'", var,
             k->name, what, shown);
     return CAIRN_ECONFIG;
