@@ -419,6 +419,21 @@ int cairn__run_make_dir(const cairn_config *cfg, const uint8_t id[16], char *dir
   return CAIRN_OK;
 }
 
+/* The automatic run metadata (user, command line, job, git state, allowed
+ * environment variables ...) becomes run key/values on the lossless
+ * channel. A failure here loses metadata, never the run. */
+static void record_metadata(const cairn_config *cfg, const cairn_meta *extra) {
+  cairn_meta m = {0};
+  char err[256] = "";
+  if (cairn__meta_collect(&m, cfg->metadata_env, err, sizeof err) != CAIRN_OK)
+    cairn__log(CAIRN_LOG_WARN, "run metadata incomplete: %s", err);
+  for (size_t i = 0; extra && i < extra->n; i++)
+    cairn__meta_add(&m, extra->kv[i].key, extra->kv[i].value);
+  for (size_t i = 0; i < m.n; i++)
+    cairn_run_set(m.kv[i].key, m.kv[i].value);
+  cairn__meta_free(&m);
+}
+
 int cairn__start(const cairn_config *cfg, const cairn_start_opts *o, char *err,
                  size_t errlen) {
   int rc;
@@ -464,6 +479,8 @@ int cairn__start(const cairn_config *cfg, const cairn_start_opts *o, char *err,
   }
   if (cfg->sigterm)
     cairn__signals_install();
+  if (o->collect_meta)
+    record_metadata(cfg, o->extra_meta);
   cairn__log(CAIRN_LOG_INFO, "run %s started in %s (rank %u of %u)", cairn__g.run_id_text,
              cairn__g.run_dir, cairn__g.rank, cairn__g.nranks);
   return CAIRN_OK;
@@ -490,7 +507,7 @@ CAIRN_API int cairn_init(const char *config_path) {
     rc = CAIRN_EDISABLED;
     goto out;
   }
-  cairn_start_opts o = {.nranks = 1};
+  cairn_start_opts o = {.nranks = 1, .collect_meta = 1};
   if (cfg.run_id[0])
     rc = cairn__uuid_parse(cfg.run_id, o.run_id);
   else

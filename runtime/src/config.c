@@ -34,6 +34,7 @@
 typedef enum {
   KEY_BOOL,   /* bool                                                  */
   KEY_PATH,   /* char[size]; non-empty, shorter than the field         */
+  KEY_TEXT,   /* char[size]; any text (may be empty), shorter than it  */
   KEY_UUID,   /* char[37]; "" or a canonical UUID, stored lower case   */
   KEY_U32,    /* uint32_t in [min, max]                                */
   KEY_INT,    /* int in [min, max]                                     */
@@ -169,6 +170,11 @@ static const key_spec key_table[] = {
      .def = "true",
      FIELD(sigterm),
      .doc = "flush the log on SIGTERM before the previous handler runs"},
+    {.name = "metadata.env",
+     .kind = KEY_TEXT,
+     .def = "",
+     FIELD(metadata_env),
+     .doc = "environment variables recorded with the run (comma-separated, PREFIX* allowed)"},
     {.name = "mpi.enabled",
      .kind = KEY_BOOL,
      .def = "true",
@@ -283,6 +289,9 @@ static void expected_text(const key_spec *k, char *buf, size_t len) {
     return;
   case KEY_PATH:
     snprintf(buf, len, "a non-empty path shorter than %zu bytes", k->size);
+    return;
+  case KEY_TEXT:
+    snprintf(buf, len, "text shorter than %zu bytes", k->size);
     return;
   case KEY_UUID:
     snprintf(buf, len,
@@ -433,6 +442,12 @@ static bool apply_value(cairn_config *cfg, const key_spec *k,
   case KEY_PATH:
     len = strlen(text);
     if (len == 0 || len >= k->size)
+      return false;
+    memcpy(field, text, len + 1);
+    return true;
+  case KEY_TEXT:
+    len = strlen(text);
+    if (len >= k->size)
       return false;
     memcpy(field, text, len + 1);
     return true;

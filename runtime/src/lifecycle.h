@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "runmeta.h"
 #include "shm_channel.h"
 
 typedef struct {
@@ -19,6 +20,11 @@ typedef struct {
   uint32_t rank, nranks;    /* world rank and size (0 of 1 standalone)     */
   const char *run_dir;      /* absolute, existing                           */
   cairn_shm_channel *chan;  /* MPI: blocks go here; NULL: straight to WAL  */
+  /* Record the automatic run metadata (runmeta.h) as run key/values:
+   * standalone always, under MPI on rank 0 only (the git check stats every
+   * tracked file: once per job is enough on a shared file system). */
+  int collect_meta;
+  const cairn_meta *extra_meta; /* more key/values to record (MPI's), or NULL */
 } cairn_start_opts;
 
 /* Starts a run with a loaded configuration. Returns CAIRN_OK, CAIRN_EALREADY

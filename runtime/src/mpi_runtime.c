@@ -110,8 +110,10 @@ void cairn__mpi_activate(int granted) {
   /* 1. Groups. */
   MPI_Comm node = MPI_COMM_NULL, group = MPI_COMM_NULL;
   PMPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
-  int node_rank = 0;
+  int node_rank = 0, node_size = 1, max_node = 1;
   PMPI_Comm_rank(node, &node_rank);
+  PMPI_Comm_size(node, &node_size);
+  PMPI_Allreduce(&node_size, &max_node, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   int color = cfg.ranks_per_aggregator ? node_rank / (int)cfg.ranks_per_aggregator : 0;
   PMPI_Comm_split(node, color, node_rank, &group);
   PMPI_Comm_free(&node);
@@ -234,13 +236,49 @@ void cairn__mpi_activate(int granted) {
       ok = 0;
     }
   }
+  /* 3c. Run metadata of the job as a whole, gathered to rank 0, which
+   * records it with its own (user, command line, job, git ...). */
+  cairn_meta extra = {0};
+  {
+    enum { HOST = 256 };
+    char host[HOST] = "";
+    gethostname(host, HOST - 1);
+    char *all = rank == 0 ? calloc((size_t)size, HOST) : NULL;
+    PMPI_Gather(host, HOST, MPI_CHAR, all, HOST, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (rank == 0 && all) {
+      /* Distinct hosts, in rank order of first appearance. */
+      size_t list_cap = (size_t)size * HOST + 1, used = 0;
+      char *list = calloc(list_cap, 1);
+      int nhosts = 0;
+      for (int r = 0; list && r < size; r++) {
+        const char *name = all + (size_t)r * HOST;
+        int seen = 0;
+        for (int q = 0; q < r && !seen; q++)
+          seen = strcmp(name, all + (size_t)q * HOST) == 0;
+        if (!seen) {
+          used += (size_t)snprintf(list + used, list_cap - used, "%s%s", nhosts ? "," : "", name);
+          nhosts++;
+        }
+      }
+      char version[MPI_MAX_LIBRARY_VERSION_STRING] = "";
+      int vlen = 0;
+      PMPI_Get_library_version(version, &vlen);
+      if (list)
+        cairn__meta_add_mpi(&extra, version, size, max_node, list, nhosts);
+      free(list);
+    }
+    free(all);
+  }
+
   /* 4. Every rank's runtime. */
   if (all_ok(ok)) {
     cairn_start_opts o = {.start_ns = ident.start_ns,
                           .rank = (uint32_t)rank,
                           .nranks = (uint32_t)size,
                           .run_dir = dir,
-                          .chan = mine};
+                          .chan = mine,
+                          .collect_meta = rank == 0,
+                          .extra_meta = &extra};
     memcpy(o.run_id, ident.id, 16);
     err[0] = '\0';
     ok = cairn__start(&cfg, &o, err, sizeof err) == CAIRN_OK;
@@ -249,6 +287,7 @@ void cairn__mpi_activate(int granted) {
   } else {
     ok = 0;
   }
+  cairn__meta_free(&extra);
   if (!all_ok(ok)) {
     if (atomic_load(&cairn__g.running_gen) != CAIRN_GEN_NONE)
       cairn__stop();

@@ -2,11 +2,15 @@
  * mpi_check_meta.c — checks that a run directory written by an MPI program
  * holds run metadata from every rank, read the way the tools read a run
  * (cairn__run_open): the run id equals the directory name, the run says N
- * ranks and holds one column per rank 0..N-1 with its host and pid, and the
- * accounting of every rank is complete. Used for programs that log nothing
+ * ranks and holds one column per rank 0..N-1 with its host and pid, the
+ * accounting of every rank is complete, rank 0 recorded the job's metadata
+ * (mpi.ranks = N, hosts, user, command line), and no key or value holds the
+ * secret "s3cr3t" that run_meta_case.sh puts in an allowlisted variable. Used for programs that log nothing
  * themselves (LD_PRELOAD, Fortran) and by the install tests.
  *
- * usage: mpi_check_meta RUN_PARENT_DIR NRANKS
+ * usage: mpi_check_meta RUN_PARENT_DIR NRANKS [secret]
+ *   secret  the job ran with MY_API_TOKEN=s3cr3t... allowlisted in
+ *           metadata.env: it must be reported as refused
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -18,8 +22,8 @@
 #include "util.h"
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: mpi_check_meta RUN_PARENT NRANKS\n");
+  if (argc != 3 && argc != 4) {
+    fprintf(stderr, "usage: mpi_check_meta RUN_PARENT NRANKS [secret]\n");
     return 2;
   }
   int n = atoi(argv[2]), bad = 0;
@@ -68,6 +72,29 @@ int main(int argc, char **argv) {
       bad++;
     }
   }
+  char want[32];
+  snprintf(want, sizeof want, "%d", n);
+  const char *keys[] = {"mpi.ranks", "hosts.count", "user", "cmdline", "mpi.library"};
+  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+    const cairn_view_kv *kv = cairn__view_kv_last(&v, keys[i], 0);
+    if (!kv) {
+      fprintf(stderr, "run metadata lacks %s\n", keys[i]);
+      bad++;
+    } else if (i == 0 && strcmp(kv->value, want) != 0) {
+      fprintf(stderr, "mpi.ranks is %s, expected %s\n", kv->value, want);
+      bad++;
+    }
+  }
+  const cairn_view_kv *refused = cairn__view_kv_last(&v, "env.refused", 0);
+  if (argc == 4 && (!refused || !strstr(refused->value, "MY_API_TOKEN"))) {
+    fprintf(stderr, "the allowlisted secret variable was not reported as refused\n");
+    bad++;
+  }
+  for (size_t i = 0; i < v.nkv; i++)
+    if (strstr(v.kv[i].key, "s3cr3t") || strstr(v.kv[i].value, "s3cr3t")) {
+      fprintf(stderr, "a secret was recorded: %s\n", v.kv[i].key);
+      bad++;
+    }
   printf("run %s: metadata from %zu ranks (%s): %s\n", name, v.ncols,
          v.source & CAIRN_VIEW_FROM_H5 ? "HDF5 run file" : "write-ahead log",
          bad ? "FAILED" : "ok");
