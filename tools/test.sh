@@ -24,6 +24,7 @@ CAIRN_NO_APT=1 CAIRN_BUILD_DIR=build-asan \
   CAIRN_CMAKE_ARGS="-DCAIRN_SANITIZE=address,undefined -DCAIRN_BUILD_BENCH=OFF -DCAIRN_BUILD_EXAMPLES=OFF" \
   ./tools/bootstrap.sh >/dev/null
 CAIRN_TEST_SCALE=0.25 ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
+  LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp print_suppressions=0" \
   ctest --test-dir build-asan --output-on-failure -j2 -LE mpi
 # MPI jobs under ASan: Open MPI itself leaks at exit, so leak checking is
 # off there; memory errors and undefined behaviour still stop the test.
