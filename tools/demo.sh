@@ -18,3 +18,6 @@ echo "== output: $run_dir =="
 ls -l "$run_dir"
 echo
 ./"$BUILD"/tools/cairn-dump "$run_dir"
+echo
+echo "== per-rank compute time of the first steps (rank 1 is the straggler) =="
+./"$BUILD"/tools/cairn dump "$run_dir" --series compute_s --ranks | head -n 4
