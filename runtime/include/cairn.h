@@ -101,8 +101,11 @@ CAIRN_API const char *cairn_version(void);
 
 /*
  * Starts cairn for this process: reads the configuration, creates the run
- * directory (<run.dir>/<run-id>/, mode 0700), opens the write-ahead log and
- * starts the background drain thread.
+ * directory (<run.dir>/<run-id>/, mode 0700), opens the write-ahead log,
+ * starts the background drain and writer threads and records the automatic
+ * run metadata (docs/metadata.md) as run key/values. Under MPI there is no
+ * need to call it: cairn starts inside MPI_Init (see cairn_mpi.h); calling
+ * it before MPI_Init keeps a process-local run.
  *
  * config_path: a YAML file, or NULL to use $CAIRN_CONFIG if set, else
  * defaults only. CAIRN_* environment variables override the file (see
@@ -123,14 +126,19 @@ CAIRN_API int cairn_init(const char *config_path);
 
 /*
  * Drains every ring, writes the remaining records and the final accounting
- * to the write-ahead log, syncs it, stops the drain thread and frees the
- * rings. Records logged by the calling thread are all captured; other threads
+ * to the write-ahead log, syncs it, stops the background threads and frees
+ * the rings; then converts the log into the run's HDF5 file
+ * (<run dir>/run-g000000.h5, written under a temporary name and renamed)
+ * and removes the log once the file is complete. Under MPI it ends only the
+ * calling rank's logging; MPI_Finalize completes the run's files. Records logged by the calling thread are all captured; other threads
  * must have stopped logging and either exited or called cairn_flush() (a
  * thread's last few records are published at its next cairn_step, at
  * cairn_flush or when it exits).
  *
  * Returns CAIRN_OK; CAIRN_ENOTINIT if not initialized (including a second
- * call); CAIRN_EIO if the final write failed (counters say what was lost).
+ * call); CAIRN_EIO if the final write failed (counters say what was lost) or
+ * the HDF5 file could not be written (the log is then kept: nothing is lost,
+ * and cairn_last_error() says why).
  * Not thread-safe (see cairn_init).
  */
 CAIRN_API int cairn_finalize(void);
@@ -191,7 +199,9 @@ CAIRN_API int cairn_metric_at(int id, int64_t step, double value);
  * recorded on the lossless channel. Also publishes the calling thread's
  * pending metric records to the drain.
  *
- * Returns CAIRN_OK, CAIRN_ENOTINIT, CAIRN_ENOMEM. Thread-safe, lock-free.
+ * Returns CAIRN_OK, CAIRN_ENOTINIT, CAIRN_ENOMEM. Thread-safe and
+ * lock-free (a compare-and-swap push); it allocates one small record, so
+ * call it once per step, not per sample.
  */
 CAIRN_API int cairn_step(int64_t step);
 
