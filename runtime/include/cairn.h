@@ -26,9 +26,10 @@
  *
  *   Logging one metric several times within one step in one process is legal
  *   (e.g. once per micro-batch). The step's value is then the arithmetic mean
- *   of the samples; the sample count, minimum and maximum are kept too. NaN
- *   and +/-Inf are data, not errors: a NaN sample makes the step's mean NaN,
- *   and min/max follow IEEE comparison with NaN samples ignored for min/max.
+ *   of the samples, and the sample count is kept with it (the write-ahead
+ *   log also keeps their minimum and maximum; the run file keeps the mean and
+ *   the count). NaN and +/-Inf are data, not errors: a NaN sample makes the
+ *   step's mean NaN; min/max ignore NaN samples.
  */
 #ifndef CAIRN_H
 #define CAIRN_H
