@@ -658,6 +658,28 @@ static int on_kv(void *ctx, const char *k, size_t kl, const char *val, size_t vl
   return rc ? (b->failed = rc) : 0;
 }
 
+/* An artifact becomes a row of /lineage/artifacts and an INPUT or OUTPUT
+ * event of the run (execution 0 until executions are logged). */
+static int on_artifact(void *ctx, const cairn_rec_artifact *a) {
+  wal_builder *b = ctx;
+  if (b->skip_rank)
+    return 0;
+  char *uri = dup_n(a->uri, a->uri_len), *hash = dup_n(a->hash, a->hash_len);
+  int rc = CAIRN_ENOMEM;
+  if (uri && hash) {
+    cairn_h5_artifact_row row = {a->id, a->kind, (int32_t)b->rank, a->size, a->t_ns, uri, hash};
+    cairn_h5_event_row ev = {0, a->id,
+                             (uint8_t)(a->role == 1 ? CAIRN_H5_EVENT_INPUT : CAIRN_H5_EVENT_OUTPUT),
+                             (int32_t)b->rank, a->t_ns};
+    rc = cairn__view_add_artifact(b->v, &row);
+    if (rc == CAIRN_OK)
+      rc = cairn__view_add_event(b->v, &ev);
+  }
+  free(uri);
+  free(hash);
+  return rc ? (b->failed = rc) : 0;
+}
+
 static int on_counters(void *ctx, const cairn_rec_counters *c) {
   wal_builder *b = ctx;
   if (b->skip_rank)
@@ -919,7 +941,7 @@ static int from_wal(const char *dir, long only_writer, cairn_run_view *view,
   size_t n = nfiles - first;
   wal_builder b = {.v = view, .rep = report, .skip = skip, .skip_ctx = skip_ctx};
   cairn_rec_visitor vis = {&b,    on_run, on_name,     on_metric, on_step,
-                           on_param, on_kv, on_counters, on_source};
+                           on_param, on_kv, on_counters, on_source, on_artifact};
   uint32_t last_writer = UINT32_MAX;
   size_t used = 0;
   for (size_t i = 0; i < n && rc == CAIRN_OK; i++) {

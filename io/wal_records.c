@@ -319,6 +319,16 @@ void cairn__rec_put_counters(cairn_buf *b, size_t n, const cairn_rec_counters *c
   cairn__rec_close(b, off, (uint32_t)n);
 }
 
+void cairn__rec_add_artifact(cairn_buf *b, const cairn_rec_artifact *a) {
+  put_u64(b, a->id);
+  put_u8(b, a->kind);
+  put_u8(b, a->role);
+  put_u64(b, a->size);
+  put_u64(b, a->t_ns);
+  put_val(b, a->uri, a->uri_len);
+  put_val(b, a->hash, a->hash_len);
+}
+
 void cairn__rec_put_source(cairn_buf *b, uint32_t rank) {
   size_t off = cairn__rec_open(b, CAIRN_SEC_SOURCE);
   put_u32(b, rank);
@@ -535,6 +545,27 @@ static int dec_kv(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
   return 0;
 }
 
+static int dec_artifacts(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
+  for (uint32_t i = 0; i < n; i++) {
+    cairn_rec_artifact a;
+    NEED(c, 8 + 1 + 1 + 8 + 8);
+    a.id = ld64(c->p);
+    a.kind = c->p[8];
+    a.role = c->p[9];
+    a.size = ld64(c->p + 10);
+    a.t_ns = ld64(c->p + 18);
+    c->p += 26;
+    int rc;
+    if ((rc = get_val(c, &a.uri, &a.uri_len)) || (rc = get_val(c, &a.hash, &a.hash_len)))
+      return rc;
+    if (a.role != 1 && a.role != 2)
+      return fail(c, "artifact role is neither INPUT (1) nor OUTPUT (2)");
+    if (v->artifact && (rc = v->artifact(v->ctx, &a)))
+      return rc;
+  }
+  return 0;
+}
+
 static int dec_counters(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
   NEED(c, (uint64_t)n * 33);
   for (uint32_t i = 0; i < n; i++) {
@@ -585,6 +616,9 @@ int cairn__rec_decode(const void *payload, size_t len, const cairn_rec_visitor *
     case CAIRN_SEC_COUNTERS:
       rc = dec_counters(&c, count, v);
       break;
+    case CAIRN_SEC_ARTIFACTS:
+      rc = dec_artifacts(&c, count, v);
+      break;
     case CAIRN_SEC_SOURCE:
       if (bytes != 4) {
         rc = fail(&c, "SOURCE section is not exactly one u32 rank");
@@ -599,7 +633,7 @@ int cairn__rec_decode(const void *payload, size_t len, const cairn_rec_visitor *
     }
     if (rc)
       return rc;
-    if (type >= CAIRN_SEC_RUN && type <= CAIRN_SEC_SOURCE && c.p != c.end)
+    if (type >= CAIRN_SEC_RUN && type <= CAIRN_SEC_ARTIFACTS && c.p != c.end)
       return fail(&c, "section body has trailing bytes");
     p = c.end;
     sec++;

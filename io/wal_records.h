@@ -21,7 +21,8 @@ enum {
   CAIRN_SEC_PARAMS = 5,   /* typed params                                */
   CAIRN_SEC_KV = 6,       /* run-level key/values                        */
   CAIRN_SEC_COUNTERS = 7, /* cumulative accounting per channel           */
-  CAIRN_SEC_SOURCE = 8    /* the rank the following sections belong to   */
+  CAIRN_SEC_SOURCE = 8,   /* the rank the following sections belong to   */
+  CAIRN_SEC_ARTIFACTS = 9 /* artifacts with their content hash            */
 };
 
 /* Section header: u16 type, u16 flags (0), u32 count, u32 byte length of the
@@ -80,6 +81,22 @@ typedef struct {
   uint32_t thread;
 } cairn_rec_step;
 
+/* An artifact the application read (INPUT) or wrote (OUTPUT). hash is
+ * "cairn-merkle-sha256-v1:<64 hex>" (docs/format.md, "Content hashes"),
+ * "" for a URI recorded as given, or "error: <reason>" when the file could
+ * not be hashed (missing, a directory, unreadable, changed while hashed). */
+typedef struct {
+  uint64_t id;      /* unique in the run: rank << 32 | sequence          */
+  uint8_t kind;     /* CAIRN_ARTIFACT_* (cairn.h)                        */
+  uint8_t role;     /* CAIRN_ROLE_INPUT / CAIRN_ROLE_OUTPUT (cairn.h)    */
+  uint64_t size;    /* bytes hashed, 0 for URIs and failures             */
+  uint64_t t_ns;    /* when the application logged it (CLOCK_REALTIME)   */
+  const char *uri;  /* the path or URI as given                          */
+  size_t uri_len;
+  const char *hash;
+  size_t hash_len;
+} cairn_rec_artifact;
+
 /* ---- growable byte buffer ----------------------------------------------- */
 
 typedef struct {
@@ -110,6 +127,8 @@ void cairn__rec_add_kv(cairn_buf *b, const char *key, size_t klen,
 void cairn__rec_close(cairn_buf *b, size_t open_offset, uint32_t count);
 void cairn__rec_put_counters(cairn_buf *b, size_t n, const cairn_rec_counters *c);
 void cairn__rec_put_source(cairn_buf *b, uint32_t rank);
+/* Artifacts are appended one by one inside an open CAIRN_SEC_ARTIFACTS. */
+void cairn__rec_add_artifact(cairn_buf *b, const cairn_rec_artifact *a);
 
 /* ---- decoder ------------------------------------------------------------- */
 
@@ -128,6 +147,7 @@ typedef struct {
    * (every block starts with one; a block without it belongs to the
    * segment's writer). */
   int (*source)(void *ctx, uint32_t rank);
+  int (*artifact)(void *ctx, const cairn_rec_artifact *a);
 } cairn_rec_visitor;
 
 /*

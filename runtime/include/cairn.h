@@ -241,6 +241,42 @@ CAIRN_API int cairn_param_bool(const char *key, int value);
 CAIRN_API int cairn_run_set(const char *key, const char *value);
 
 /* ---------------------------------------------------------------------- */
+/* Artifacts — lineage by content hash                                     */
+/* ---------------------------------------------------------------------- */
+
+/* What an artifact is (the Common Metadata Framework's artifact types). */
+typedef enum {
+  CAIRN_ARTIFACT_OTHER = 0,
+  CAIRN_ARTIFACT_DATASET = 1,
+  CAIRN_ARTIFACT_MODEL = 2,
+  CAIRN_ARTIFACT_DATASLICE = 3,
+  CAIRN_ARTIFACT_METRICS = 4,
+  CAIRN_ARTIFACT_ENVIRONMENT = 6
+} cairn_artifact_kind;
+
+/* Whether the run read the artifact or wrote it. */
+typedef enum { CAIRN_ROLE_INPUT = 1, CAIRN_ROLE_OUTPUT = 2 } cairn_role;
+
+/*
+ * Records an artifact the run read (CAIRN_ROLE_INPUT) or wrote
+ * (CAIRN_ROLE_OUTPUT). A path is identified by its content hash
+ * (cairn-merkle-sha256-v1, docs/format.md: equal to `sha256sum` for files
+ * up to 4 MiB), computed by a background hasher thread: the call itself
+ * never reads the file and never waits. A URI ("scheme://...", e.g. s3://,
+ * https://, file://) is recorded as given, without hashing. A file that
+ * cannot be hashed (missing, a directory, unreadable, changed while being
+ * hashed) is recorded with the reason instead of a hash; the run goes on.
+ * Artifacts logged before cairn_finalize are hashed before it returns.
+ *
+ * Returns the artifact's id (> 0, unique in the run), or CAIRN_EINVAL (NULL
+ * or empty path, bad kind or role), CAIRN_ENAMETOOLONG (longer than 4095
+ * bytes), CAIRN_ENOTINIT, CAIRN_ENOMEM, CAIRN_ETHREAD (the hasher could not
+ * start). Thread-safe; allocates, so keep it out of the inner loop.
+ */
+CAIRN_API int64_t cairn_artifact(const char *path_or_uri, cairn_artifact_kind kind,
+                                 cairn_role role);
+
+/* ---------------------------------------------------------------------- */
 /* Accounting                                                              */
 /* ---------------------------------------------------------------------- */
 

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "drain.h"
 #include "h5/h5_finalize.h"
+#include "hasher.h"
 #include "lifecycle.h"
 #include "state.h"
 #include "util.h"
@@ -296,6 +297,62 @@ CAIRN_API int cairn_run_set(const char *key, const char *value) {
   return CAIRN_OK;
 }
 
+int cairn__ctl_push_artifact(uint64_t id, uint8_t kind, uint8_t role, uint64_t size,
+                             uint64_t t_ns, const char *uri, size_t uri_len, const char *hash,
+                             size_t hash_len) {
+  cairn_ctl *c = malloc(sizeof *c + uri_len + hash_len);
+  if (!c)
+    return CAIRN_ENOMEM;
+  memset(c, 0, sizeof *c);
+  c->type = CAIRN_CTL_ARTIFACT;
+  c->ptype = kind;
+  c->role = role;
+  c->i64 = (int64_t)id;
+  c->step = (int64_t)size;
+  c->t_ns = t_ns;
+  c->klen = (uint16_t)uri_len;
+  c->vlen = (uint32_t)hash_len;
+  memcpy(c->data, uri, uri_len);
+  memcpy(c->data + uri_len, hash, hash_len);
+  ctl_push(c);
+  return CAIRN_OK;
+}
+
+/* "scheme://...": a reference recorded as given, never opened. */
+static int is_uri(const char *s) {
+  const char *p = s;
+  while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+         *p == '+' || *p == '-' || *p == '.')
+    p++;
+  return p > s && p[0] == ':' && p[1] == '/' && p[2] == '/';
+}
+
+CAIRN_API int64_t cairn_artifact(const char *path, cairn_artifact_kind kind, cairn_role role) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  size_t len = path ? strnlen(path, 4096) : 0;
+  int ok_kind = kind == CAIRN_ARTIFACT_OTHER || kind == CAIRN_ARTIFACT_DATASET ||
+                kind == CAIRN_ARTIFACT_MODEL || kind == CAIRN_ARTIFACT_DATASLICE ||
+                kind == CAIRN_ARTIFACT_METRICS || kind == CAIRN_ARTIFACT_ENVIRONMENT;
+  int rc = CAIRN_OK;
+  if (!path || len == 0 || !ok_kind || (role != CAIRN_ROLE_INPUT && role != CAIRN_ROLE_OUTPUT))
+    rc = CAIRN_EINVAL;
+  else if (len > 4095)
+    rc = CAIRN_ENAMETOOLONG;
+  if (rc != CAIRN_OK) {
+    reject(CAIRN_CHANNEL_CONTROL);
+    return rc;
+  }
+  uint64_t seq = atomic_fetch_add_explicit(&cairn__g.artifact_seq, 1, memory_order_relaxed) + 1;
+  uint64_t id = (uint64_t)cairn__g.rank << 32 | seq;
+  uint64_t t = cairn__now_realtime_ns();
+  if (is_uri(path))
+    rc = cairn__ctl_push_artifact(id, (uint8_t)kind, (uint8_t)role, 0, t, path, len, "", 0);
+  else
+    rc = cairn__hasher_submit(id, (uint8_t)kind, (uint8_t)role, t, path, len);
+  return rc == CAIRN_OK ? (int64_t)id : rc;
+}
+
 CAIRN_API int cairn_flush(void) {
   if (!running())
     return CAIRN_ENOTINIT;
@@ -363,6 +420,7 @@ static void reset_counters(void) {
   atomic_store(&cairn__g.ctl_logged, 0);
   atomic_store(&cairn__g.ctl_written, 0);
   atomic_store(&cairn__g.ctl_lost, 0);
+  atomic_store(&cairn__g.artifact_seq, 0);
   for (int i = 0; i < CAIRN_CHANNEL_COUNT_; i++)
     atomic_store(&cairn__g.rejected[i], 0);
   atomic_store(&cairn__g.m_retired_logged, 0);
@@ -537,6 +595,9 @@ static int stop_locked(void) {
     return CAIRN_ENOTINIT;
   if (tls_gen == atomic_load_explicit(&cairn__g.running_gen, memory_order_relaxed))
     cairn__ring_publish(&tls.p);
+  /* Artifacts already logged are hashed and recorded before the drain's
+   * last block (the hasher pushes onto the control channel). */
+  cairn__hasher_stop();
   /* From here on every logging call returns CAIRN_ENOTINIT. */
   atomic_store_explicit(&cairn__g.running_gen, CAIRN_GEN_NONE, memory_order_release);
   int rc = cairn__drain_stop();

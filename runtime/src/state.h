@@ -24,20 +24,21 @@
 /* Control-channel record: steps, params, key/values. Variable length, heap
  * allocated by the logging thread, pushed on a lock-free MPSC stack, freed by
  * the drain after the block holding it is in the WAL. Never dropped. */
-enum { CAIRN_CTL_STEP = 1, CAIRN_CTL_PARAM = 2, CAIRN_CTL_KV = 3 };
+enum { CAIRN_CTL_STEP = 1, CAIRN_CTL_PARAM = 2, CAIRN_CTL_KV = 3, CAIRN_CTL_ARTIFACT = 4 };
 
 typedef struct cairn_ctl {
   struct cairn_ctl *next;
   uint16_t type;  /* CAIRN_CTL_* */
-  uint8_t ptype;  /* CAIRN_PARAM_* for params */
+  uint8_t ptype;  /* CAIRN_PARAM_* for params; cairn_artifact_kind for artifacts */
+  uint8_t role;   /* ARTIFACT: cairn_role */
   uint32_t thread;
-  int64_t step;   /* STEP */
+  int64_t step;   /* STEP; ARTIFACT: bytes hashed */
   uint64_t t_ns;  /* STEP: CLOCK_REALTIME */
-  int64_t i64;    /* INT64 / BOOL param */
+  int64_t i64;    /* INT64 / BOOL param; ARTIFACT: id */
   double f64;     /* DOUBLE param */
   uint16_t klen;
   uint32_t vlen;
-  char data[];    /* key (klen bytes) then value (vlen bytes) */
+  char data[];    /* key (klen bytes) then value (vlen bytes); ARTIFACT: uri, hash */
 } cairn_ctl;
 
 typedef struct cairn_drain cairn_drain;
@@ -53,6 +54,7 @@ typedef struct {
   _Atomic uint64_t ctl_logged;
   _Atomic uint64_t ctl_written;
   _Atomic uint64_t ctl_lost; /* only when the log cannot be written */
+  _Atomic uint64_t artifact_seq; /* artifacts logged by this process      */
   _Atomic uint64_t rejected[CAIRN_CHANNEL_COUNT_];
   /* Metric accounting that outlives rings (retired rings, write failures). */
   _Atomic uint64_t m_retired_logged;

@@ -1,0 +1,138 @@
+/* test_artifacts.c — cairn_artifact end to end: the call returns at once,
+ * the hasher records the content hash (equal to sha256sum for a small
+ * file), failures carry their reason, URIs are recorded as given, and all
+ * of it is in the run file's lineage tables with INPUT/OUTPUT events. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cairn.h"
+#include "hash/hash.h"
+#include "run_model.h"
+#include "run_view.h"
+
+static const char *tmp;
+
+static void setup(void) {
+  tmp = rm_tempdir();
+  cr_assert_not_null(tmp);
+}
+
+TestSuite(artifacts, .init = setup);
+
+static void write_file(const char *path, size_t n) {
+  FILE *f = fopen(path, "wb");
+  cr_assert_not_null(f);
+  for (size_t i = 0; i < n; i++)
+    fputc((int)(i * 31 % 251), f);
+  fclose(f);
+}
+
+static const cairn_h5_artifact_row *row_of(const cairn_run_view *v, int64_t id) {
+  for (size_t i = 0; i < v->nartifacts; i++)
+    if (v->artifacts[i].id == (uint64_t)id)
+      return &v->artifacts[i];
+  return NULL;
+}
+
+Test(artifacts, calls_before_init_and_bad_arguments_are_errors) {
+  cr_assert_eq(cairn_artifact("x", CAIRN_ARTIFACT_DATASET, CAIRN_ROLE_INPUT), CAIRN_ENOTINIT);
+  cr_assert_eq(cairn_init(NULL), CAIRN_OK);
+  cr_assert_eq(cairn_artifact(NULL, CAIRN_ARTIFACT_DATASET, CAIRN_ROLE_INPUT), CAIRN_EINVAL);
+  cr_assert_eq(cairn_artifact("", CAIRN_ARTIFACT_DATASET, CAIRN_ROLE_INPUT), CAIRN_EINVAL);
+  cr_assert_eq(cairn_artifact("x", (cairn_artifact_kind)99, CAIRN_ROLE_INPUT), CAIRN_EINVAL);
+  cr_assert_eq(cairn_artifact("x", CAIRN_ARTIFACT_MODEL, (cairn_role)0), CAIRN_EINVAL);
+  char *big = malloc(5000);
+  memset(big, 'a', 4999);
+  big[4999] = '\0';
+  cr_assert_eq(cairn_artifact(big, CAIRN_ARTIFACT_MODEL, CAIRN_ROLE_OUTPUT), CAIRN_ENAMETOOLONG);
+  free(big);
+  cairn_counters c;
+  cairn_get_counters(CAIRN_CHANNEL_CONTROL, &c);
+  cr_assert_eq(c.rejected, 5);
+  cr_assert_eq(cairn_finalize(), CAIRN_OK);
+}
+
+Test(artifacts, hashes_failures_and_uris_reach_the_run_file, .timeout = 60) {
+  char small[512], large[512], missing[512], dir[512];
+  snprintf(small, sizeof small, "%s/small.bin", tmp);
+  snprintf(large, sizeof large, "%s/large.bin", tmp);
+  snprintf(missing, sizeof missing, "%s/no-such-file", tmp);
+  snprintf(dir, sizeof dir, "%s/a-directory", tmp);
+  write_file(small, 1000);
+  write_file(large, 5u << 20); /* two leaves of 4 MiB */
+  cr_assert_eq(mkdir(dir, 0700), 0);
+  const char *uri = "s3://bucket/imagenet/train-000.tar";
+
+  cr_assert_eq(cairn_init(NULL), CAIRN_OK);
+  int64_t a = cairn_artifact(small, CAIRN_ARTIFACT_DATASET, CAIRN_ROLE_INPUT);
+  int64_t b = cairn_artifact(large, CAIRN_ARTIFACT_MODEL, CAIRN_ROLE_OUTPUT);
+  int64_t c = cairn_artifact(missing, CAIRN_ARTIFACT_DATASET, CAIRN_ROLE_INPUT);
+  int64_t d = cairn_artifact(dir, CAIRN_ARTIFACT_DATASET, CAIRN_ROLE_INPUT);
+  int64_t e = cairn_artifact(uri, CAIRN_ARTIFACT_DATASET, CAIRN_ROLE_INPUT);
+  cr_assert(a > 0 && b > a && c > b && d > c && e > d, "ids are positive and distinct");
+  cairn_run_info info;
+  cairn_get_run_info(&info);
+  cr_assert_eq(cairn_finalize(), CAIRN_OK);
+
+  cairn_run_view v;
+  cairn__view_init(&v);
+  cr_assert_eq(cairn__run_open(info.run_dir, &v, NULL), CAIRN_OK);
+  cr_assert(v.source & CAIRN_VIEW_FROM_H5, "read from the HDF5 run file");
+  cr_assert_eq(v.nartifacts, 5);
+  cr_assert_eq(v.nevents, 5);
+
+  /* The small file: the hash is sha256sum's. */
+  char cmd[700], want[80] = "";
+  snprintf(cmd, sizeof cmd, "sha256sum '%s'", small);
+  FILE *p = popen(cmd, "r");
+  cr_assert_not_null(p);
+  cr_assert_eq(fscanf(p, "%64s", want), 1);
+  pclose(p);
+  const cairn_h5_artifact_row *r = row_of(&v, a);
+  cr_assert_not_null(r);
+  char expect[120];
+  snprintf(expect, sizeof expect, "cairn-merkle-sha256-v1:%s", want);
+  cr_assert_str_eq(r->hash, expect);
+  cr_assert_str_eq(r->uri, small);
+  cr_assert_eq(r->size, 1000);
+  cr_assert_eq(r->kind, CAIRN_ARTIFACT_DATASET);
+
+  /* The large file: the documented tree, as the hash library computes it. */
+  cairn_hash_result hr;
+  cr_assert_eq(cairn__hash_file(large, 0, 2, &hr), CAIRN_OK);
+  r = row_of(&v, b);
+  cr_assert_not_null(r);
+  snprintf(expect, sizeof expect, "cairn-merkle-sha256-v1:%s", hr.hex);
+  cr_assert_str_eq(r->hash, expect);
+  cr_assert_eq(r->size, 5u << 20);
+  cr_assert_eq(r->kind, CAIRN_ARTIFACT_MODEL);
+
+  /* Failures carry their reason instead of a hash. */
+  r = row_of(&v, c);
+  cr_assert_not_null(r);
+  cr_assert(strncmp(r->hash, "error: ", 7) == 0 && strstr(r->hash, "no such file"), "%s",
+            r->hash);
+  r = row_of(&v, d);
+  cr_assert_not_null(r);
+  cr_assert(strncmp(r->hash, "error: ", 7) == 0 && strstr(r->hash, "directory"), "%s",
+            r->hash);
+
+  /* A URI is recorded as given, not hashed. */
+  r = row_of(&v, e);
+  cr_assert_not_null(r);
+  cr_assert_str_eq(r->uri, uri);
+  cr_assert_str_eq(r->hash, "");
+
+  /* Roles became INPUT/OUTPUT events. */
+  int inputs = 0, outputs = 0;
+  for (size_t i = 0; i < v.nevents; i++) {
+    inputs += v.events[i].type == CAIRN_H5_EVENT_INPUT;
+    outputs += v.events[i].type == CAIRN_H5_EVENT_OUTPUT && v.events[i].artifact_id == (uint64_t)b;
+  }
+  cr_assert_eq(inputs, 4);
+  cr_assert_eq(outputs, 1);
+  cairn__view_free(&v);
+}
