@@ -239,6 +239,16 @@ int main(int argc, char **argv) {
   for (size_t m = 0; m < v.nmetrics; m++)
     if (v.metrics[m].values)
       check_stats(&v, &v.metrics[m]);
+  /* Every rank logged two artifacts: its executable (hashed) and a URI. */
+  if (!durable_file && !term) {
+    int hashed = 0, uris = 0;
+    for (size_t i = 0; i < v.nartifacts; i++) {
+      hashed += strncmp(v.artifacts[i].hash, "cairn-merkle-sha256-v1:", 23) == 0;
+      uris += v.artifacts[i].hash[0] == '\0';
+    }
+    if (hashed != n || uris != n)
+      FAIL("artifacts: %d hashed and %d URIs, expected %d of each", hashed, uris, n);
+  }
   printf("run %s: %zu ranks, %d HDF5 files, %d logs; logged %llu = stored %llu + dropped "
          "%llu; %s\n",
          run, v.ncols, h5, logs, (unsigned long long)tl, (unsigned long long)ts,

@@ -45,6 +45,10 @@ int main(int argc, char **argv) {
     MPI_Abort(MPI_COMM_WORLD, 3);
   }
   cairn_param_int64("world_rank", rank);
+  if (cairn_artifact("/proc/self/exe", CAIRN_ARTIFACT_ENVIRONMENT, CAIRN_ROLE_INPUT) <= 0 ||
+      cairn_artifact("https://example.org/dataset/v1", CAIRN_ARTIFACT_DATASET,
+                     CAIRN_ROLE_INPUT) <= 0)
+    MPI_Abort(MPI_COMM_WORLD, 5);
   pthread_t th;
   pthread_create(&th, NULL, logger, &side);
 

@@ -56,6 +56,14 @@ int main(int argc, char **argv) {
     MPI_Abort(MPI_COMM_WORLD, 3);
   }
   cairn_param_int64("world_rank", rank);
+  /* Lineage from every rank: the program itself (hashed by the rank's
+   * hasher) and a URI. */
+  if (cairn_artifact("/proc/self/exe", CAIRN_ARTIFACT_ENVIRONMENT, CAIRN_ROLE_INPUT) <= 0 ||
+      cairn_artifact("https://example.org/dataset/v1", CAIRN_ARTIFACT_DATASET,
+                     CAIRN_ROLE_INPUT) <= 0) {
+    fprintf(stderr, "rank %d: cairn_artifact failed\n", rank);
+    MPI_Abort(MPI_COMM_WORLD, 5);
+  }
   if (cairn_flush_collective(MPI_COMM_NULL) != CAIRN_EINVAL) {
     fprintf(stderr, "rank %d: cairn_flush_collective(MPI_COMM_NULL) is not EINVAL\n", rank);
     MPI_Abort(MPI_COMM_WORLD, 4);
