@@ -436,3 +436,56 @@ Test(api, single_rank_run_file_stores_values_once_and_stats_are_derived) {
   }
   rm_free(&m);
 }
+
+Test(api, params_from_yaml_are_flattened_and_typed) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/train.yaml", tmp);
+  FILE *f = fopen(path, "w");
+  fputs("model: resnet-50\n"
+        "optimizer:\n"
+        "  name: adamw\n"
+        "  lr: 3.0e-4\n"
+        "  betas: [0.9, 0.999]\n"
+        "batch_size: 256\n"
+        "amp: true\n"
+        "seed: '42'\n",
+        f);
+  fclose(f);
+  cr_assert_eq(cairn_params_from_yaml(path), CAIRN_ENOTINIT);
+  cr_assert_eq(cairn_init(NULL), CAIRN_OK);
+  cr_assert_eq(cairn_params_from_yaml(path), 7);
+  char bad[512];
+  snprintf(bad, sizeof bad, "%s/bad.yaml", tmp);
+  f = fopen(bad, "w");
+  fputs("a: [1, 2\n", f);
+  fclose(f);
+  cr_assert_eq(cairn_params_from_yaml(bad), CAIRN_EINVAL);
+  snprintf(bad, sizeof bad, "%s/missing.yaml", tmp);
+  cr_assert_eq(cairn_params_from_yaml(bad), CAIRN_EIO);
+  cairn_run_info info;
+  cairn_get_run_info(&info);
+  cr_assert_eq(cairn_finalize(), CAIRN_OK);
+  run_model m;
+  cr_assert_eq(rm_read(&m, info.run_dir), CAIRN_OK);
+  int seen = 0;
+  for (size_t i = 0; i < m.nparams; i++) {
+    const char *k = m.param_keys[i];
+    const cairn_rec_param *p = &m.params[i];
+    if (!strcmp(k, "model"))
+      seen += p->type == CAIRN_PARAM_STRING && !strcmp(m.param_strs[i], "resnet-50");
+    else if (!strcmp(k, "optimizer.name"))
+      seen += p->type == CAIRN_PARAM_STRING && !strcmp(m.param_strs[i], "adamw");
+    else if (!strcmp(k, "optimizer.lr"))
+      seen += p->type == CAIRN_PARAM_DOUBLE && p->f64 == 3.0e-4;
+    else if (!strcmp(k, "optimizer.betas"))
+      seen += p->type == CAIRN_PARAM_STRING && !strcmp(m.param_strs[i], "0.9,0.999");
+    else if (!strcmp(k, "batch_size"))
+      seen += p->type == CAIRN_PARAM_INT64 && p->i64 == 256;
+    else if (!strcmp(k, "amp"))
+      seen += p->type == CAIRN_PARAM_BOOL && p->i64 == 1;
+    else if (!strcmp(k, "seed"))
+      seen += p->type == CAIRN_PARAM_STRING && !strcmp(m.param_strs[i], "42");
+  }
+  cr_assert_eq(seen, 7, "every param with its type and value");
+  rm_free(&m);
+}

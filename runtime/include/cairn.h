@@ -236,6 +236,21 @@ CAIRN_API int cairn_param_double(const char *key, double value);
 CAIRN_API int cairn_param_string(const char *key, const char *value);
 CAIRN_API int cairn_param_bool(const char *key, int value);
 
+/*
+ * Records the run parameters of a YAML file (e.g. the training config) as
+ * typed params: nested mappings become dotted keys ("optimizer: {lr: 1e-3}"
+ * is optimizer.lr = 0.001, a double); unquoted integers, floats and
+ * true/false are int64, double and bool params, everything else strings; a
+ * sequence of scalars is one string param, comma-separated.
+ *
+ * Returns the number of params recorded (>= 0), or CAIRN_EINVAL (a YAML
+ * syntax error, or not a mapping: the message, naming file, line and column,
+ * goes to stderr), CAIRN_EIO (cannot read the file), CAIRN_ENAMETOOLONG (a
+ * dotted key longer than CAIRN_NAME_MAX), CAIRN_ENOTINIT. Params before the
+ * error stay recorded. Thread-safe; reads the file, so not for the loop.
+ */
+CAIRN_API int cairn_params_from_yaml(const char *path);
+
 /* Record a run-level key/value (free-form metadata). Same rules and returns
  * as the cairn_param_* functions. Thread-safe. */
 CAIRN_API int cairn_run_set(const char *key, const char *value);

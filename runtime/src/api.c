@@ -61,6 +61,8 @@ static inline int running(void) {
   return atomic_load_explicit(&cairn__g.running_gen, memory_order_acquire) != CAIRN_GEN_NONE;
 }
 
+int cairn__running(void) { return running(); }
+
 static uint32_t thread_index(void) {
   if (CAIRN_UNLIKELY(tls_thread == 0))
     tls_thread = atomic_fetch_add_explicit(&cairn__g.next_thread_index, 1,

@@ -42,6 +42,9 @@ int cairn__run_parent_dir(const cairn_config *cfg, char *parent, size_t len, cha
 int cairn__run_make_dir(const cairn_config *cfg, const uint8_t id[16], char *dir, size_t len,
                         char *err, size_t errlen);
 
+/* 1 while a run is going in this process. */
+int cairn__running(void);
+
 /* Publishes the calling thread's pending metric records (signal-safe). */
 void cairn__publish_self(void);
 
