@@ -668,7 +668,7 @@ static int on_artifact(void *ctx, const cairn_rec_artifact *a) {
   int rc = CAIRN_ENOMEM;
   if (uri && hash) {
     cairn_h5_artifact_row row = {a->id, a->kind, (int32_t)b->rank, a->size, a->t_ns, uri, hash};
-    cairn_h5_event_row ev = {0, a->id,
+    cairn_h5_event_row ev = {a->execution_id, a->id,
                              (uint8_t)(a->role == 1 ? CAIRN_H5_EVENT_INPUT : CAIRN_H5_EVENT_OUTPUT),
                              (int32_t)b->rank, a->t_ns};
     rc = cairn__view_add_artifact(b->v, &row);
@@ -677,6 +677,34 @@ static int on_artifact(void *ctx, const cairn_rec_artifact *a) {
   }
   free(uri);
   free(hash);
+  return rc ? (b->failed = rc) : 0;
+}
+
+/* Stages become /lineage/contexts rows, executions /lineage/executions
+ * rows whose end time the EXEC_END record fills in. */
+static int on_lineage(void *ctx, const cairn_rec_lineage *l) {
+  wal_builder *b = ctx;
+  if (b->skip_rank)
+    return 0;
+  char *name = dup_n(l->name, l->name_len), *text = dup_n(l->text, l->text_len),
+       *props = dup_n(l->props, l->props_len);
+  int rc = name && text && props ? CAIRN_OK : CAIRN_ENOMEM;
+  if (rc == CAIRN_OK && l->what == CAIRN_LIN_CONTEXT) {
+    cairn_h5_context_row row = {l->id, name, text, props};
+    rc = cairn__view_add_context(b->v, &row);
+  } else if (rc == CAIRN_OK && l->what == CAIRN_LIN_EXEC_BEGIN) {
+    cairn_h5_execution_row row = {l->id, l->parent, (int32_t)b->rank, l->t_ns, 0, name, props};
+    rc = cairn__view_add_execution(b->v, &row);
+  } else if (rc == CAIRN_OK) {
+    for (size_t i = b->v->nexecutions; i-- > 0;)
+      if (b->v->executions[i].id == l->id) {
+        b->v->executions[i].end_ns = l->t_ns;
+        break;
+      }
+  }
+  free(name);
+  free(text);
+  free(props);
   return rc ? (b->failed = rc) : 0;
 }
 
@@ -941,7 +969,8 @@ static int from_wal(const char *dir, long only_writer, cairn_run_view *view,
   size_t n = nfiles - first;
   wal_builder b = {.v = view, .rep = report, .skip = skip, .skip_ctx = skip_ctx};
   cairn_rec_visitor vis = {&b,    on_run, on_name,     on_metric, on_step,
-                           on_param, on_kv, on_counters, on_source, on_artifact};
+                           on_param, on_kv, on_counters, on_source, on_artifact,
+                           on_lineage};
   uint32_t last_writer = UINT32_MAX;
   size_t used = 0;
   for (size_t i = 0; i < n && rc == CAIRN_OK; i++) {

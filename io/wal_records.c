@@ -323,10 +323,21 @@ void cairn__rec_add_artifact(cairn_buf *b, const cairn_rec_artifact *a) {
   put_u64(b, a->id);
   put_u8(b, a->kind);
   put_u8(b, a->role);
+  put_u64(b, a->execution_id);
   put_u64(b, a->size);
   put_u64(b, a->t_ns);
   put_val(b, a->uri, a->uri_len);
   put_val(b, a->hash, a->hash_len);
+}
+
+void cairn__rec_add_lineage(cairn_buf *b, const cairn_rec_lineage *l) {
+  put_u8(b, l->what);
+  put_u64(b, l->id);
+  put_u64(b, l->parent);
+  put_u64(b, l->t_ns);
+  put_val(b, l->name, l->name_len);
+  put_val(b, l->text, l->text_len);
+  put_val(b, l->props, l->props_len);
 }
 
 void cairn__rec_put_source(cairn_buf *b, uint32_t rank) {
@@ -548,19 +559,41 @@ static int dec_kv(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
 static int dec_artifacts(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
   for (uint32_t i = 0; i < n; i++) {
     cairn_rec_artifact a;
-    NEED(c, 8 + 1 + 1 + 8 + 8);
+    NEED(c, 8 + 1 + 1 + 8 + 8 + 8);
     a.id = ld64(c->p);
     a.kind = c->p[8];
     a.role = c->p[9];
-    a.size = ld64(c->p + 10);
-    a.t_ns = ld64(c->p + 18);
-    c->p += 26;
+    a.execution_id = ld64(c->p + 10);
+    a.size = ld64(c->p + 18);
+    a.t_ns = ld64(c->p + 26);
+    c->p += 34;
     int rc;
     if ((rc = get_val(c, &a.uri, &a.uri_len)) || (rc = get_val(c, &a.hash, &a.hash_len)))
       return rc;
     if (a.role != 1 && a.role != 2)
       return fail(c, "artifact role is neither INPUT (1) nor OUTPUT (2)");
     if (v->artifact && (rc = v->artifact(v->ctx, &a)))
+      return rc;
+  }
+  return 0;
+}
+
+static int dec_lineage(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
+  for (uint32_t i = 0; i < n; i++) {
+    cairn_rec_lineage l;
+    NEED(c, 1 + 8 + 8 + 8);
+    l.what = c->p[0];
+    l.id = ld64(c->p + 1);
+    l.parent = ld64(c->p + 9);
+    l.t_ns = ld64(c->p + 17);
+    c->p += 25;
+    int rc;
+    if ((rc = get_val(c, &l.name, &l.name_len)) || (rc = get_val(c, &l.text, &l.text_len)) ||
+        (rc = get_val(c, &l.props, &l.props_len)))
+      return rc;
+    if (l.what < CAIRN_LIN_CONTEXT || l.what > CAIRN_LIN_EXEC_END)
+      return fail(c, "unknown lineage record kind");
+    if (v->lineage && (rc = v->lineage(v->ctx, &l)))
       return rc;
   }
   return 0;
@@ -619,6 +652,9 @@ int cairn__rec_decode(const void *payload, size_t len, const cairn_rec_visitor *
     case CAIRN_SEC_ARTIFACTS:
       rc = dec_artifacts(&c, count, v);
       break;
+    case CAIRN_SEC_LINEAGE:
+      rc = dec_lineage(&c, count, v);
+      break;
     case CAIRN_SEC_SOURCE:
       if (bytes != 4) {
         rc = fail(&c, "SOURCE section is not exactly one u32 rank");
@@ -633,7 +669,7 @@ int cairn__rec_decode(const void *payload, size_t len, const cairn_rec_visitor *
     }
     if (rc)
       return rc;
-    if (type >= CAIRN_SEC_RUN && type <= CAIRN_SEC_ARTIFACTS && c.p != c.end)
+    if (type >= CAIRN_SEC_RUN && type <= CAIRN_SEC_LINEAGE && c.p != c.end)
       return fail(&c, "section body has trailing bytes");
     p = c.end;
     sec++;

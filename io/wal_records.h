@@ -22,8 +22,11 @@ enum {
   CAIRN_SEC_KV = 6,       /* run-level key/values                        */
   CAIRN_SEC_COUNTERS = 7, /* cumulative accounting per channel           */
   CAIRN_SEC_SOURCE = 8,   /* the rank the following sections belong to   */
-  CAIRN_SEC_ARTIFACTS = 9 /* artifacts with their content hash            */
+  CAIRN_SEC_ARTIFACTS = 9, /* artifacts with their content hash           */
+  CAIRN_SEC_LINEAGE = 10   /* stages (contexts) and executions             */
 };
+
+enum { CAIRN_LIN_CONTEXT = 1, CAIRN_LIN_EXEC_BEGIN = 2, CAIRN_LIN_EXEC_END = 3 };
 
 /* Section header: u16 type, u16 flags (0), u32 count, u32 byte length of the
  * section body that follows. */
@@ -89,6 +92,7 @@ typedef struct {
   uint64_t id;      /* unique in the run: rank << 32 | sequence          */
   uint8_t kind;     /* CAIRN_ARTIFACT_* (cairn.h)                        */
   uint8_t role;     /* CAIRN_ROLE_INPUT / CAIRN_ROLE_OUTPUT (cairn.h)    */
+  uint64_t execution_id; /* the execution open when it was logged, 0 none */
   uint64_t size;    /* bytes hashed, 0 for URIs and failures             */
   uint64_t t_ns;    /* when the application logged it (CLOCK_REALTIME)   */
   const char *uri;  /* the path or URI as given                          */
@@ -96,6 +100,18 @@ typedef struct {
   const char *hash;
   size_t hash_len;
 } cairn_rec_artifact;
+
+/* A stage of the pipeline began (CONTEXT: name, pipeline, properties), or
+ * an execution began (EXEC_BEGIN: parent = its stage, name, properties) or
+ * ended (EXEC_END). Properties are JSON object text, "" if none. */
+typedef struct {
+  uint8_t what;     /* CAIRN_LIN_* */
+  uint64_t id;
+  uint64_t parent;
+  uint64_t t_ns;
+  const char *name, *text, *props;
+  size_t name_len, text_len, props_len;
+} cairn_rec_lineage;
 
 /* ---- growable byte buffer ----------------------------------------------- */
 
@@ -129,6 +145,7 @@ void cairn__rec_put_counters(cairn_buf *b, size_t n, const cairn_rec_counters *c
 void cairn__rec_put_source(cairn_buf *b, uint32_t rank);
 /* Artifacts are appended one by one inside an open CAIRN_SEC_ARTIFACTS. */
 void cairn__rec_add_artifact(cairn_buf *b, const cairn_rec_artifact *a);
+void cairn__rec_add_lineage(cairn_buf *b, const cairn_rec_lineage *l);
 
 /* ---- decoder ------------------------------------------------------------- */
 
@@ -148,6 +165,7 @@ typedef struct {
    * segment's writer). */
   int (*source)(void *ctx, uint32_t rank);
   int (*artifact)(void *ctx, const cairn_rec_artifact *a);
+  int (*lineage)(void *ctx, const cairn_rec_lineage *l);
 } cairn_rec_visitor;
 
 /*

@@ -115,7 +115,7 @@ static void rm_report(void *c, const char *msg) {
  * Metric slots are the runtime's ids. Returns the reader's return code. */
 static inline int rm_read_wal(run_model *m, const char *dir) {
   memset(m, 0, sizeof *m);
-  cairn_rec_visitor v = {m, rm_run, rm_name, rm_metric, rm_step, rm_param, rm_kv, rm_counters, rm_source, NULL};
+  cairn_rec_visitor v = {m, rm_run, rm_name, rm_metric, rm_step, rm_param, rm_kv, rm_counters, rm_source, NULL, NULL};
   return cairn__run_read_wal(dir, &v, &m->damage, rm_report, m);
 }
 

@@ -136,3 +136,53 @@ Test(artifacts, hashes_failures_and_uris_reach_the_run_file, .timeout = 60) {
   cr_assert_eq(outputs, 1);
   cairn__view_free(&v);
 }
+
+Test(artifacts, stages_and_executions_link_artifacts, .timeout = 60) {
+  setenv("CAIRN_PIPELINE_NAME", "imagenet-resnet", 1);
+  char data[512];
+  snprintf(data, sizeof data, "%s/shard.bin", tmp);
+  write_file(data, 4096);
+  cr_assert_eq(cairn_init(NULL), CAIRN_OK);
+  cr_assert_eq(cairn_stage(NULL, NULL), CAIRN_EINVAL);
+  cr_assert_eq(cairn_execution_end(0), CAIRN_EINVAL);
+  int64_t stage = cairn_stage("train", "{\"nodes\": 4}");
+  cr_assert_gt(stage, 0);
+  int64_t e0 = cairn_execution_begin("epoch-0", NULL);
+  cr_assert_gt(e0, stage);
+  int64_t in = cairn_artifact(data, CAIRN_ARTIFACT_DATASLICE, CAIRN_ROLE_INPUT);
+  int64_t out = cairn_artifact("s3://ckpt/epoch-0.pt", CAIRN_ARTIFACT_MODEL, CAIRN_ROLE_OUTPUT);
+  cr_assert_eq(cairn_execution_end(e0), CAIRN_OK);
+  int64_t after = cairn_artifact("https://example.org/report", CAIRN_ARTIFACT_METRICS,
+                                 CAIRN_ROLE_OUTPUT);
+  cairn_run_info info;
+  cairn_get_run_info(&info);
+  cr_assert_eq(cairn_finalize(), CAIRN_OK);
+  unsetenv("CAIRN_PIPELINE_NAME");
+
+  cairn_run_view v;
+  cairn__view_init(&v);
+  cr_assert_eq(cairn__run_open(info.run_dir, &v, NULL), CAIRN_OK);
+  cr_assert_eq(v.ncontexts, 1);
+  cr_assert_eq(v.contexts[0].id, (uint64_t)stage);
+  cr_assert_str_eq(v.contexts[0].name, "train");
+  cr_assert_str_eq(v.contexts[0].pipeline, "imagenet-resnet");
+  cr_assert_str_eq(v.contexts[0].properties, "{\"nodes\": 4}");
+  cr_assert_eq(v.nexecutions, 1);
+  cr_assert_eq(v.executions[0].id, (uint64_t)e0);
+  cr_assert_eq(v.executions[0].context_id, (uint64_t)stage);
+  cr_assert_str_eq(v.executions[0].name, "epoch-0");
+  cr_assert_gt(v.executions[0].start_ns, 0);
+  cr_assert_geq(v.executions[0].end_ns, v.executions[0].start_ns, "ended");
+  int linked = 0, unlinked = 0;
+  for (size_t i = 0; i < v.nevents; i++) {
+    const cairn_h5_event_row *ev = &v.events[i];
+    if ((ev->artifact_id == (uint64_t)in && ev->type == CAIRN_H5_EVENT_INPUT) ||
+        (ev->artifact_id == (uint64_t)out && ev->type == CAIRN_H5_EVENT_OUTPUT))
+      linked += ev->execution_id == (uint64_t)e0;
+    if (ev->artifact_id == (uint64_t)after)
+      unlinked += ev->execution_id == 0;
+  }
+  cr_assert_eq(linked, 2, "the epoch's input and output are its events");
+  cr_assert_eq(unlinked, 1, "after the execution ended, artifacts belong to the run");
+  cairn__view_free(&v);
+}

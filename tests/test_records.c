@@ -118,7 +118,7 @@ static int t_source(void *c, uint32_t rank) {
 
 static cairn_rec_visitor visitor(tally *t) {
   return (cairn_rec_visitor){t, t_run, t_name, t_metric, t_step, t_param, t_kv, t_ctr, t_source,
-                             NULL};
+                             NULL, NULL};
 }
 
 Test(records, every_section_round_trips) {

@@ -254,7 +254,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   cairn_rec_visitor v = {&d,       on_run, on_name,     on_metric, on_step,
-                         on_param, on_kv,  on_counters, on_source, NULL};
+                         on_param, on_kv,  on_counters, on_source, NULL, NULL};
   cairn_run_damage dmg;
   if (d.series)
     printf("step,rank,count,mean,min,max\n");

@@ -291,6 +291,27 @@ typedef enum { CAIRN_ROLE_INPUT = 1, CAIRN_ROLE_OUTPUT = 2 } cairn_role;
 CAIRN_API int64_t cairn_artifact(const char *path_or_uri, cairn_artifact_kind kind,
                                  cairn_role role);
 
+/*
+ * Stages and executions (the Common Metadata Framework's contexts and
+ * executions). cairn_stage begins a stage of the pipeline (configuration
+ * key pipeline.name); executions begun afterwards belong to it.
+ * cairn_execution_begin opens an execution (e.g. an epoch, an evaluation)
+ * and makes it the current one: artifacts logged while it is open are its
+ * INPUT/OUTPUT events. properties: JSON object text stored as given, or
+ * NULL. Names follow the metric-name rules.
+ *
+ * cairn_stage and cairn_execution_begin return the new id (> 0, unique in
+ * the run, shared id space with artifacts) or CAIRN_EINVAL (NULL/empty
+ * name), CAIRN_ENAMETOOLONG, CAIRN_ENOTINIT, CAIRN_ENOMEM.
+ * cairn_execution_end returns CAIRN_OK, CAIRN_EINVAL (id <= 0),
+ * CAIRN_ENOTINIT, CAIRN_ENOMEM; ending the current execution leaves none
+ * open. Thread-safe; they allocate, so not for the loop. The current stage
+ * and execution are per process.
+ */
+CAIRN_API int64_t cairn_stage(const char *name, const char *properties);
+CAIRN_API int64_t cairn_execution_begin(const char *name, const char *properties);
+CAIRN_API int cairn_execution_end(int64_t id);
+
 /* ---------------------------------------------------------------------- */
 /* Accounting                                                              */
 /* ---------------------------------------------------------------------- */

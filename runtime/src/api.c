@@ -299,9 +299,9 @@ CAIRN_API int cairn_run_set(const char *key, const char *value) {
   return CAIRN_OK;
 }
 
-int cairn__ctl_push_artifact(uint64_t id, uint8_t kind, uint8_t role, uint64_t size,
-                             uint64_t t_ns, const char *uri, size_t uri_len, const char *hash,
-                             size_t hash_len) {
+int cairn__ctl_push_artifact(uint64_t id, uint8_t kind, uint8_t role, uint64_t exec,
+                             uint64_t size, uint64_t t_ns, const char *uri, size_t uri_len,
+                             const char *hash, size_t hash_len) {
   cairn_ctl *c = malloc(sizeof *c + uri_len + hash_len);
   if (!c)
     return CAIRN_ENOMEM;
@@ -309,6 +309,7 @@ int cairn__ctl_push_artifact(uint64_t id, uint8_t kind, uint8_t role, uint64_t s
   c->type = CAIRN_CTL_ARTIFACT;
   c->ptype = kind;
   c->role = role;
+  c->exec = exec;
   c->i64 = (int64_t)id;
   c->step = (int64_t)size;
   c->t_ns = t_ns;
@@ -348,11 +349,96 @@ CAIRN_API int64_t cairn_artifact(const char *path, cairn_artifact_kind kind, cai
   uint64_t seq = atomic_fetch_add_explicit(&cairn__g.artifact_seq, 1, memory_order_relaxed) + 1;
   uint64_t id = (uint64_t)cairn__g.rank << 32 | seq;
   uint64_t t = cairn__now_realtime_ns();
+  uint64_t exec = atomic_load_explicit(&cairn__g.cur_execution, memory_order_relaxed);
   if (is_uri(path))
-    rc = cairn__ctl_push_artifact(id, (uint8_t)kind, (uint8_t)role, 0, t, path, len, "", 0);
+    rc = cairn__ctl_push_artifact(id, (uint8_t)kind, (uint8_t)role, exec, 0, t, path, len, "",
+                                  0);
   else
-    rc = cairn__hasher_submit(id, (uint8_t)kind, (uint8_t)role, t, path, len);
+    rc = cairn__hasher_submit(id, (uint8_t)kind, (uint8_t)role, exec, t, path, len);
   return rc == CAIRN_OK ? (int64_t)id : rc;
+}
+
+/* Pushes a stage or execution record (three strings, any may be ""). */
+static int push_lineage(uint8_t what, uint64_t id, uint64_t parent, const char *name,
+                        const char *text, const char *props) {
+  size_t nl = strlen(name), tl = strlen(text), pl = strlen(props);
+  cairn_ctl *c = malloc(sizeof *c + nl + tl + pl);
+  if (!c)
+    return CAIRN_ENOMEM;
+  memset(c, 0, sizeof *c);
+  c->type = CAIRN_CTL_LINEAGE;
+  c->ptype = what;
+  c->i64 = (int64_t)id;
+  c->step = (int64_t)parent;
+  c->t_ns = cairn__now_realtime_ns();
+  c->klen = (uint16_t)nl;
+  c->vlen = (uint32_t)tl;
+  c->xlen = (uint32_t)pl;
+  memcpy(c->data, name, nl);
+  memcpy(c->data + nl, text, tl);
+  memcpy(c->data + nl + tl, props, pl);
+  ctl_push(c);
+  return CAIRN_OK;
+}
+
+/* Names follow the key rules; properties are JSON object text (not parsed
+ * here: stored as given, escaped by whoever renders them). */
+static int check_lineage_args(const char *name, const char *props) {
+  size_t n;
+  int rc = check_key(name, &n);
+  if (rc == CAIRN_OK && props && strnlen(props, (size_t)CAIRN_VALUE_MAX + 1) > CAIRN_VALUE_MAX)
+    rc = CAIRN_ENAMETOOLONG;
+  if (rc != CAIRN_OK)
+    reject(CAIRN_CHANNEL_CONTROL);
+  return rc;
+}
+
+CAIRN_API int64_t cairn_stage(const char *name, const char *properties) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  int rc = check_lineage_args(name, properties);
+  if (rc != CAIRN_OK)
+    return rc;
+  uint64_t id = (uint64_t)cairn__g.rank << 32 |
+                (atomic_fetch_add_explicit(&cairn__g.artifact_seq, 1, memory_order_relaxed) + 1);
+  const char *pipeline = cairn__g.cfg.pipeline_name[0] ? cairn__g.cfg.pipeline_name : "default";
+  rc = push_lineage(CAIRN_LIN_CONTEXT, id, 0, name, pipeline, properties ? properties : "");
+  if (rc != CAIRN_OK)
+    return rc;
+  atomic_store_explicit(&cairn__g.cur_context, id, memory_order_relaxed);
+  return (int64_t)id;
+}
+
+CAIRN_API int64_t cairn_execution_begin(const char *name, const char *properties) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  int rc = check_lineage_args(name, properties);
+  if (rc != CAIRN_OK)
+    return rc;
+  uint64_t id = (uint64_t)cairn__g.rank << 32 |
+                (atomic_fetch_add_explicit(&cairn__g.artifact_seq, 1, memory_order_relaxed) + 1);
+  uint64_t ctx = atomic_load_explicit(&cairn__g.cur_context, memory_order_relaxed);
+  rc = push_lineage(CAIRN_LIN_EXEC_BEGIN, id, ctx, name, "", properties ? properties : "");
+  if (rc != CAIRN_OK)
+    return rc;
+  atomic_store_explicit(&cairn__g.cur_execution, id, memory_order_relaxed);
+  return (int64_t)id;
+}
+
+CAIRN_API int cairn_execution_end(int64_t id) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  if (id <= 0) {
+    reject(CAIRN_CHANNEL_CONTROL);
+    return CAIRN_EINVAL;
+  }
+  int rc = push_lineage(CAIRN_LIN_EXEC_END, (uint64_t)id, 0, "", "", "");
+  if (rc != CAIRN_OK)
+    return rc;
+  /* Only the open one is closed; ending an older one leaves it open. */
+  uint64_t want = (uint64_t)id;
+  atomic_compare_exchange_strong(&cairn__g.cur_execution, &want, 0);
+  return CAIRN_OK;
 }
 
 CAIRN_API int cairn_flush(void) {
@@ -423,6 +509,8 @@ static void reset_counters(void) {
   atomic_store(&cairn__g.ctl_written, 0);
   atomic_store(&cairn__g.ctl_lost, 0);
   atomic_store(&cairn__g.artifact_seq, 0);
+  atomic_store(&cairn__g.cur_context, 0);
+  atomic_store(&cairn__g.cur_execution, 0);
   for (int i = 0; i < CAIRN_CHANNEL_COUNT_; i++)
     atomic_store(&cairn__g.rejected[i], 0);
   atomic_store(&cairn__g.m_retired_logged, 0);

@@ -40,6 +40,7 @@ typedef struct cairn_config {
   cairn_log_level log_level;     /* log.level                       */
   bool sigterm;                  /* signals.sigterm                 */
   char metadata_env[1024];       /* metadata.env                    */
+  char pipeline_name[256];       /* pipeline.name                   */
   bool mpi_enabled;              /* mpi.enabled                     */
   uint32_t ranks_per_aggregator; /* mpi.ranks_per_aggregator (0: node) */
   uint32_t aggregators_per_file; /* mpi.aggregators_per_file        */

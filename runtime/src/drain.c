@@ -358,12 +358,13 @@ static void drain_control(cairn_drain *d, uint64_t *drained) {
 }
 
 static void encode_control(cairn_drain *d) {
-  size_t nsteps = 0, nparams = 0, nkv = 0, nart = 0;
+  size_t nsteps = 0, nparams = 0, nkv = 0, nart = 0, nlin = 0;
   for (cairn_ctl *c = d->ctl_first; c; c = c->next) {
     nsteps += c->type == CAIRN_CTL_STEP;
     nparams += c->type == CAIRN_CTL_PARAM;
     nkv += c->type == CAIRN_CTL_KV;
     nart += c->type == CAIRN_CTL_ARTIFACT;
+    nlin += c->type == CAIRN_CTL_LINEAGE;
   }
   if (nsteps) {
     if (nsteps > d->steps_cap) {
@@ -403,12 +404,31 @@ static void encode_control(cairn_drain *d) {
     size_t off = cairn__rec_open(&d->buf, CAIRN_SEC_ARTIFACTS);
     for (cairn_ctl *c = d->ctl_first; c; c = c->next)
       if (c->type == CAIRN_CTL_ARTIFACT) {
-        cairn_rec_artifact a = {(uint64_t)c->i64, c->ptype,     c->role,  (uint64_t)c->step,
-                                c->t_ns,          c->data,      c->klen,  c->data + c->klen,
+        cairn_rec_artifact a = {(uint64_t)c->i64, c->ptype,  c->role,
+                                c->exec,          (uint64_t)c->step, c->t_ns,
+                                c->data,          c->klen,   c->data + c->klen,
                                 c->vlen};
         cairn__rec_add_artifact(&d->buf, &a);
       }
     cairn__rec_close(&d->buf, off, (uint32_t)nart);
+  }
+  if (nlin) {
+    size_t off = cairn__rec_open(&d->buf, CAIRN_SEC_LINEAGE);
+    for (cairn_ctl *c = d->ctl_first; c; c = c->next)
+      if (c->type == CAIRN_CTL_LINEAGE) {
+        cairn_rec_lineage l = {c->ptype,
+                               (uint64_t)c->i64,
+                               (uint64_t)c->step,
+                               c->t_ns,
+                               c->data,
+                               c->data + c->klen,
+                               c->data + c->klen + c->vlen,
+                               c->klen,
+                               c->vlen,
+                               c->xlen};
+        cairn__rec_add_lineage(&d->buf, &l);
+      }
+    cairn__rec_close(&d->buf, off, (uint32_t)nlin);
   }
 }
 

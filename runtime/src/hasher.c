@@ -15,7 +15,7 @@
 
 typedef struct request {
   struct request *next;
-  uint64_t id, t_ns;
+  uint64_t id, t_ns, exec;
   uint8_t kind, role;
   char path[];
 } request;
@@ -37,7 +37,8 @@ static void record(const request *r) {
   else
     snprintf(hash, sizeof hash, "error: %s", res.reason[0] ? res.reason
                                                           : cairn_strerror(res.status));
-  if (cairn__ctl_push_artifact(r->id, r->kind, r->role, res.status == CAIRN_OK ? res.size : 0,
+  if (cairn__ctl_push_artifact(r->id, r->kind, r->role, r->exec,
+                               res.status == CAIRN_OK ? res.size : 0,
                                r->t_ns, r->path, strlen(r->path), hash,
                                strlen(hash)) != CAIRN_OK)
     cairn__log(CAIRN_LOG_ERROR, "out of memory recording artifact %s", r->path);
@@ -65,8 +66,8 @@ static void *hasher_main(void *arg) {
   return NULL;
 }
 
-int cairn__hasher_submit(uint64_t id, uint8_t kind, uint8_t role, uint64_t t_ns,
-                         const char *path, size_t len) {
+int cairn__hasher_submit(uint64_t id, uint8_t kind, uint8_t role, uint64_t exec,
+                         uint64_t t_ns, const char *path, size_t len) {
   request *r = malloc(sizeof *r + len + 1);
   if (!r)
     return CAIRN_ENOMEM;
@@ -75,6 +76,7 @@ int cairn__hasher_submit(uint64_t id, uint8_t kind, uint8_t role, uint64_t t_ns,
   r->t_ns = t_ns;
   r->kind = kind;
   r->role = role;
+  r->exec = exec;
   memcpy(r->path, path, len);
   r->path[len] = '\0';
   pthread_mutex_lock(&lock);

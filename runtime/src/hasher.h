@@ -13,8 +13,8 @@
 /* Queues `path` for hashing (copied). Starts the thread if needed. Returns
  * CAIRN_OK, CAIRN_ENOMEM or CAIRN_ETHREAD. Thread-safe; never waits for
  * hashing (a short critical section only). */
-int cairn__hasher_submit(uint64_t id, uint8_t kind, uint8_t role, uint64_t t_ns,
-                         const char *path, size_t len);
+int cairn__hasher_submit(uint64_t id, uint8_t kind, uint8_t role, uint64_t exec,
+                         uint64_t t_ns, const char *path, size_t len);
 
 /* Hashes everything still queued, then stops the thread (no-op if it never
  * started). Called by finalize before the drain stops. */
@@ -22,8 +22,8 @@ void cairn__hasher_stop(void);
 
 /* Defined in api.c: pushes a finished artifact record on the control
  * channel (allocates; returns CAIRN_OK or CAIRN_ENOMEM). */
-int cairn__ctl_push_artifact(uint64_t id, uint8_t kind, uint8_t role, uint64_t size,
-                             uint64_t t_ns, const char *uri, size_t uri_len, const char *hash,
-                             size_t hash_len);
+int cairn__ctl_push_artifact(uint64_t id, uint8_t kind, uint8_t role, uint64_t exec,
+                             uint64_t size, uint64_t t_ns, const char *uri, size_t uri_len,
+                             const char *hash, size_t hash_len);
 
 #endif /* CAIRN_HASHER_H */

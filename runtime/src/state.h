@@ -24,13 +24,21 @@
 /* Control-channel record: steps, params, key/values. Variable length, heap
  * allocated by the logging thread, pushed on a lock-free MPSC stack, freed by
  * the drain after the block holding it is in the WAL. Never dropped. */
-enum { CAIRN_CTL_STEP = 1, CAIRN_CTL_PARAM = 2, CAIRN_CTL_KV = 3, CAIRN_CTL_ARTIFACT = 4 };
+enum {
+  CAIRN_CTL_STEP = 1,
+  CAIRN_CTL_PARAM = 2,
+  CAIRN_CTL_KV = 3,
+  CAIRN_CTL_ARTIFACT = 4,
+  CAIRN_CTL_LINEAGE = 5 /* ptype = CAIRN_LIN_*, i64 = id, step = parent, data = name|text|props */
+};
 
 typedef struct cairn_ctl {
   struct cairn_ctl *next;
   uint16_t type;  /* CAIRN_CTL_* */
   uint8_t ptype;  /* CAIRN_PARAM_* for params; cairn_artifact_kind for artifacts */
   uint8_t role;   /* ARTIFACT: cairn_role */
+  uint64_t exec;  /* ARTIFACT: execution open when logged */
+  uint32_t xlen;  /* LINEAGE: bytes of the third string */
   uint32_t thread;
   int64_t step;   /* STEP; ARTIFACT: bytes hashed */
   uint64_t t_ns;  /* STEP: CLOCK_REALTIME */
@@ -54,7 +62,9 @@ typedef struct {
   _Atomic uint64_t ctl_logged;
   _Atomic uint64_t ctl_written;
   _Atomic uint64_t ctl_lost; /* only when the log cannot be written */
-  _Atomic uint64_t artifact_seq; /* artifacts logged by this process      */
+  _Atomic uint64_t artifact_seq; /* lineage ids (artifacts, stages, executions) */
+  _Atomic uint64_t cur_context;  /* the stage begun last, 0 none          */
+  _Atomic uint64_t cur_execution; /* the open execution, 0 none          */
   _Atomic uint64_t rejected[CAIRN_CHANNEL_COUNT_];
   /* Metric accounting that outlives rings (retired rings, write failures). */
   _Atomic uint64_t m_retired_logged;
