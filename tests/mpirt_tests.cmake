@@ -87,3 +87,10 @@ add_test(NAME mpi_job_sigKILL_after_collective_flush_np8_rpa4
                  $<TARGET_FILE_DIR:mpi_log_app> 8 4 KILL cflush=25)
 set_tests_properties(mpi_job_sigKILL_after_collective_flush_np8_rpa4 PROPERTIES LABELS "mpi"
                      TIMEOUT 300 RUN_SERIAL ON)
+
+# Lineage at scale: 8 ranks log 10,000 artifacts in 1,000 executions.
+add_test(NAME mpi_lineage_10k_artifacts_np8_rpa4
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_mpi_case.sh
+                 $<TARGET_FILE_DIR:mpi_log_app> 8 4 50 lineage)
+set_tests_properties(mpi_lineage_10k_artifacts_np8_rpa4 PROPERTIES LABELS "mpi" TIMEOUT 300
+                     RUN_SERIAL ON)

@@ -19,6 +19,8 @@
  *                 be missing or partial, accounting may be open
  *   term          the job got SIGTERM: steps after the last one logged are
  *                 absent, but the accounting must be complete
+ *   lineage       the job logged mpi_log_app's lineage load: 125 executions
+ *                 and 1250 artifacts per rank, every one present and linked
  */
 #include <dirent.h>
 #include <math.h>
@@ -99,7 +101,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   int n = atoi(argv[2]), steps = atoi(argv[3]), files = atoi(argv[4]);
-  int side = 0, term = 0, wal = 0;
+  int side = 0, term = 0, wal = 0, lineage = 0;
   const char *durable_file = NULL;
   for (int i = 5; i < argc; i++) {
     if (!strcmp(argv[i], "side"))
@@ -108,6 +110,8 @@ int main(int argc, char **argv) {
       term = 1;
     else if (!strcmp(argv[i], "wal"))
       wal = 1;
+    else if (!strcmp(argv[i], "lineage"))
+      lineage = 1;
     else if (!strncmp(argv[i], "durable=", 8))
       durable_file = argv[i] + 8;
   }
@@ -246,8 +250,38 @@ int main(int argc, char **argv) {
       hashed += strncmp(v.artifacts[i].hash, "cairn-merkle-sha256-v1:", 23) == 0;
       uris += v.artifacts[i].hash[0] == '\0';
     }
-    if (hashed != n || uris != n)
-      FAIL("artifacts: %d hashed and %d URIs, expected %d of each", hashed, uris, n);
+    int want_hashed = n * (lineage ? 126 : 1), want_uris = n * (lineage ? 1126 : 1);
+    if (hashed != want_hashed || uris != want_uris)
+      FAIL("artifacts: %d hashed and %d URIs, expected %d and %d", hashed, uris, want_hashed,
+           want_uris);
+  }
+  if (lineage) {
+    /* Every execution ended, in the stage of its rank; every artifact of an
+     * execution is its event with the role it was logged with. */
+    size_t ended = 0;
+    for (size_t i = 0; i < v.nexecutions; i++) {
+      const cairn_h5_execution_row *x = &v.executions[i];
+      ended += x->end_ns >= x->start_ns && x->start_ns > 0 &&
+               (x->context_id >> 32) == (uint64_t)x->rank;
+    }
+    if (v.nexecutions != (size_t)n * 125 || ended != v.nexecutions || v.ncontexts != (size_t)n)
+      FAIL("lineage: %zu executions (%zu ended properly), %zu stages; want %d, all, %d",
+           v.nexecutions, ended, v.ncontexts, n * 125, n);
+    size_t linked = 0, in = 0, out = 0;
+    for (size_t i = 0; i < v.nevents; i++) {
+      const cairn_h5_event_row *ev = &v.events[i];
+      if (ev->execution_id == 0)
+        continue; /* the two run-level artifacts of every rank */
+      int found = 0;
+      for (size_t k = 0; k < v.nexecutions && !found; k++)
+        found = v.executions[k].id == ev->execution_id;
+      linked += found;
+      in += ev->type == CAIRN_H5_EVENT_INPUT;
+      out += ev->type == CAIRN_H5_EVENT_OUTPUT;
+    }
+    if (linked != (size_t)n * 1250 || in != (size_t)n * 625 || out != (size_t)n * 625)
+      FAIL("lineage: %zu events linked to an execution (%zu in, %zu out); want %d, %d, %d",
+           linked, in, out, n * 1250, n * 625, n * 625);
   }
   printf("run %s: %zu ranks, %d HDF5 files, %d logs; logged %llu = stored %llu + dropped "
          "%llu; %s\n",

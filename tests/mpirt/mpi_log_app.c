@@ -11,6 +11,9 @@
  *   flush=K  call cairn_flush every K steps and print "rank R durable S"
  *            once it returns (everything up to step S is then in the log)
  *   cflush=K the same with the collective cairn_flush_collective
+ *   lineage  also log a stage, 125 executions and 1250 artifacts per rank
+ *            (every 10th a file, hashed; the others URIs), alternating
+ *            INPUT and OUTPUT
  */
 #include <mpi.h>
 #include <pthread.h>
@@ -38,7 +41,7 @@ int main(int argc, char **argv) {
   int rank;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   steps = argc > 1 ? atoi(argv[1]) : 100;
-  int threads = 0, sleep_us = 0, flush_every = 0, cflush_every = 0;
+  int threads = 0, sleep_us = 0, flush_every = 0, cflush_every = 0, lineage = 0;
   for (int i = 2; i < argc; i++) {
     if (!strcmp(argv[i], "side"))
       threads = 1;
@@ -48,6 +51,8 @@ int main(int argc, char **argv) {
       flush_every = atoi(argv[i] + 6);
     else if (!strncmp(argv[i], "cflush=", 7))
       cflush_every = atoi(argv[i] + 7);
+    else if (!strcmp(argv[i], "lineage"))
+      lineage = 1;
   }
   int loss = cairn_metric_id("loss");
   int rid = cairn_metric_id("rank_id");
@@ -67,6 +72,25 @@ int main(int argc, char **argv) {
   if (cairn_flush_collective(MPI_COMM_NULL) != CAIRN_EINVAL) {
     fprintf(stderr, "rank %d: cairn_flush_collective(MPI_COMM_NULL) is not EINVAL\n", rank);
     MPI_Abort(MPI_COMM_WORLD, 4);
+  }
+  if (lineage) {
+    if (cairn_stage("train", NULL) <= 0)
+      MPI_Abort(MPI_COMM_WORLD, 6);
+    for (int e = 0; e < 125; e++) {
+      char name[32];
+      snprintf(name, sizeof name, "batch-%d", e);
+      int64_t ex = cairn_execution_begin(name, NULL);
+      for (int k = 0; k < 10; k++) {
+        char uri[96];
+        snprintf(uri, sizeof uri, "s3://bucket/rank%d/exec%d/item%d", rank, e, k);
+        int64_t id = cairn_artifact(k == 0 ? "/proc/self/exe" : uri, CAIRN_ARTIFACT_DATASLICE,
+                                    k % 2 ? CAIRN_ROLE_OUTPUT : CAIRN_ROLE_INPUT);
+        if (id <= 0)
+          MPI_Abort(MPI_COMM_WORLD, 7);
+      }
+      if (ex <= 0 || cairn_execution_end(ex) != CAIRN_OK)
+        MPI_Abort(MPI_COMM_WORLD, 8);
+    }
   }
   pthread_t th;
   int sid = cairn_metric_id("side");
