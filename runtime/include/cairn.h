@@ -292,6 +292,28 @@ CAIRN_API int64_t cairn_artifact(const char *path_or_uri, cairn_artifact_kind ki
                                  cairn_role role);
 
 /*
+ * Dataslices: a named set of files used together (a shard list, a
+ * validation split). cairn_dataslice_create returns its id; add files with
+ * cairn_dataslice_add; cairn_dataslice_commit records it as an INPUT or
+ * OUTPUT of the open execution. Each member is hashed (off the caller's
+ * thread) and recorded as a DATASET artifact; the slice is a DATASLICE
+ * artifact whose uri is its name and whose hash is
+ * "cairn-dataslice-sha256-v1:" + SHA-256 of its members' hex hashes, sorted
+ * and each followed by a newline: the same in whatever order members were
+ * added (docs/format.md). A member that cannot be hashed makes the slice's
+ * hash "error: member <path>: <reason>".
+ *
+ * create returns the id (> 0) or CAIRN_EINVAL, CAIRN_ENAMETOOLONG,
+ * CAIRN_ENOTINIT, CAIRN_ENOMEM; add returns CAIRN_OK, CAIRN_ENOTFOUND (no
+ * such slice, or already committed), CAIRN_EINVAL, CAIRN_ENAMETOOLONG;
+ * commit returns the id or CAIRN_ENOTFOUND, CAIRN_EINVAL (role). A slice
+ * never committed is reported at finalize and not recorded. Thread-safe.
+ */
+CAIRN_API int64_t cairn_dataslice_create(const char *name);
+CAIRN_API int cairn_dataslice_add(int64_t slice, const char *path);
+CAIRN_API int64_t cairn_dataslice_commit(int64_t slice, cairn_role role);
+
+/*
  * Stages and executions (the Common Metadata Framework's contexts and
  * executions). cairn_stage begins a stage of the pipeline (configuration
  * key pipeline.name); executions begun afterwards belong to it.

@@ -358,6 +358,135 @@ CAIRN_API int64_t cairn_artifact(const char *path, cairn_artifact_kind kind, cai
   return rc == CAIRN_OK ? (int64_t)id : rc;
 }
 
+uint64_t cairn__lineage_next_id(void) {
+  return (uint64_t)cairn__g.rank << 32 |
+         (atomic_fetch_add_explicit(&cairn__g.artifact_seq, 1, memory_order_relaxed) + 1);
+}
+
+/* Dataslices being assembled (created, not yet committed). Not the hot
+ * path: a mutex and a short list. */
+typedef struct slice {
+  struct slice *next;
+  uint64_t id;
+  char **paths;
+  size_t n, cap;
+  char name[];
+} slice;
+static pthread_mutex_t slices_lock = PTHREAD_MUTEX_INITIALIZER;
+static slice *slices;
+
+static slice *slice_find(uint64_t id, slice ***link) {
+  for (slice **l = &slices; *l; l = &(*l)->next)
+    if ((*l)->id == id) {
+      if (link)
+        *link = l;
+      return *l;
+    }
+  return NULL;
+}
+
+static void slice_free(slice *sl) {
+  for (size_t i = 0; i < sl->n; i++)
+    free(sl->paths[i]);
+  free(sl->paths);
+  free(sl);
+}
+
+CAIRN_API int64_t cairn_dataslice_create(const char *name) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  size_t n;
+  int rc = check_key(name, &n);
+  if (rc != CAIRN_OK) {
+    reject(CAIRN_CHANNEL_CONTROL);
+    return rc;
+  }
+  slice *sl = calloc(1, sizeof *sl + n + 1);
+  if (!sl)
+    return CAIRN_ENOMEM;
+  memcpy(sl->name, name, n);
+  sl->id = cairn__lineage_next_id();
+  pthread_mutex_lock(&slices_lock);
+  sl->next = slices;
+  slices = sl;
+  pthread_mutex_unlock(&slices_lock);
+  return (int64_t)sl->id;
+}
+
+CAIRN_API int cairn_dataslice_add(int64_t id, const char *path) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  size_t len = path ? strnlen(path, 4096) : 0;
+  int rc = !path || !len ? CAIRN_EINVAL : len > 4095 ? CAIRN_ENAMETOOLONG : CAIRN_OK;
+  char *copy = rc == CAIRN_OK ? strndup(path, len) : NULL;
+  if (rc == CAIRN_OK && !copy)
+    return CAIRN_ENOMEM;
+  pthread_mutex_lock(&slices_lock);
+  slice *sl = rc == CAIRN_OK ? slice_find((uint64_t)id, NULL) : NULL;
+  if (rc == CAIRN_OK && !sl)
+    rc = CAIRN_ENOTFOUND;
+  if (rc == CAIRN_OK && sl->n == sl->cap) {
+    size_t cap = sl->cap ? sl->cap * 2 : 8;
+    char **p = realloc(sl->paths, cap * sizeof *p);
+    if (!p)
+      rc = CAIRN_ENOMEM;
+    else {
+      sl->paths = p;
+      sl->cap = cap;
+    }
+  }
+  if (rc == CAIRN_OK)
+    sl->paths[sl->n++] = copy;
+  pthread_mutex_unlock(&slices_lock);
+  if (rc != CAIRN_OK) {
+    free(copy);
+    if (rc != CAIRN_ENOMEM)
+      reject(CAIRN_CHANNEL_CONTROL);
+  }
+  return rc;
+}
+
+CAIRN_API int64_t cairn_dataslice_commit(int64_t id, cairn_role role) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  if (role != CAIRN_ROLE_INPUT && role != CAIRN_ROLE_OUTPUT) {
+    reject(CAIRN_CHANNEL_CONTROL);
+    return CAIRN_EINVAL;
+  }
+  pthread_mutex_lock(&slices_lock);
+  slice **link = NULL;
+  slice *sl = slice_find((uint64_t)id, &link);
+  if (sl)
+    *link = sl->next;
+  pthread_mutex_unlock(&slices_lock);
+  if (!sl) {
+    reject(CAIRN_CHANNEL_CONTROL);
+    return CAIRN_ENOTFOUND;
+  }
+  uint64_t exec = atomic_load_explicit(&cairn__g.cur_execution, memory_order_relaxed);
+  int rc = cairn__hasher_submit_slice(sl->id, (uint8_t)role, exec, cairn__now_realtime_ns(),
+                                      sl->name, sl->paths, sl->n);
+  sl->paths = NULL; /* the hasher owns them now */
+  sl->n = 0;
+  slice_free(sl);
+  return rc == CAIRN_OK ? id : rc;
+}
+
+/* Slices never committed when the run ends are reported, not recorded. */
+static void drop_uncommitted_slices(void) {
+  pthread_mutex_lock(&slices_lock);
+  size_t n = 0;
+  while (slices) {
+    slice *sl = slices;
+    slices = sl->next;
+    slice_free(sl);
+    n++;
+  }
+  pthread_mutex_unlock(&slices_lock);
+  if (n)
+    cairn__log(CAIRN_LOG_WARN, "%zu dataslices were created but never committed", n);
+}
+
 /* Pushes a stage or execution record (three strings, any may be ""). */
 static int push_lineage(uint8_t what, uint64_t id, uint64_t parent, const char *name,
                         const char *text, const char *props) {
@@ -687,6 +816,7 @@ static int stop_locked(void) {
     cairn__ring_publish(&tls.p);
   /* Artifacts already logged are hashed and recorded before the drain's
    * last block (the hasher pushes onto the control channel). */
+  drop_uncommitted_slices();
   cairn__hasher_stop();
   /* From here on every logging call returns CAIRN_ENOTINIT. */
   atomic_store_explicit(&cairn__g.running_gen, CAIRN_GEN_NONE, memory_order_release);

@@ -16,6 +16,17 @@
 int cairn__hasher_submit(uint64_t id, uint8_t kind, uint8_t role, uint64_t exec,
                          uint64_t t_ns, const char *path, size_t len);
 
+/* Queues a committed dataslice: its member files are hashed and recorded
+ * (kind DATASET, ids from cairn__lineage_next_id), then the slice itself
+ * (kind DATASLICE, uri = its name) with a hash derived from its members'
+ * (docs/format.md). Takes ownership of paths (each and the array, malloc'd).
+ * Returns CAIRN_OK, CAIRN_ENOMEM or CAIRN_ETHREAD (paths freed). */
+int cairn__hasher_submit_slice(uint64_t id, uint8_t role, uint64_t exec, uint64_t t_ns,
+                               const char *name, char **paths, size_t n);
+
+/* Defined in api.c: the next lineage id of this process (rank << 32 | seq). */
+uint64_t cairn__lineage_next_id(void);
+
 /* Hashes everything still queued, then stops the thread (no-op if it never
  * started). Called by finalize before the drain stops. */
 void cairn__hasher_stop(void);
