@@ -18,6 +18,7 @@
 
 #include "cairn.h"
 #include "run_view.h"
+#include "tool_common.h"
 #include "util.h"
 
 static int damaged;
@@ -262,24 +263,18 @@ int cairn_tool_dump(int argc, char **argv) {
 
   uint64_t t[2][4] = {{0}};
   int complete = v.ncols > 0;
-  for (size_t c = 0; c < v.ncols; c++)
+  for (size_t c = 0; c < v.ncols; c++) {
+    uint64_t r[2][4];
     for (int ch = 0; ch < 2; ch++) {
       const cairn_view_acct *a = &v.acct[c * CAIRN_H5_NCHANNELS + (size_t)ch];
-      t[ch][0] += a->logged;
-      t[ch][1] += a->stored;
-      t[ch][2] += a->dropped;
-      t[ch][3] += a->rejected;
-      complete &= a->logged == a->stored + a->dropped;
+      r[ch][0] = a->logged;
+      r[ch][1] = a->stored;
+      r[ch][2] = a->dropped;
+      r[ch][3] = a->rejected;
     }
-  static const char *ch[] = {"metrics", "control"};
-  printf("accounting (records, all ranks):\n");
-  for (int c = 0; c < 2; c++)
-    printf("  %-8s logged %" PRIu64 "  written %" PRIu64 "  dropped %" PRIu64
-           "  rejected %" PRIu64 "\n",
-           ch[c], t[c][0], t[c][1], t[c][2], t[c][3]);
-  printf("  %s\n", complete ? "complete: logged = written + dropped on every rank"
-                            : "incomplete: the run did not finish cleanly on every rank "
-                              "(everything up to the last intact block is shown)");
+    cairn_tool_acct_add(t, &complete, r);
+  }
+  cairn_tool_print_acct(t, complete);
   cairn__view_free(&v);
   return damaged ? 1 : 0;
 }

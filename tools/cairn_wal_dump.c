@@ -18,6 +18,7 @@
 
 #include "cairn.h"
 #include "run_reader.h"
+#include "tool_common.h"
 #include "util.h"
 
 typedef struct {
@@ -308,24 +309,17 @@ int main(int argc, char **argv) {
     for (size_t r = 0; r < d.nranks; r++) {
       if (!d.ranks[r].have_ctr)
         continue;
+      uint64_t k[2][4];
       for (int c = 0; c < 2; c++) {
-        const cairn_rec_counters *k = &d.ranks[r].ctr[c];
-        t[c][0] += k->logged;
-        t[c][1] += k->written;
-        t[c][2] += k->dropped;
-        t[c][3] += k->rejected;
-        complete &= k->logged == k->written + k->dropped;
+        const cairn_rec_counters *x = &d.ranks[r].ctr[c];
+        k[c][0] = x->logged;
+        k[c][1] = x->written;
+        k[c][2] = x->dropped;
+        k[c][3] = x->rejected;
       }
+      cairn_tool_acct_add(t, &complete, k);
     }
-    static const char *ch[] = {"metrics", "control"};
-    printf("accounting (records, all ranks):\n");
-    for (int c = 0; c < 2; c++)
-      printf("  %-8s logged %" PRIu64 "  written %" PRIu64 "  dropped %" PRIu64
-             "  rejected %" PRIu64 "\n",
-             ch[c], t[c][0], t[c][1], t[c][2], t[c][3]);
-    printf("  %s\n", complete ? "complete: logged = written + dropped on every rank"
-                              : "incomplete: the run did not finish cleanly on every rank "
-                                "(everything up to the last intact block is shown)");
+    cairn_tool_print_acct(t, complete);
   }
   int damaged = dmg.corrupt_regions || dmg.torn_tails || dmg.bad_files || dmg.bad_blocks;
   if (damaged)

@@ -204,12 +204,8 @@ int cairn__h5_write(const cairn_run_view *v, const char *path, const cairn_h5_wr
 /* Standalone finalize                                                     */
 /* ---------------------------------------------------------------------- */
 
-typedef struct {
-  char *first;
-  size_t len;
-} first_msg;
 
-static void keep_first(void *ctx, const char *msg) {
+void cairn__h5w_keep_first(void *ctx, const char *msg) {
   first_msg *f = ctx;
   if (f->first[0] == '\0')
     snprintf(f->first, f->len, "%s", msg);
@@ -218,7 +214,7 @@ static void keep_first(void *ctx, const char *msg) {
 int cairn__h5_finalize_run(const char *run_dir, char *err, size_t errlen) {
   char damage[1024] = "";
   first_msg fm = {damage, sizeof damage};
-  cairn_run_report rep = {.fn = keep_first, .ctx = &fm};
+  cairn_run_report rep = {.fn = cairn__h5w_keep_first, .ctx = &fm};
   cairn_run_view v;
   int rc = cairn__view_from_wal(run_dir, &v, &rep, NULL, NULL);
   if (rc == CAIRN_ENOTFOUND) {

@@ -20,6 +20,14 @@ int cairn__h5w_commit(const char *tmp, const char *path, char *err, size_t errle
 /* File access properties with the format's library-version bounds. */
 hid_t cairn__h5w_fapl(void);
 
+/* A report callback (cairn_run_report.fn) that keeps the first message:
+ * what finalize quotes when it keeps a damaged log. */
+typedef struct {
+  char *first;
+  size_t len;
+} first_msg;
+void cairn__h5w_keep_first(void *ctx, const char *msg);
+
 /* Creates `path` empty with mode 0600 (replacing a leftover), so that the
  * HDF5 file created over it is private to the job's user whatever the
  * umask: HDF5 opens with O_TRUNC and keeps an existing file's mode.

@@ -1032,22 +1032,12 @@ out:
 /* MPI finalize of one group                                               */
 /* ---------------------------------------------------------------------- */
 
-typedef struct {
-  char *first;
-  size_t len;
-} first_msg;
-
-static void keep_first(void *ctx, const char *msg) {
-  first_msg *f = ctx;
-  if (f->first[0] == '\0')
-    snprintf(f->first, f->len, "%s", msg);
-}
 
 int cairn__h5_finalize_group(MPI_Comm comm, const char *run_dir, uint32_t writer,
                              uint32_t group, uint32_t naggregators, char *err, size_t errlen) {
   char damage[1024] = "";
   first_msg fm = {damage, sizeof damage};
-  cairn_run_report rep = {.fn = keep_first, .ctx = &fm};
+  cairn_run_report rep = {.fn = cairn__h5w_keep_first, .ctx = &fm};
   cairn_run_view v;
   int rc = cairn__view_from_wal_of(run_dir, writer, &v, &rep);
   if (rc == CAIRN_ENOTFOUND) {
