@@ -16,7 +16,10 @@
  * usage: mpirun -np R bench_mpi_training [STEPS_PER_ROUND=200] [ROUNDS=3]
  *          [METRICS=1000] [COMPUTE_US=2000] [SHARD_KB=1024] [GRAD_KB=4096]
  * BENCH_MODES (environment) limits the modes, e.g. BENCH_MODES=cairn for a
- * finalize-time measurement.
+ * finalize-time measurement. BENCH_CKPT_MB=M and BENCH_CKPT_EVERY=N make
+ * rank 0 write an M MiB checkpoint every N steps in every mode; in the
+ * cairn mode it is also logged with cairn_artifact (OUTPUT), so the
+ * difference to untracked includes hashing it in the background.
  */
 #include <fcntl.h>
 #include <hdf5.h>
@@ -126,6 +129,18 @@ int main(int argc, char **argv) {
   int64_t step = 0;
   double sink = 0;
   off_t roff = 0;
+  int ckpt_mb = getenv("BENCH_CKPT_MB") ? atoi(getenv("BENCH_CKPT_MB")) : 0;
+  int ckpt_every = getenv("BENCH_CKPT_EVERY") ? atoi(getenv("BENCH_CKPT_EVERY")) : 0;
+  char *ckpt = NULL;
+  size_t ckpt_bytes = (size_t)ckpt_mb << 20;
+  if (rank == 0 && ckpt_mb > 0 && ckpt_every > 0) {
+    ckpt = malloc(ckpt_bytes);
+    if (!ckpt)
+      MPI_Abort(MPI_COMM_WORLD, 2);
+    for (size_t i = 0; i < ckpt_bytes; i++)
+      ckpt[i] = (char)(i * 131 + 7);
+  }
+  int ncheckpoints = 0;
   int enabled[NMODES];
   const char *only = getenv("BENCH_MODES");
   for (int m = 0; m < NMODES; m++)
@@ -163,7 +178,29 @@ int main(int argc, char **argv) {
             H5Sclose(fs);
             h5rows++;
           }
-        } else if (mode == CSV) {
+        }
+        if (ckpt && (s + 1) % ckpt_every == 0) {
+          /* A checkpoint: written in every mode, logged in the cairn one. */
+          char cp[300];
+          /* Four names in turn: a file is rewritten only long after it was
+           * logged, so the background hash never sees it change. */
+          snprintf(cp, sizeof cp, "%s/ckpt-%d.bin", dir, ncheckpoints++ % 4);
+          int cfd = open(cp, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+          /* write() moves at most ~2 GiB at a time: loop. */
+          for (size_t done = 0; cfd >= 0 && done < ckpt_bytes;) {
+            ssize_t w = write(cfd, ckpt + done, ckpt_bytes - done);
+            if (w <= 0)
+              MPI_Abort(MPI_COMM_WORLD, 2);
+            done += (size_t)w;
+          }
+          if (cfd < 0)
+            MPI_Abort(MPI_COMM_WORLD, 2);
+          close(cfd);
+          ckpt[0]++; /* a new content each time */
+          if (mode == CAIRN && tracked)
+            cairn_artifact(cp, CAIRN_ARTIFACT_MODEL, CAIRN_ROLE_OUTPUT);
+        }
+        if (mode == CSV) {
           for (int i = 0; i < metrics; i++)
             fprintf(csv, "%lld,%d,%.17g\n", (long long)step, i, vals[i]);
         }
@@ -201,6 +238,10 @@ int main(int argc, char **argv) {
     }
     printf("  cairn records logged %llu, lost %llu\n", (unsigned long long)logged_all,
            (unsigned long long)lost_all);
+    if (ckpt)
+      printf("  rank 0 wrote a %d MiB checkpoint every %d steps (%d in all; hashed in the "
+             "background in the cairn mode)\n",
+             ckpt_mb, ckpt_every, ncheckpoints);
   }
   double f0 = now_s();
   MPI_Finalize();
@@ -218,6 +259,7 @@ int main(int argc, char **argv) {
   free(gsum);
   free(vals);
   free(gathered);
+  free(ckpt);
   (void)sink;
   return 0;
 }
