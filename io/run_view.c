@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "cairn.h"
+#include "util.h"
 #include "wal.h"
 #include "wal_format.h"
 
@@ -462,14 +463,6 @@ typedef struct {
   int failed;          /* CAIRN_ENOMEM seen inside a callback                */
 } wal_builder;
 
-static uint64_t fnv1a(const char *s, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; i++) {
-    h ^= (uint8_t)s[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 /* Returns the builder index of the metric called name, creating it. */
 static long builder_metric(wal_builder *b, const char *name, size_t len) {
@@ -479,7 +472,7 @@ static long builder_metric(wal_builder *b, const char *name, size_t len) {
     if (!nh)
       return -1;
     for (size_t i = 0; i < b->nm; i++) {
-      size_t h = (size_t)fnv1a(b->m[i].name, b->m[i].len) & (nc - 1);
+      size_t h = (size_t)cairn__fnv1a64(b->m[i].name, b->m[i].len) & (nc - 1);
       while (nh[h])
         h = (h + 1) & (nc - 1);
       nh[h] = i + 1;
@@ -488,7 +481,7 @@ static long builder_metric(wal_builder *b, const char *name, size_t len) {
     b->hash = nh;
     b->hcap = nc;
   }
-  size_t h = (size_t)fnv1a(name, len) & (b->hcap - 1);
+  size_t h = (size_t)cairn__fnv1a64(name, len) & (b->hcap - 1);
   while (b->hash[h]) {
     wal_metric *m = &b->m[b->hash[h] - 1];
     if (m->len == len && memcmp(m->name, name, len) == 0)

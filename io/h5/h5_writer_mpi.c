@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cairn.h"
+#include "util.h"
 #include "h5_layout.h"
 #include "h5_schema.h"
 #include "h5_writer_internal.h"
@@ -122,14 +123,6 @@ static int agree(MPI_Comm comm, int rc, char *err, size_t errlen) {
   return rc;
 }
 
-static uint64_t fnv1a(const char *s, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; i++) {
-    h ^= (uint8_t)s[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 /* Gathers every process's blob on every process. When all blobs are equal
  * (the usual case: every rank logs the same metrics at the same steps) a
@@ -139,7 +132,7 @@ static int allgather_blobs(MPI_Comm comm, const pack *mine, char **all, int **co
                            int **displs, int *nblobs) {
   int P;
   MPI_Comm_size(comm, &P);
-  uint64_t h[2] = {fnv1a(mine->p ? mine->p : "", mine->len), mine->len}, lo[2], hi[2];
+  uint64_t h[2] = {cairn__fnv1a64(mine->p ? mine->p : "", mine->len), mine->len}, lo[2], hi[2];
   MPI_Allreduce(h, lo, 2, MPI_UINT64_T, MPI_MIN, comm);
   MPI_Allreduce(h, hi, 2, MPI_UINT64_T, MPI_MAX, comm);
   int same = lo[0] == hi[0] && lo[1] == hi[1];

@@ -35,6 +35,17 @@ static inline uint64_t cairn__now_mono_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* 64-bit FNV-1a of n bytes: a fast, well-spread hash for in-memory tables
+ * and for comparing blobs between processes (not for content identity). */
+static inline uint64_t cairn__fnv1a64(const char *s, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) {
+    h ^= (uint8_t)s[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
 /* Fills id with a random (version 4) UUID from getrandom(). Returns CAIRN_OK
  * or CAIRN_EIO if the kernel's random source fails. */
 int cairn__uuid_generate(uint8_t id[16]);
