@@ -39,19 +39,8 @@ static void usage(FILE *f) {
           "Exit status: 0 clean, 1 damage found (what could be read is printed), 2 error.\n");
 }
 
-/* Prints a string that came from a run with control characters escaped:
- * names and values are the application's bytes, not ours. */
-static void put_safe(const char *s) {
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c < 0x20 || c == 0x7f)
-      printf("\\x%02x", c);
-    else
-      putchar(c);
-  }
-}
-
-/* The same, into a buffer (truncated, always terminated). */
+/* cairn_tool_put_escaped into a buffer, for table columns (truncated,
+ * always terminated). */
 static const char *escaped(const char *s, char *out, size_t len) {
   size_t o = 0;
   for (; *s && o + 5 < len; s++) {
@@ -177,30 +166,14 @@ int cairn_tool_dump(int argc, char **argv) {
     const cairn_view_param *p = &v.params[i];
     if (cairn__view_param_last(&v, p->key, p->rank) != p || p->rank != v.col_rank[0])
       continue; /* the first rank's last value of each key */
-    printf("  param ");
-    put_safe(p->key);
-    switch (p->type) {
-    case CAIRN_PARAM_INT64:
-      printf(" = %" PRId64 " (int64)\n", p->i64);
-      break;
-    case CAIRN_PARAM_DOUBLE:
-      printf(" = %.17g (double)\n", p->f64);
-      break;
-    case CAIRN_PARAM_BOOL:
-      printf(" = %s (bool)\n", p->i64 ? "true" : "false");
-      break;
-    default:
-      printf(" = \"");
-      put_safe(p->str);
-      printf("\" (string)\n");
-    }
+    cairn_tool_print_param(p->key, strlen(p->key), p->type, p->i64, p->f64, p->str,
+                           strlen(p->str));
   }
   for (size_t i = 0; i < v.nkv; i++) {
-    printf("  run ");
-    put_safe(v.kv[i].key);
-    printf(" = \"");
-    put_safe(v.kv[i].value);
-    printf("\"  (rank %d)\n", v.kv[i].rank);
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "  (rank %d)", v.kv[i].rank);
+    cairn_tool_print_kv(v.kv[i].key, strlen(v.kv[i].key), v.kv[i].value,
+                        strlen(v.kv[i].value), suffix);
   }
 
   /* Step timing: mean step time per rank from its step markers. */

@@ -185,20 +185,7 @@ static int on_param(void *ctx, const cairn_rec_param *p) {
   d->params++;
   if (d->quiet || d->rank != d->param_rank)
     return 0;
-  printf("  param %.*s = ", (int)p->key_len, p->key);
-  switch (p->type) {
-  case CAIRN_PARAM_INT64:
-    printf("%" PRId64 " (int64)\n", p->i64);
-    break;
-  case CAIRN_PARAM_DOUBLE:
-    printf("%.17g (double)\n", p->f64);
-    break;
-  case CAIRN_PARAM_BOOL:
-    printf("%s (bool)\n", p->i64 ? "true" : "false");
-    break;
-  default:
-    printf("\"%.*s\" (string)\n", (int)p->str_len, p->str);
-  }
+  cairn_tool_print_param(p->key, p->key_len, p->type, p->i64, p->f64, p->str, p->str_len);
   return 0;
 }
 
@@ -206,7 +193,7 @@ static int on_kv(void *ctx, const char *k, size_t kl, const char *v, size_t vl) 
   dump *d = ctx;
   d->kvs++;
   if (!d->quiet && d->rank == d->param_rank)
-    printf("  run %.*s = \"%.*s\"\n", (int)kl, k, (int)vl, v);
+    cairn_tool_print_kv(k, kl, v, vl, "");
   return 0;
 }
 
