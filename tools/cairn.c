@@ -1,29 +1,40 @@
 /*
- * cairn.c — the `cairn` command: one entry point for cairn's tools. This
- * release has `version` and `dump`; the lineage database (`merge`) and the
- * questions about runs (`runs`, `show`, `metrics`, `lineage`, `diff`,
- * `verify`, `search`, `report`, `export`) join it as they are built.
+ * cairn.c — the `cairn` command: one entry point for cairn's tools.
  *
- * Exit codes: 0 success, 1 the command found a problem (damaged run ...),
- * 2 usage error.
+ *   cairn merge RUN_DIR|DB... [--db PATH]   fold runs into the lineage database
+ *   cairn runs | show | metrics | lineage | diff | verify | search | report |
+ *         export                            questions about merged runs
+ *   cairn dump RUN_DIR                      print a run directory as is
+ *
+ * Every command has --help, prints errors on stderr and exits 0 on success,
+ * 1 when it found a problem (a missing run, damage, a mismatch), 2 on a
+ * usage error.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cairn.h"
+#include "cli.h"
 
-int cairn_tool_dump(int argc, char **argv);
+static const cairn_cli_command commands[] = {
+    {"merge", cairn_cmd_merge, "RUN_DIR|DB... [--db PATH]",
+     "fold runs (or another database) into the lineage database"},
+    {"dump", cairn_tool_dump, "RUN_DIR [--series METRIC [--ranks]]",
+     "print a run directory (HDF5 files or write-ahead log)"},
+};
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: cairn COMMAND [ARGS]\n"
-             "commands:\n"
-             "  dump RUN_DIR [--series METRIC [--ranks]]   print a run (HDF5 files or the\n"
-             "                                             write-ahead log of a job that\n"
-             "                                             did not finish)\n"
-             "  version                                    print cairn's version\n"
+  fprintf(f, "usage: cairn COMMAND [ARGS]\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    fprintf(f, "  %-8s %s\n           %s\n", commands[i].name, commands[i].args,
+            commands[i].what);
+  fprintf(f, "  version  print cairn's version\n"
              "options:\n"
              "  --version   same as `cairn version`\n"
-             "  -h, --help  this help; `cairn COMMAND --help` for a command's\n");
+             "  -h, --help  this help; `cairn COMMAND --help` for a command's\n"
+             "The database is ./cairn.db unless --db PATH or CAIRN_DB is given.\n"
+             "Exit status: 0 success, 1 a problem found (missing run, damage,\n"
+             "mismatch), 2 usage error.\n");
 }
 
 int main(int argc, char **argv) {
@@ -40,8 +51,9 @@ int main(int argc, char **argv) {
     printf("cairn %s\n", cairn_version());
     return 0;
   }
-  if (!strcmp(cmd, "dump"))
-    return cairn_tool_dump(argc - 1, argv + 1);
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    if (!strcmp(cmd, commands[i].name))
+      return commands[i].fn(argc - 1, argv + 1);
   fprintf(stderr, "cairn: unknown command '%s' (try `cairn --help`)\n", cmd);
   return 2;
 }

@@ -1,0 +1,39 @@
+/*
+ * cli.h — private to the `cairn` command: the subcommands and what they
+ * share (option parsing helpers, the database path, output formats).
+ */
+#ifndef CAIRN_TOOLS_CLI_H
+#define CAIRN_TOOLS_CLI_H
+
+#include <stdio.h>
+
+#include "db/db.h"
+
+typedef struct {
+  const char *name;
+  int (*fn)(int argc, char **argv); /* argv[0] is the command's name */
+  const char *args;
+  const char *what;
+} cairn_cli_command;
+
+int cairn_tool_dump(int argc, char **argv);
+int cairn_cmd_merge(int argc, char **argv);
+
+/* The database path: --db PATH if given, else $CAIRN_DB, else ./cairn.db. */
+const char *cairn_cli_db_path(const char *opt);
+
+/* Opens the database of a question (it must exist). Prints the error
+ * ("cairn CMD: ...") and returns NULL on failure. */
+sqlite3 *cairn_cli_open_db(const char *cmd, const char *path);
+
+/* Output formats of data commands. */
+typedef enum { CAIRN_OUT_TEXT = 0, CAIRN_OUT_JSON, CAIRN_OUT_CSV } cairn_out_format;
+
+/* Writes s as a JSON string (quoted, escaped: control characters, quotes,
+ * backslashes, and '<' '>' '&' as \u escapes so that output is safe to embed
+ * in HTML too). */
+void cairn_cli_json_str(FILE *f, const char *s);
+/* Writes s as a CSV field (quoted when it holds a comma, quote or newline). */
+void cairn_cli_csv_str(FILE *f, const char *s);
+
+#endif /* CAIRN_TOOLS_CLI_H */

@@ -1,0 +1,62 @@
+/*
+ * cli_common.c — what the `cairn` subcommands share: where the database
+ * is, opening it for a question, and JSON/CSV string output.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cairn.h"
+#include "cli.h"
+
+const char *cairn_cli_db_path(const char *opt) {
+  if (opt && *opt)
+    return opt;
+  const char *env = getenv("CAIRN_DB");
+  return env && *env ? env : "cairn.db";
+}
+
+sqlite3 *cairn_cli_open_db(const char *cmd, const char *path) {
+  sqlite3 *db = NULL;
+  char err[512];
+  int rc = cairn_db_open(path, 0, &db, err, sizeof err);
+  if (rc) {
+    fprintf(stderr, "cairn %s: %s\n", cmd, err);
+    return NULL;
+  }
+  return db;
+}
+
+void cairn_cli_json_str(FILE *f, const char *s) {
+  fputc('"', f);
+  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+    switch (*p) {
+    case '"': fputs("\\\"", f); break;
+    case '\\': fputs("\\\\", f); break;
+    case '\n': fputs("\\n", f); break;
+    case '\r': fputs("\\r", f); break;
+    case '\t': fputs("\\t", f); break;
+    case '<': case '>': case '&': fprintf(f, "\\u%04x", *p); break;
+    default:
+      if (*p < 0x20 || *p == 0x7f)
+        fprintf(f, "\\u%04x", *p);
+      else
+        fputc(*p, f);
+    }
+  }
+  fputc('"', f);
+}
+
+void cairn_cli_csv_str(FILE *f, const char *s) {
+  s = s ? s : "";
+  if (!strpbrk(s, ",\"\n\r")) {
+    fputs(s, f);
+    return;
+  }
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"')
+      fputc('"', f);
+    fputc(*s, f);
+  }
+  fputc('"', f);
+}

@@ -1,0 +1,286 @@
+/*
+ * db_series.c — metric series in the lineage database: one compressed
+ * array per (metric, field, chunk of CAIRN_DB_CHUNK steps), so that a query
+ * reads only the fields and the step range it needs.
+ *
+ * Chunk encoding (docs/database.md): n little-endian elements of 4 or 8
+ * bytes; steps as the first value then differences; bytes shuffled (all
+ * first bytes, then all second bytes, ...) so that zstd sees the slowly
+ * changing exponent bytes of doubles together; one zstd frame (level 1)
+ * carrying its content size.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "cairn.h"
+#include "db.h"
+#include "util.h"
+
+static void shuffle(const uint8_t *in, uint8_t *out, size_t n, size_t es) {
+  for (size_t b = 0; b < es; b++) {
+    uint8_t *o = out + b * n;
+    const uint8_t *p = in + b;
+    for (size_t i = 0; i < n; i++)
+      o[i] = p[i * es];
+  }
+}
+
+static void unshuffle(const uint8_t *in, uint8_t *out, size_t n, size_t es) {
+  for (size_t b = 0; b < es; b++) {
+    const uint8_t *p = in + b * n;
+    uint8_t *o = out + b;
+    for (size_t i = 0; i < n; i++)
+      o[i * es] = p[i];
+  }
+}
+
+int cairn_db_chunk_encode(const void *data, size_t n, size_t es, int delta, void **out,
+                          size_t *outlen) {
+  size_t raw = n * es;
+  uint8_t *tmp = malloc(raw ? raw : 1), *sh = malloc(raw ? raw : 1);
+  size_t cap = ZSTD_compressBound(raw);
+  void *z = malloc(cap);
+  if (!tmp || !sh || !z) {
+    free(tmp);
+    free(sh);
+    free(z);
+    return CAIRN_ENOMEM;
+  }
+  const uint8_t *src = data;
+  if (delta && es == 8) {
+    const int64_t *s = data;
+    int64_t *d = (int64_t *)(void *)tmp, prev = 0;
+    for (size_t i = 0; i < n; i++) {
+      d[i] = (int64_t)((uint64_t)s[i] - (uint64_t)prev);
+      prev = s[i];
+    }
+    src = tmp;
+  }
+  shuffle(src, sh, n, es);
+  size_t zn = ZSTD_compress(z, cap, sh, raw, 1);
+  free(tmp);
+  free(sh);
+  if (ZSTD_isError(zn)) {
+    free(z);
+    return CAIRN_ECOMPRESS;
+  }
+  *out = z;
+  *outlen = zn;
+  return CAIRN_OK;
+}
+
+int cairn_db_chunk_decode(const void *blob, size_t bloblen, size_t n, size_t es, int delta,
+                          void *dst) {
+  size_t raw = n * es;
+  unsigned long long csize = ZSTD_getFrameContentSize(blob, bloblen);
+  if (csize != raw)
+    return CAIRN_ECORRUPT;
+  uint8_t *sh = malloc(raw ? raw : 1);
+  if (!sh)
+    return CAIRN_ENOMEM;
+  size_t got = ZSTD_decompress(sh, raw, blob, bloblen);
+  if (ZSTD_isError(got) || got != raw) {
+    free(sh);
+    return CAIRN_ECORRUPT;
+  }
+  unshuffle(sh, dst, n, es);
+  free(sh);
+  if (delta && es == 8) {
+    int64_t *d = dst, acc = 0;
+    for (size_t i = 0; i < n; i++) {
+      acc = (int64_t)((uint64_t)acc + (uint64_t)d[i]);
+      d[i] = acc;
+    }
+  }
+  return CAIRN_OK;
+}
+
+void cairn_db_series_free(cairn_db_series *s) {
+  free(s->step);
+  free(s->count);
+  free(s->sum);
+  free(s->sumsq);
+  free(s->min);
+  free(s->max);
+  free(s->rank_min);
+  free(s->rank_max);
+  free(s->values);
+  free(s->samples);
+  memset(s, 0, sizeof *s);
+}
+
+static size_t field_size(int f) {
+  return f == CAIRN_DB_F_COUNT || f == CAIRN_DB_F_RANK_MIN || f == CAIRN_DB_F_RANK_MAX ? 4 : 8;
+}
+
+static void **field_ptr(cairn_db_series *s, int f) {
+  switch (f) {
+  case CAIRN_DB_F_STEP: return (void **)&s->step;
+  case CAIRN_DB_F_COUNT: return (void **)&s->count;
+  case CAIRN_DB_F_SUM: return (void **)&s->sum;
+  case CAIRN_DB_F_SUMSQ: return (void **)&s->sumsq;
+  case CAIRN_DB_F_MIN: return (void **)&s->min;
+  case CAIRN_DB_F_MAX: return (void **)&s->max;
+  case CAIRN_DB_F_RANK_MIN: return (void **)&s->rank_min;
+  default: return (void **)&s->rank_max;
+  }
+}
+
+/* Appends decoded chunk arrays; grows every requested array to cap rows. */
+static int grow_to(void **p, size_t rows, size_t es) {
+  void *q = realloc(*p, (rows ? rows : 1) * es);
+  if (!q)
+    return CAIRN_ENOMEM;
+  *p = q;
+  return CAIRN_OK;
+}
+
+/* Finds which steps of a chunk fall in [lo, hi]: [*a, *b). */
+static void clip(const int64_t *step, size_t n, int64_t lo, int64_t hi, size_t *a, size_t *b) {
+  size_t i = 0, j = n;
+  while (i < n && step[i] < lo)
+    i++;
+  while (j > i && step[j - 1] > hi)
+    j--;
+  *a = i;
+  *b = j;
+}
+
+int cairn_db_series_load(sqlite3 *db, int64_t metric_id, int64_t lo, int64_t hi, int rank,
+                         unsigned fields, cairn_db_series *s, char *err, size_t errlen) {
+  memset(s, 0, sizeof *s);
+  fields |= 1u << CAIRN_DB_F_STEP;
+  sqlite3_stmt *st = NULL, *fs = NULL;
+  int rc = CAIRN_OK;
+  /* The step field drives the chunks: one row per chunk overlapping the range. */
+  const char *sql =
+      "SELECT step_lo, n, data FROM cairn_series_chunk WHERE metric_id=?1 AND field=0"
+      " AND step_hi >= ?2 AND step_lo <= ?3 ORDER BY step_lo";
+  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+    goto sqlerr;
+  if (rank < 0) {
+    if (sqlite3_prepare_v2(db,
+                           "SELECT data FROM cairn_series_chunk WHERE metric_id=?1 AND field=?2"
+                           " AND step_lo=?3",
+                           -1, &fs, NULL) != SQLITE_OK)
+      goto sqlerr;
+  } else {
+    if (sqlite3_prepare_v2(db,
+                           "SELECT vals, samples FROM cairn_rank_chunk WHERE metric_id=?1 AND"
+                           " rank=?2 AND step_lo=?3",
+                           -1, &fs, NULL) != SQLITE_OK)
+      goto sqlerr;
+  }
+  sqlite3_bind_int64(st, 1, metric_id);
+  sqlite3_bind_int64(st, 2, lo);
+  sqlite3_bind_int64(st, 3, hi);
+  int64_t *steps = NULL;
+  size_t cap = 0;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    int64_t slo = sqlite3_column_int64(st, 0);
+    size_t n = (size_t)sqlite3_column_int64(st, 1);
+    const void *blob = sqlite3_column_blob(st, 2);
+    size_t bl = (size_t)sqlite3_column_bytes(st, 2);
+    int64_t *tmp = realloc(steps, (n ? n : 1) * 8);
+    if (!tmp) {
+      rc = CAIRN_ENOMEM;
+      break;
+    }
+    steps = tmp;
+    if ((rc = cairn_db_chunk_decode(blob, bl, n, 8, 1, steps))) {
+      cairn__fmt(err, errlen, "metric %lld: step chunk at %lld is corrupt",
+                 (long long)metric_id, (long long)slo);
+      break;
+    }
+    size_t a, b;
+    clip(steps, n, lo, hi, &a, &b);
+    size_t rows = s->n + (b - a);
+    if (rows > cap) {
+      cap = rows * 2;
+      for (int f = 0; f < CAIRN_DB_NFIELDS && rank < 0; f++)
+        if ((fields >> f) & 1u)
+          if ((rc = grow_to(field_ptr(s, f), cap, field_size(f))))
+            break;
+      if (!rc && rank < 0 && !s->step)
+        rc = grow_to((void **)&s->step, cap, 8);
+      if (!rc && rank >= 0) {
+        rc = grow_to((void **)&s->step, cap, 8);
+        if (!rc)
+          rc = grow_to((void **)&s->values, cap, 8);
+        if (!rc)
+          rc = grow_to((void **)&s->samples, cap, 4);
+      }
+      if (rc)
+        break;
+    }
+    memcpy(s->step + s->n, steps + a, (b - a) * 8);
+    sqlite3_reset(fs);
+    sqlite3_bind_int64(fs, 1, metric_id);
+    if (rank < 0) {
+      for (int f = 1; f < CAIRN_DB_NFIELDS && !rc; f++) {
+        if (!((fields >> f) & 1u))
+          continue;
+        sqlite3_reset(fs);
+        sqlite3_bind_int(fs, 2, f);
+        sqlite3_bind_int64(fs, 3, slo);
+        size_t es = field_size(f);
+        uint8_t *buf = malloc((n ? n : 1) * es);
+        if (!buf) {
+          rc = CAIRN_ENOMEM;
+          break;
+        }
+        if (sqlite3_step(fs) != SQLITE_ROW ||
+            cairn_db_chunk_decode(sqlite3_column_blob(fs, 0),
+                                  (size_t)sqlite3_column_bytes(fs, 0), n, es, 0, buf)) {
+          cairn__fmt(err, errlen, "metric %lld: field %d chunk at step %lld missing or corrupt",
+                     (long long)metric_id, f, (long long)slo);
+          rc = CAIRN_ECORRUPT;
+        } else {
+          memcpy((uint8_t *)*field_ptr(s, f) + s->n * es, buf + a * es, (b - a) * es);
+        }
+        free(buf);
+      }
+    } else {
+      sqlite3_bind_int(fs, 2, rank);
+      sqlite3_bind_int64(fs, 3, slo);
+      double *vals = malloc((n ? n : 1) * 8);
+      uint32_t *smp = malloc((n ? n : 1) * 4);
+      if (!vals || !smp) {
+        rc = CAIRN_ENOMEM;
+      } else if (sqlite3_step(fs) != SQLITE_ROW) {
+        cairn__fmt(err, errlen, "metric %lld: no per-rank values of rank %d (detail off, or "
+                                "no such rank)",
+                   (long long)metric_id, rank);
+        rc = CAIRN_ENOTFOUND;
+      } else if (cairn_db_chunk_decode(sqlite3_column_blob(fs, 0),
+                                       (size_t)sqlite3_column_bytes(fs, 0), n, 8, 0, vals) ||
+                 cairn_db_chunk_decode(sqlite3_column_blob(fs, 1),
+                                       (size_t)sqlite3_column_bytes(fs, 1), n, 4, 0, smp)) {
+        cairn__fmt(err, errlen, "metric %lld: rank %d chunk at step %lld is corrupt",
+                   (long long)metric_id, rank, (long long)slo);
+        rc = CAIRN_ECORRUPT;
+      } else {
+        memcpy(s->values + s->n, vals + a, (b - a) * 8);
+        memcpy(s->samples + s->n, smp + a, (b - a) * 4);
+      }
+      free(vals);
+      free(smp);
+    }
+    if (rc)
+      break;
+    s->n = rows;
+  }
+  free(steps);
+  sqlite3_finalize(st);
+  sqlite3_finalize(fs);
+  if (rc)
+    cairn_db_series_free(s);
+  return rc;
+sqlerr:
+  cairn__fmt(err, errlen, "%s", sqlite3_errmsg(db));
+  sqlite3_finalize(st);
+  sqlite3_finalize(fs);
+  return CAIRN_EIO;
+}
