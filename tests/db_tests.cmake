@@ -1,0 +1,13 @@
+# The lineage database. One fixture (tests/db/make_fixture.sh) produces real
+# multi-rank runs with mpirun — A, B continuing from A's model, C crashed —
+# and merges A and B into fixture.db; the tests of every command use it
+# (FIXTURES_REQUIRED db_fixture) and read the results back with the sqlite3
+# Python module, an independent reader.
+add_executable(lineage_app db/lineage_app.c)
+target_link_libraries(lineage_app PRIVATE cairn::cairn MPI::MPI_C cairn_build_flags)
+set(CAIRN_DB_FIXTURE ${CMAKE_CURRENT_BINARY_DIR}/db_fixture)
+add_test(NAME db_fixture_runs
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/db/make_fixture.sh $<TARGET_FILE_DIR:lineage_app>
+                 $<TARGET_FILE:cairn_cli> ${CAIRN_DB_FIXTURE})
+set_tests_properties(db_fixture_runs PROPERTIES FIXTURES_SETUP db_fixture LABELS "mpi;db"
+                     TIMEOUT 300 RUN_SERIAL ON)
