@@ -19,6 +19,16 @@
 static const cairn_cli_command commands[] = {
     {"merge", cairn_cmd_merge, "RUN_DIR|DB... [--db PATH]",
      "fold runs (or another database) into the lineage database"},
+    {"runs", cairn_cmd_runs, "[--pipeline NAME] [KEY=VALUE ...] [--json|--csv]",
+     "list runs, newest first, filtered by pipeline, param or metadata"},
+    {"show", cairn_cmd_show, "RUN [--json]",
+     "a run: metadata, params, stages, executions, artifacts, accounting, metrics"},
+    {"metrics", cairn_cmd_metrics, "RUN [--name N [--stat S] [--rank R]] [--json|--csv]",
+     "a run's metrics, or one metric's series per step"},
+    {"diff", cairn_cmd_diff, "RUN_A RUN_B [--json]",
+     "what differs: params, metadata, final metrics, artifacts"},
+    {"search", cairn_cmd_search, "KEY=VALUE|KEY~TEXT... [--json]",
+     "runs, artifacts, executions and contexts by their properties"},
     {"dump", cairn_tool_dump, "RUN_DIR [--series METRIC [--ranks]]",
      "print a run directory (HDF5 files or write-ahead log)"},
 };
