@@ -11,3 +11,15 @@ add_test(NAME db_fixture_runs
                  $<TARGET_FILE:cairn_cli> ${CAIRN_DB_FIXTURE})
 set_tests_properties(db_fixture_runs PROPERTIES FIXTURES_SETUP db_fixture LABELS "mpi;db"
                      TIMEOUT 300 RUN_SERIAL ON)
+
+# `cairn merge`: the MLMD v10 schema and CMF names, values against the run
+# directory, merge twice, killed mid-transaction, a crashed run's WAL,
+# corrupt and foreign files, concurrent merges, database into database,
+# hostile names, usage errors.
+foreach(_case schema roundtrip twice kill crashed corrupt concurrent dbmerge hostile errors)
+  add_test(NAME db_merge_${_case}
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/db/test_merge.py
+                   $<TARGET_FILE:cairn_cli> ${CAIRN_DB_FIXTURE} ${_case})
+  set_tests_properties(db_merge_${_case} PROPERTIES FIXTURES_REQUIRED db_fixture LABELS "db"
+                       TIMEOUT 300)
+endforeach()

@@ -19,7 +19,7 @@
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: cairn merge RUN_DIR|DATABASE... [--db PATH] [--quiet]\n"
+          "usage: cairn merge RUN_DIR|DATABASE... [--db PATH] [--quiet] [--salvage]\n"
           "  Folds runs into the lineage database (default ./cairn.db, or $CAIRN_DB).\n"
           "  RUN_DIR   a run directory: its HDF5 files, or the write-ahead log of a job\n"
           "            that did not finish (recovered; the summary counts it)\n"
@@ -27,6 +27,8 @@ static void usage(FILE *f) {
           "            lineage between sites or users)\n"
           "  --db PATH the database to merge into (created if missing)\n"
           "  --quiet   no progress, only the summary\n"
+          "  --salvage merge what could be read from a run whose HDF5 files are\n"
+          "            damaged (refused by default; the damage is counted)\n"
           "  Each run is merged in one transaction: a merge that is killed leaves the\n"
           "  database as it was. Merging a run again changes nothing.\n"
           "Exit status: 0 every input merged, 1 some input could not be merged (the\n"
@@ -94,7 +96,7 @@ static int is_sqlite_file(const char *path) {
 
 int cairn_cmd_merge(int argc, char **argv) {
   const char *dbopt = NULL;
-  int quiet = 0;
+  int quiet = 0, salvage = 0;
   const char **inputs = calloc((size_t)argc, sizeof *inputs);
   size_t ninputs = 0;
   if (!inputs) {
@@ -117,6 +119,8 @@ int cairn_cmd_merge(int argc, char **argv) {
       dbopt = argv[i] + 5;
     } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
       quiet = 1;
+    } else if (!strcmp(argv[i], "--salvage")) {
+      salvage = 1;
     } else if (argv[i][0] == '-' && argv[i][1]) {
       fprintf(stderr, "cairn merge: unknown option '%s' (see `cairn merge --help`)\n", argv[i]);
       free(inputs);
@@ -140,7 +144,7 @@ int cairn_cmd_merge(int argc, char **argv) {
     return 2;
   }
   progress_ctx pc = {isatty(2), quiet, NULL, 0, ninputs, -1, 0};
-  cairn_db_merge_opts o = {on_progress, &pc, on_report};
+  cairn_db_merge_opts o = {on_progress, &pc, on_report, salvage};
   cairn_db_merge_stats st;
   memset(&st, 0, sizeof st);
   size_t failed = 0;

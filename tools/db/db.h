@@ -125,6 +125,10 @@ typedef struct {
   void *ctx;
   /* Damage found while reading a run (names the file); may be NULL. */
   cairn_run_report_fn report;
+  /* A run whose HDF5 files are damaged is refused unless salvage is set
+   * (then what could be read is merged and the damage counted). A crashed
+   * run's write-ahead log (torn tail) is never refused: that is recovery. */
+  int salvage;
 } cairn_db_merge_opts;
 
 typedef struct {

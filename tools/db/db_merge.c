@@ -1152,13 +1152,22 @@ int cairn_db_merge_dir(sqlite3 *db, const char *run_dir, const cairn_db_merge_op
   int rc = cairn__run_open(run_dir, &v, &rep);
   if (rc) {
     if (rc == CAIRN_ENOTFOUND)
-      cairn__fmt(err, errlen, "%s: no cairn run here (no run-g*.h5 file, no wal-r*.cwal segment)",
+      cairn__fmt(err, errlen,
+                 "%s: no cairn run here (no run-g*.h5 file, no wal-r*.cwal segment); not merged",
                  run_dir);
     else
-      cairn__fmt(err, errlen, "%s: cannot read the run: %s (see the messages above)", run_dir,
+      cairn__fmt(err, errlen, "%s: cannot read the run: %s (see above); not merged", run_dir,
                  cairn_strerror(rc));
     cairn__view_free(&v);
     return rc;
+  }
+  if ((rep.h5_bad || rep.lost_datasets) && !(o && o->salvage)) {
+    cairn__fmt(err, errlen,
+               "%s: %u damaged HDF5 file(s), %llu unreadable dataset(s) (see above); not "
+               "merged (--salvage merges what could be read)",
+               run_dir, rep.h5_bad, (unsigned long long)rep.lost_datasets);
+    cairn__view_free(&v);
+    return CAIRN_ECORRUPT;
   }
   st->damaged += damage_count(&rep);
   rc = cairn_db_merge_view(db, &v, run_dir, &rep, o, st, err, errlen);
