@@ -144,11 +144,14 @@ void cairn__view_free(cairn_run_view *v) {
   for (size_t i = 0; i < v->nartifacts; i++) {
     free(v->artifacts[i].uri);
     free(v->artifacts[i].hash);
+    free(v->artifacts[i].properties);
   }
   free(v->artifacts);
   for (size_t i = 0; i < v->nexecutions; i++) {
     free(v->executions[i].name);
     free(v->executions[i].properties);
+    free(v->executions[i].type);
+    free(v->executions[i].command);
   }
   free(v->executions);
   free(v->events);
@@ -205,9 +208,11 @@ int cairn__view_add_artifact(cairn_run_view *v, const cairn_h5_artifact_row *r) 
   *d = *r;
   d->uri = dup_s(r->uri);
   d->hash = dup_s(r->hash);
-  if (!d->uri || !d->hash) {
+  d->properties = dup_s(r->properties);
+  if (!d->uri || !d->hash || !d->properties) {
     free(d->uri);
     free(d->hash);
+    free(d->properties);
     return CAIRN_ENOMEM;
   }
   v->nartifacts++;
@@ -221,9 +226,13 @@ int cairn__view_add_execution(cairn_run_view *v, const cairn_h5_execution_row *r
   *d = *r;
   d->name = dup_s(r->name);
   d->properties = dup_s(r->properties);
-  if (!d->name || !d->properties) {
+  d->type = dup_s(r->type);
+  d->command = dup_s(r->command);
+  if (!d->name || !d->properties || !d->type || !d->command) {
     free(d->name);
     free(d->properties);
+    free(d->type);
+    free(d->command);
     return CAIRN_ENOMEM;
   }
   v->nexecutions++;
@@ -657,10 +666,12 @@ static int on_artifact(void *ctx, const cairn_rec_artifact *a) {
   wal_builder *b = ctx;
   if (b->skip_rank)
     return 0;
-  char *uri = dup_n(a->uri, a->uri_len), *hash = dup_n(a->hash, a->hash_len);
+  char *uri = dup_n(a->uri, a->uri_len), *hash = dup_n(a->hash, a->hash_len),
+       *props = dup_n(a->props, a->props_len);
   int rc = CAIRN_ENOMEM;
-  if (uri && hash) {
-    cairn_h5_artifact_row row = {a->id, a->kind, (int32_t)b->rank, a->size, a->t_ns, uri, hash};
+  if (uri && hash && props) {
+    cairn_h5_artifact_row row = {a->id, a->kind, (int32_t)b->rank, a->size, a->t_ns, uri, hash,
+                                 props};
     cairn_h5_event_row ev = {a->execution_id, a->id,
                              (uint8_t)(a->role == 1 ? CAIRN_H5_EVENT_INPUT : CAIRN_H5_EVENT_OUTPUT),
                              (int32_t)b->rank, a->t_ns};
@@ -670,6 +681,7 @@ static int on_artifact(void *ctx, const cairn_rec_artifact *a) {
   }
   free(uri);
   free(hash);
+  free(props);
   return rc ? (b->failed = rc) : 0;
 }
 
@@ -680,13 +692,15 @@ static int on_lineage(void *ctx, const cairn_rec_lineage *l) {
   if (b->skip_rank)
     return 0;
   char *name = dup_n(l->name, l->name_len), *text = dup_n(l->text, l->text_len),
-       *props = dup_n(l->props, l->props_len);
-  int rc = name && text && props ? CAIRN_OK : CAIRN_ENOMEM;
+       *props = dup_n(l->props, l->props_len), *type = dup_n(l->type, l->type_len),
+       *command = dup_n(l->command, l->command_len);
+  int rc = name && text && props && type && command ? CAIRN_OK : CAIRN_ENOMEM;
   if (rc == CAIRN_OK && l->what == CAIRN_LIN_CONTEXT) {
     cairn_h5_context_row row = {l->id, name, text, props};
     rc = cairn__view_add_context(b->v, &row);
   } else if (rc == CAIRN_OK && l->what == CAIRN_LIN_EXEC_BEGIN) {
-    cairn_h5_execution_row row = {l->id, l->parent, (int32_t)b->rank, l->t_ns, 0, name, props};
+    cairn_h5_execution_row row = {l->id, l->parent, (int32_t)b->rank, l->t_ns, 0,
+                                  name,  props,     type,             command};
     rc = cairn__view_add_execution(b->v, &row);
   } else if (rc == CAIRN_OK) {
     for (size_t i = b->v->nexecutions; i-- > 0;)
@@ -698,6 +712,8 @@ static int on_lineage(void *ctx, const cairn_rec_lineage *l) {
   free(name);
   free(text);
   free(props);
+  free(type);
+  free(command);
   return rc ? (b->failed = rc) : 0;
 }
 

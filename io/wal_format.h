@@ -24,7 +24,7 @@
 
 #define CAIRN_WAL_MAGIC "CAIRNWAL" /* 8 bytes, no terminator on disk */
 #define CAIRN_WAL_MAGIC_LEN 8u
-#define CAIRN_WAL_VERSION 1u /* the newest version this code reads/writes */
+#define CAIRN_WAL_VERSION 2u /* the newest version this code reads/writes */
 
 /*
  * Segment header: written once at offset 0 of every segment. A version-1

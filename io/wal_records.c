@@ -134,13 +134,21 @@ static void put_bytes(cairn_buf *b, const void *p, size_t n) {
   }
 }
 
-size_t cairn__rec_open(cairn_buf *b, uint16_t type) {
+static size_t open_layout(cairn_buf *b, uint16_t type, uint16_t layout) {
   size_t off = b->len;
   put_u16(b, type);
-  put_u16(b, 0);
+  put_u16(b, layout);
   put_u32(b, 0); /* count, patched by close */
   put_u32(b, 0); /* body bytes, patched by close */
   return off;
+}
+
+size_t cairn__rec_open(cairn_buf *b, uint16_t type) { return open_layout(b, type, 0); }
+size_t cairn__rec_open_artifacts(cairn_buf *b) {
+  return open_layout(b, CAIRN_SEC_ARTIFACTS, CAIRN_SEC_LAYOUT_V2);
+}
+size_t cairn__rec_open_lineage(cairn_buf *b) {
+  return open_layout(b, CAIRN_SEC_LINEAGE, CAIRN_SEC_LAYOUT_V2);
 }
 
 void cairn__rec_close(cairn_buf *b, size_t off, uint32_t count) {
@@ -328,6 +336,7 @@ void cairn__rec_add_artifact(cairn_buf *b, const cairn_rec_artifact *a) {
   put_u64(b, a->t_ns);
   put_val(b, a->uri, a->uri_len);
   put_val(b, a->hash, a->hash_len);
+  put_val(b, a->props, a->props_len);
 }
 
 void cairn__rec_add_lineage(cairn_buf *b, const cairn_rec_lineage *l) {
@@ -338,6 +347,8 @@ void cairn__rec_add_lineage(cairn_buf *b, const cairn_rec_lineage *l) {
   put_val(b, l->name, l->name_len);
   put_val(b, l->text, l->text_len);
   put_val(b, l->props, l->props_len);
+  put_val(b, l->type, l->type_len);
+  put_val(b, l->command, l->command_len);
 }
 
 void cairn__rec_put_source(cairn_buf *b, uint32_t rank) {
@@ -556,9 +567,12 @@ static int dec_kv(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
   return 0;
 }
 
-static int dec_artifacts(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
+static int dec_artifacts(cursor *c, uint32_t n, uint16_t layout,
+                         const cairn_rec_visitor *v) {
   for (uint32_t i = 0; i < n; i++) {
     cairn_rec_artifact a;
+    a.props = "";
+    a.props_len = 0;
     NEED(c, 8 + 1 + 1 + 8 + 8 + 8);
     a.id = ld64(c->p);
     a.kind = c->p[8];
@@ -568,7 +582,8 @@ static int dec_artifacts(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
     a.t_ns = ld64(c->p + 26);
     c->p += 34;
     int rc;
-    if ((rc = get_val(c, &a.uri, &a.uri_len)) || (rc = get_val(c, &a.hash, &a.hash_len)))
+    if ((rc = get_val(c, &a.uri, &a.uri_len)) || (rc = get_val(c, &a.hash, &a.hash_len)) ||
+        (layout == CAIRN_SEC_LAYOUT_V2 && (rc = get_val(c, &a.props, &a.props_len))))
       return rc;
     if (a.role != 1 && a.role != 2)
       return fail(c, "artifact role is neither INPUT (1) nor OUTPUT (2)");
@@ -578,9 +593,11 @@ static int dec_artifacts(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
   return 0;
 }
 
-static int dec_lineage(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
+static int dec_lineage(cursor *c, uint32_t n, uint16_t layout, const cairn_rec_visitor *v) {
   for (uint32_t i = 0; i < n; i++) {
     cairn_rec_lineage l;
+    l.type = l.command = "";
+    l.type_len = l.command_len = 0;
     NEED(c, 1 + 8 + 8 + 8);
     l.what = c->p[0];
     l.id = ld64(c->p + 1);
@@ -589,7 +606,10 @@ static int dec_lineage(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
     c->p += 25;
     int rc;
     if ((rc = get_val(c, &l.name, &l.name_len)) || (rc = get_val(c, &l.text, &l.text_len)) ||
-        (rc = get_val(c, &l.props, &l.props_len)))
+        (rc = get_val(c, &l.props, &l.props_len)) ||
+        (layout == CAIRN_SEC_LAYOUT_V2 &&
+         ((rc = get_val(c, &l.type, &l.type_len)) ||
+          (rc = get_val(c, &l.command, &l.command_len)))))
       return rc;
     if (l.what < CAIRN_LIN_CONTEXT || l.what > CAIRN_LIN_EXEC_END)
       return fail(c, "unknown lineage record kind");
@@ -620,7 +640,7 @@ int cairn__rec_decode(const void *payload, size_t len, const cairn_rec_visitor *
     cursor c = {p, end, payload, sec, err, errlen};
     if ((size_t)(end - p) < CAIRN_SEC_HEADER_SIZE)
       return fail(&c, "truncated section header");
-    uint16_t type = ld16(p);
+    uint16_t type = ld16(p), layout = ld16(p + 2);
     uint32_t count = ld32(p + 4), bytes = ld32(p + 8);
     if ((size_t)(end - p) - CAIRN_SEC_HEADER_SIZE < bytes)
       return fail(&c, "section body runs past the end of the block");
@@ -650,10 +670,13 @@ int cairn__rec_decode(const void *payload, size_t len, const cairn_rec_visitor *
       rc = dec_counters(&c, count, v);
       break;
     case CAIRN_SEC_ARTIFACTS:
-      rc = dec_artifacts(&c, count, v);
-      break;
     case CAIRN_SEC_LINEAGE:
-      rc = dec_lineage(&c, count, v);
+      if (layout != 0 && layout != CAIRN_SEC_LAYOUT_V2) {
+        rc = fail(&c, "unknown record layout in the section flags");
+        break;
+      }
+      rc = type == CAIRN_SEC_ARTIFACTS ? dec_artifacts(&c, count, layout, v)
+                                       : dec_lineage(&c, count, layout, v);
       break;
     case CAIRN_SEC_SOURCE:
       if (bytes != 4) {

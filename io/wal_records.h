@@ -28,9 +28,14 @@ enum {
 
 enum { CAIRN_LIN_CONTEXT = 1, CAIRN_LIN_EXEC_BEGIN = 2, CAIRN_LIN_EXEC_END = 3 };
 
-/* Section header: u16 type, u16 flags (0), u32 count, u32 byte length of the
- * section body that follows. */
+/* Section header: u16 type, u16 flags, u32 count, u32 byte length of the
+ * section body that follows. flags is the section's record layout: 0 for
+ * every section except ARTIFACTS and LINEAGE, which write
+ * CAIRN_SEC_LAYOUT_V2 (WAL format 2: artifacts carry properties, lineage
+ * records an execution type and command line) and still read layout 0 (WAL
+ * format 1). A known section with an unknown layout is corrupt. */
 #define CAIRN_SEC_HEADER_SIZE 12u
+#define CAIRN_SEC_LAYOUT_V2 1u
 
 enum {
   CAIRN_PARAM_INT64 = 1,
@@ -99,11 +104,15 @@ typedef struct {
   size_t uri_len;
   const char *hash;
   size_t hash_len;
+  const char *props; /* typed properties, a flat JSON object, "" if none  */
+  size_t props_len;  /* (validated by the runtime; io/props.h reads it)   */
 } cairn_rec_artifact;
 
 /* A stage of the pipeline began (CONTEXT: name, pipeline, properties), or
- * an execution began (EXEC_BEGIN: parent = its stage, name, properties) or
- * ended (EXEC_END). Properties are JSON object text, "" if none. */
+ * an execution began (EXEC_BEGIN: parent = its stage, name, properties,
+ * type, command line) or ended (EXEC_END). Properties are JSON object text,
+ * "" if none; type and command are "" except for EXEC_BEGIN (and "" when
+ * decoded from a layout-0 section, which had neither). */
 typedef struct {
   uint8_t what;     /* CAIRN_LIN_* */
   uint64_t id;
@@ -111,6 +120,8 @@ typedef struct {
   uint64_t t_ns;
   const char *name, *text, *props;
   size_t name_len, text_len, props_len;
+  const char *type, *command;
+  size_t type_len, command_len;
 } cairn_rec_lineage;
 
 /* ---- growable byte buffer ----------------------------------------------- */
@@ -143,7 +154,11 @@ void cairn__rec_add_kv(cairn_buf *b, const char *key, size_t klen,
 void cairn__rec_close(cairn_buf *b, size_t open_offset, uint32_t count);
 void cairn__rec_put_counters(cairn_buf *b, size_t n, const cairn_rec_counters *c);
 void cairn__rec_put_source(cairn_buf *b, uint32_t rank);
-/* Artifacts are appended one by one inside an open CAIRN_SEC_ARTIFACTS. */
+/* Artifacts are appended one by one inside a section opened with
+ * cairn__rec_open_artifacts (layout 2); lineage records likewise inside
+ * cairn__rec_open_lineage. */
+size_t cairn__rec_open_artifacts(cairn_buf *b);
+size_t cairn__rec_open_lineage(cairn_buf *b);
 void cairn__rec_add_artifact(cairn_buf *b, const cairn_rec_artifact *a);
 void cairn__rec_add_lineage(cairn_buf *b, const cairn_rec_lineage *l);
 

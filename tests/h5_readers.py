@@ -87,7 +87,7 @@ def check_h5py(path):
 
     f = h5py.File(path, "r")
     a = f.attrs
-    if int(a["cairn_format_version"]) != 1:
+    if int(a["cairn_format_version"]) != 2:
         fail("cairn_format_version")
     if a["run_id"] != b"10171e25-2c33-3a41-484f-565d646b7279":
         fail("run_id %r" % a["run_id"])
@@ -188,9 +188,12 @@ def check_h5py(path):
     if kv != [(0, b"dataset", b"imagenet/train"), (W - 1, b"note", b"straggler\ttab")]:
         fail("run %r" % kv)
     art = f["lineage/artifacts"][:]
-    if [int(x["rank"]) for x in art] != [0, 2, 4] or art[0]["uri"] != b"file:///data/shard":
+    if [int(x["rank"]) for x in art] != [0, 2, 4] or art[0]["uri"] != b"file:///data/shard" \
+            or art[0]["properties"] != b'{"rows": 1000, "split": "train"}':
         fail("lineage/artifacts %r" % art)
-    if len(f["lineage/executions"]) != 1 or f["lineage/executions"][0]["name"] != b"train":
+    exe = f["lineage/executions"]
+    if len(exe) != 1 or exe[0]["name"] != b"train" or exe[0]["type"] != b"training" \
+            or exe[0]["command"] != b"python train.py --epochs 3":
         fail("lineage/executions")
     if len(f["lineage/events"]) != 3 or len(f["lineage/contexts"]) != 1:
         fail("lineage/events or contexts")
@@ -212,9 +215,9 @@ def check_h5py(path):
 def documented_layout(md):
     """Paths listed in the layout block of the run-file section."""
     text = open(md, encoding="utf-8").read()
-    sec = text.find("## Run file (HDF5), format v1")
+    sec = text.find("## Run file (HDF5), format v2")
     if sec < 0:
-        fail("docs/format.md has no '## Run file (HDF5), format v1' section")
+        fail("docs/format.md has no '## Run file (HDF5), format v2' section")
     block = re.search(r"<!-- h5-layout -->\s*```text\n(.*?)```", text[sec:], re.S)
     if not block:
         fail("the run-file section has no '<!-- h5-layout -->' text block")

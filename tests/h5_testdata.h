@@ -172,13 +172,15 @@ static inline void td_view(cairn_run_view *v, const int32_t *ranks, size_t n, in
     if (r % 2 == 0) {
       cairn_h5_artifact_row a = {(uint64_t)(100 + r), CAIRN_H5_ARTIFACT_DATASLICE, r,
                                  4096u * (uint64_t)(r + 1), 1700000000000000000ull + (uint64_t)r,
-                                 "file:///data/shard", "sha256:00ff"};
+                                 "file:///data/shard", "sha256:00ff",
+                                 "{\"rows\": 1000, \"split\": \"train\"}"};
       cairn__view_add_artifact(v, &a);
       cairn_h5_event_row e = {7, (uint64_t)(100 + r), CAIRN_H5_EVENT_INPUT, r, 5};
       cairn__view_add_event(v, &e);
     }
     if (r == 0) {
-      cairn_h5_execution_row x = {7, 3, 0, 10, 20, "train", "{\"epochs\": 3}"};
+      cairn_h5_execution_row x = {7, 3, 0, 10, 20, "train", "{\"epochs\": 3}", "training",
+                                  "python train.py --epochs 3"};
       cairn__view_add_execution(v, &x);
       cairn_h5_context_row ctx = {3, "training", "resnet-pipeline", ""};
       cairn__view_add_context(v, &ctx);
@@ -270,14 +272,16 @@ static inline int td_compare(const cairn_run_view *a, const cairn_run_view *b, c
   for (size_t i = 0; i < a->nartifacts; i++) {
     const cairn_h5_artifact_row *x = &a->artifacts[i], *y = &b->artifacts[i];
     if (x->id != y->id || x->kind != y->kind || x->rank != y->rank || x->size != y->size ||
-        x->t_ns != y->t_ns || strcmp(x->uri, y->uri) || strcmp(x->hash, y->hash))
+        x->t_ns != y->t_ns || strcmp(x->uri, y->uri) || strcmp(x->hash, y->hash) ||
+        strcmp(x->properties, y->properties))
       DIFF("artifact %zu", i);
   }
   for (size_t i = 0; i < a->nexecutions; i++) {
     const cairn_h5_execution_row *x = &a->executions[i], *y = &b->executions[i];
     if (x->id != y->id || x->context_id != y->context_id || x->rank != y->rank ||
         x->start_ns != y->start_ns || x->end_ns != y->end_ns || strcmp(x->name, y->name) ||
-        strcmp(x->properties, y->properties))
+        strcmp(x->properties, y->properties) || strcmp(x->type, y->type) ||
+        strcmp(x->command, y->command))
       DIFF("execution %zu", i);
   }
   for (size_t i = 0; i < a->nevents; i++) {

@@ -124,6 +124,7 @@ static void assert_defaults(const cairn_config *c) {
   cr_assert_eq(c->wal_segment_bytes, 64ULL << 20);
   cr_assert_eq(c->max_names, 4096);
   cr_assert_eq(c->log_level, CAIRN_LOG_WARN);
+  cr_assert_eq(c->hasher_threads, 0);
 }
 
 /* The values both "every key" files below set; none is a default. */
@@ -158,9 +159,9 @@ Test(config, load_without_file_or_env_gives_defaults) {
   assert_defaults(&c);
 }
 
-Test(config, key_table_lists_twenty_unique_keys) {
+Test(config, key_table_lists_twenty_one_unique_keys) {
   size_t n = cairn__config_key_count();
-  cr_assert_eq(n, 20);
+  cr_assert_eq(n, 21);
   for (size_t i = 0; i < n; i++) {
     cr_assert_not_null(cairn__config_key_name(i));
     for (size_t j = 0; j < i; j++)
@@ -672,4 +673,14 @@ Test(config, docs_list_every_key_and_its_environment_variable) {
     cr_expect(strstr(doc, want) != NULL, "docs/config.md lacks %s", want);
   }
   free(doc);
+}
+
+Test(config, hasher_threads_is_bounded) {
+  cairn_config c;
+  char err[512];
+  cr_assert_eq(load_text("lineage:\n  hasher_threads: 4\n", &c, err, sizeof err), CAIRN_OK, "%s",
+               err);
+  cr_assert_eq(c.hasher_threads, 4);
+  cr_assert_eq(load_text("lineage.hasher_threads: 257\n", &c, err, sizeof err), CAIRN_ECONFIG);
+  cr_assert(strstr(err, "lineage.hasher_threads") != NULL, "%s", err);
 }

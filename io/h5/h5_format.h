@@ -1,9 +1,9 @@
 /*
  * h5_format.h — private to cairn: the one definition of the HDF5 run-file
- * format (v1) — file names, group, dataset and attribute names, versions,
+ * format (v2) — file names, group, dataset and attribute names, versions,
  * chunking policy and the on-disk record layouts — shared by the writers,
  * the reader and the tests, and described for humans in docs/format.md
- * ("Run file (HDF5), format v1").
+ * ("Run file (HDF5), format v2").
  *
  * This header does not include hdf5.h: tools that only need the names (and
  * the runtime, which only calls the finalize hook) build without HDF5's
@@ -19,8 +19,11 @@
 
 /* The newest format this code writes and reads. A reader refuses a file
  * whose version is greater (CAIRN_EVERSION): a later writer may have moved
- * things a v1 reader would silently misread. */
-#define CAIRN_H5_FORMAT_VERSION 1u
+ * things a v1 reader would silently misread. Version 2 added the
+ * `properties` column of /lineage/artifacts and the `type` and `command`
+ * columns of /lineage/executions; v1 files are still read (those columns
+ * then read as ""). */
+#define CAIRN_H5_FORMAT_VERSION 2u
 
 /* ---------------------------------------------------------------------- */
 /* File names                                                              */
@@ -180,7 +183,10 @@ typedef struct {
   uint64_t size;       /* bytes, 0 if unknown                              */
   uint64_t t_ns;       /* when it was logged                               */
   char *uri;           /* path or URI                                      */
-  char *hash;          /* "sha256:<hex>", "" if not hashed                 */
+  char *hash;          /* "cairn-merkle-sha256-v1:<hex>" (docs/format.md),
+                          "" for a URI, "error: <reason>" if it failed     */
+  char *properties;    /* typed properties, a flat JSON object (io/props.h);
+                          "" if none (v2)                                  */
 } cairn_h5_artifact_row;
 
 typedef struct {
@@ -190,6 +196,8 @@ typedef struct {
   uint64_t start_ns, end_ns;
   char *name;
   char *properties;    /* JSON object text, "" if none                     */
+  char *type;          /* execution type, e.g. "train" (v2)                */
+  char *command;       /* command line, "" if unknown (v2)                 */
 } cairn_h5_execution_row;
 
 typedef struct {

@@ -1,4 +1,4 @@
-/* h5_layout.c — writes the parts of an HDF5 run file (format v1) from this
+/* h5_layout.c — writes the parts of an HDF5 run file (format v2) from this
  * process's share of a run view; shared by the serial and parallel writers. */
 #include "h5_layout.h"
 

@@ -1,4 +1,4 @@
-/* h5_reader.c — reads an HDF5 run file (format v1) into a run view, saying
+/* h5_reader.c — reads an HDF5 run file (format v2) into a run view, saying
  * precisely what is wrong with a foreign, truncated or damaged file and
  * keeping every dataset that can still be read. */
 #include <errno.h>

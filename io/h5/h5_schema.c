@@ -43,14 +43,16 @@ static const member art_m[] = {
     M(cairn_h5_artifact_row, id, t_u64, f_u64),   M(cairn_h5_artifact_row, kind, t_u8, f_u8),
     M(cairn_h5_artifact_row, rank, t_i32, f_i32), M(cairn_h5_artifact_row, size, t_u64, f_u64),
     M(cairn_h5_artifact_row, t_ns, t_u64, f_u64), S(cairn_h5_artifact_row, uri),
-    S(cairn_h5_artifact_row, hash)};
+    S(cairn_h5_artifact_row, hash),               S(cairn_h5_artifact_row, properties)};
 static const member exe_m[] = {M(cairn_h5_execution_row, id, t_u64, f_u64),
                                M(cairn_h5_execution_row, context_id, t_u64, f_u64),
                                M(cairn_h5_execution_row, rank, t_i32, f_i32),
                                M(cairn_h5_execution_row, start_ns, t_u64, f_u64),
                                M(cairn_h5_execution_row, end_ns, t_u64, f_u64),
                                S(cairn_h5_execution_row, name),
-                               S(cairn_h5_execution_row, properties)};
+                               S(cairn_h5_execution_row, properties),
+                               S(cairn_h5_execution_row, type),
+                               S(cairn_h5_execution_row, command)};
 static const member ev_m[] = {M(cairn_h5_event_row, execution_id, t_u64, f_u64),
                               M(cairn_h5_event_row, artifact_id, t_u64, f_u64),
                               M(cairn_h5_event_row, type, t_u8, f_u8),

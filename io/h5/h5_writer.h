@@ -1,6 +1,6 @@
 /*
  * h5_writer.h — private to cairn: writes a run view as an HDF5 run file
- * (format v1, h5_format.h), serially for a standalone run or collectively
+ * (format v2, h5_format.h), serially for a standalone run or collectively
  * by the aggregators of one group through MPI-IO. Both write the file under
  * a temporary name and rename it into place only when it is complete and
  * synced, so a run directory never holds a half-written run-g*.h5.

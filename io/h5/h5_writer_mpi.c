@@ -360,6 +360,7 @@ static void pack_meta(pack *b, const cairn_run_view *v) {
     put_u64(b, a->t_ns);
     put_str(b, a->uri, strlen(a->uri));
     put_str(b, a->hash, strlen(a->hash));
+    put_str(b, a->properties ? a->properties : "", a->properties ? strlen(a->properties) : 0);
   }
   put_u64(b, v->nexecutions);
   for (size_t i = 0; i < v->nexecutions; i++) {
@@ -371,6 +372,8 @@ static void pack_meta(pack *b, const cairn_run_view *v) {
     put_u64(b, e->end_ns);
     put_str(b, e->name, strlen(e->name));
     put_str(b, e->properties, strlen(e->properties));
+    put_str(b, e->type ? e->type : "", e->type ? strlen(e->type) : 0);
+    put_str(b, e->command ? e->command : "", e->command ? strlen(e->command) : 0);
   }
   put_u64(b, v->nevents);
   put(b, v->events, v->nevents * sizeof *v->events); /* no pointers inside */
@@ -527,10 +530,12 @@ static int unpack_meta(const char *all, const int *counts, const int *displs, in
       a.t_ns = get_u64(&u);
       a.uri = get_str(&u, NULL);
       a.hash = get_str(&u, NULL);
+      a.properties = get_str(&u, NULL);
       if (!u.bad)
         rc = cairn__view_add_artifact(meta, &a);
       free(a.uri);
       free(a.hash);
+      free(a.properties);
     }
     n = get_u64(&u);
     for (uint64_t i = 0; i < n && !u.bad && rc == CAIRN_OK; i++) {
@@ -542,10 +547,14 @@ static int unpack_meta(const char *all, const int *counts, const int *displs, in
       e.end_ns = get_u64(&u);
       e.name = get_str(&u, NULL);
       e.properties = get_str(&u, NULL);
+      e.type = get_str(&u, NULL);
+      e.command = get_str(&u, NULL);
       if (!u.bad)
         rc = cairn__view_add_execution(meta, &e);
       free(e.name);
       free(e.properties);
+      free(e.type);
+      free(e.command);
     }
     n = get_u64(&u);
     for (uint64_t i = 0; i < n && !u.bad && rc == CAIRN_OK; i++) {

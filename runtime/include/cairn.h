@@ -274,22 +274,75 @@ typedef enum { CAIRN_ROLE_INPUT = 1, CAIRN_ROLE_OUTPUT = 2 } cairn_role;
 
 /*
  * Records an artifact the run read (CAIRN_ROLE_INPUT) or wrote
- * (CAIRN_ROLE_OUTPUT). A path is identified by its content hash
- * (cairn-merkle-sha256-v1, docs/format.md: equal to `sha256sum` for files
- * up to 4 MiB), computed by a background hasher thread: the call itself
- * never reads the file and never waits. A URI ("scheme://...", e.g. s3://,
- * https://, file://) is recorded as given, without hashing. A file that
- * cannot be hashed (missing, a directory, unreadable, changed while being
- * hashed) is recorded with the reason instead of a hash; the run goes on.
- * Artifacts logged before cairn_finalize are hashed before it returns.
+ * (CAIRN_ROLE_OUTPUT), as an event of the open execution (if any). A path is
+ * identified by its content hash (cairn-merkle-sha256-v1, docs/format.md:
+ * equal to `sha256sum` for files up to 4 MiB), computed by the background
+ * hasher pool (lineage.hasher_threads): the call itself never reads the file
+ * and never waits. A URI ("scheme://...", e.g. s3://, https://, file://) is
+ * recorded as given, without hashing. A file that cannot be hashed
+ * (missing, a directory, unreadable, changed while being hashed) is
+ * recorded with the reason instead of a hash; the run goes on. Artifacts
+ * logged before cairn_finalize are hashed before it returns.
  *
  * Returns the artifact's id (> 0, unique in the run), or CAIRN_EINVAL (NULL
  * or empty path, bad kind or role), CAIRN_ENAMETOOLONG (longer than 4095
- * bytes), CAIRN_ENOTINIT, CAIRN_ENOMEM, CAIRN_ETHREAD (the hasher could not
- * start). Thread-safe; allocates, so keep it out of the inner loop.
+ * bytes), CAIRN_ENOTINIT, CAIRN_ENOMEM, CAIRN_ETHREAD (no hasher thread
+ * could start). Thread-safe; allocates, so keep it out of the inner loop.
+ * cairn_artifact(p, k, r) is cairn_artifact_props(p, k, r, NULL).
  */
 CAIRN_API int64_t cairn_artifact(const char *path_or_uri, cairn_artifact_kind kind,
                                  cairn_role role);
+
+/*
+ * Typed custom properties. properties_json is a flat JSON object,
+ * {"key": value, ...}, whose values are strings, integers (int64), other
+ * numbers (double), true or false: e.g. {"rows": 1000, "split": "train",
+ * "shuffled": true}. Nested objects, arrays, null, duplicate keys and
+ * invalid UTF-8 are refused. NULL or "" means none. The text is checked when
+ * the call is made and stored as given (at most CAIRN_VALUE_MAX bytes) in
+ * the run's files (docs/format.md). An invalid object makes the call return
+ * CAIRN_EINVAL and record nothing (the reason, with its byte offset, is
+ * logged at the warn level).
+ */
+
+/*
+ * cairn_artifact with typed custom properties (see above).
+ * Returns as cairn_artifact does, and CAIRN_EINVAL for invalid properties,
+ * CAIRN_ENAMETOOLONG for properties longer than CAIRN_VALUE_MAX.
+ * Thread-safe; allocates.
+ */
+CAIRN_API int64_t cairn_artifact_props(const char *path_or_uri, cairn_artifact_kind kind,
+                                       cairn_role role, const char *properties_json);
+
+/*
+ * Records a model (a checkpoint, an exported network) as an artifact of kind
+ * CAIRN_ARTIFACT_MODEL, hashed like any file (or recorded as given for a
+ * URI). framework (e.g. "pytorch"), model_type (e.g. "resnet50") and name
+ * (e.g. "classifier") are stored as the string properties "framework",
+ * "model_type" and "model_name", first, followed by the members of
+ * properties_json; each may be NULL (left out). Giving one of those keys in
+ * properties_json as well is a duplicate key: CAIRN_EINVAL.
+ *
+ * Returns the artifact's id (> 0), or what cairn_artifact_props returns.
+ * Thread-safe; allocates.
+ */
+CAIRN_API int64_t cairn_model(const char *path_or_uri, cairn_role role, const char *framework,
+                              const char *model_type, const char *name,
+                              const char *properties_json);
+
+/*
+ * Records execution-level metrics (final accuracy, test loss: the
+ * Common Metadata Framework's "metrics" artifact) as an artifact of kind
+ * CAIRN_ARTIFACT_METRICS, an OUTPUT of the open execution. The values are
+ * its properties, e.g. {"accuracy": 0.931, "test_loss": 0.212}; name
+ * (1..CAIRN_NAME_MAX bytes) becomes its uri. Nothing is read or hashed: its
+ * hash is "" like a URI's.
+ *
+ * Returns the artifact's id (> 0), or CAIRN_EINVAL (NULL/empty name,
+ * invalid properties), CAIRN_ENAMETOOLONG, CAIRN_ENOTINIT, CAIRN_ENOMEM.
+ * Thread-safe; allocates.
+ */
+CAIRN_API int64_t cairn_metrics_artifact(const char *name, const char *properties_json);
 
 /*
  * Dataslices: a named set of files used together (a shard list, a
@@ -317,20 +370,29 @@ CAIRN_API int64_t cairn_dataslice_commit(int64_t slice, cairn_role role);
  * Stages and executions (the Common Metadata Framework's contexts and
  * executions). cairn_stage begins a stage of the pipeline (configuration
  * key pipeline.name); executions begun afterwards belong to it.
- * cairn_execution_begin opens an execution (e.g. an epoch, an evaluation)
- * and makes it the current one: artifacts logged while it is open are its
- * INPUT/OUTPUT events. properties: JSON object text stored as given, or
- * NULL. Names follow the metric-name rules.
+ * cairn_execution_begin_ex opens an execution (e.g. an epoch, an
+ * evaluation) and makes it the current one: artifacts logged while it is
+ * open are its INPUT/OUTPUT events. type says what kind of execution it is
+ * (e.g. "train", "evaluate"; the CMF execution type), name which one (e.g.
+ * "epoch-3"); command_line is what ran it, NULL meaning this process's
+ * command line (as the run's "cmdline" key records it; "" records none).
+ * cairn_execution_begin(name, properties) is
+ * cairn_execution_begin_ex(name, name, NULL, properties). properties: typed
+ * custom properties (see above), validated, or NULL. Names and types follow
+ * the metric-name rules; a command line is at most CAIRN_VALUE_MAX bytes.
  *
- * cairn_stage and cairn_execution_begin return the new id (> 0, unique in
- * the run, shared id space with artifacts) or CAIRN_EINVAL (NULL/empty
- * name), CAIRN_ENAMETOOLONG, CAIRN_ENOTINIT, CAIRN_ENOMEM.
- * cairn_execution_end returns CAIRN_OK, CAIRN_EINVAL (id <= 0),
- * CAIRN_ENOTINIT, CAIRN_ENOMEM; ending the current execution leaves none
- * open. Thread-safe; they allocate, so not for the loop. The current stage
- * and execution are per process.
+ * cairn_stage and cairn_execution_begin(_ex) return the new id (> 0, unique
+ * in the run, shared id space with artifacts) or CAIRN_EINVAL (NULL/empty
+ * name or type, invalid properties: nothing is recorded),
+ * CAIRN_ENAMETOOLONG, CAIRN_ENOTINIT, CAIRN_ENOMEM. cairn_execution_end
+ * returns CAIRN_OK, CAIRN_EINVAL (id <= 0), CAIRN_ENOTINIT, CAIRN_ENOMEM;
+ * ending the current execution leaves none open. Thread-safe; they
+ * allocate, so not for the loop. The current stage and execution are per
+ * process.
  */
 CAIRN_API int64_t cairn_stage(const char *name, const char *properties);
+CAIRN_API int64_t cairn_execution_begin_ex(const char *type, const char *name,
+                                           const char *command_line, const char *properties);
 CAIRN_API int64_t cairn_execution_begin(const char *name, const char *properties);
 CAIRN_API int cairn_execution_end(int64_t id);
 

@@ -14,6 +14,8 @@
 #include "h5/h5_finalize.h"
 #include "hasher.h"
 #include "lifecycle.h"
+#include "props.h"
+#include "runmeta.h"
 #include "state.h"
 #include "util.h"
 #include "wal_records.h"
@@ -301,8 +303,9 @@ CAIRN_API int cairn_run_set(const char *key, const char *value) {
 
 int cairn__ctl_push_artifact(uint64_t id, uint8_t kind, uint8_t role, uint64_t exec,
                              uint64_t size, uint64_t t_ns, const char *uri, size_t uri_len,
-                             const char *hash, size_t hash_len) {
-  cairn_ctl *c = malloc(sizeof *c + uri_len + hash_len);
+                             const char *hash, size_t hash_len, const char *props,
+                             size_t props_len) {
+  cairn_ctl *c = malloc(sizeof *c + uri_len + hash_len + props_len);
   if (!c)
     return CAIRN_ENOMEM;
   memset(c, 0, sizeof *c);
@@ -315,9 +318,123 @@ int cairn__ctl_push_artifact(uint64_t id, uint8_t kind, uint8_t role, uint64_t e
   c->t_ns = t_ns;
   c->klen = (uint16_t)uri_len;
   c->vlen = (uint32_t)hash_len;
+  c->xlen = (uint32_t)props_len;
   memcpy(c->data, uri, uri_len);
   memcpy(c->data + uri_len, hash, hash_len);
+  if (props_len)
+    memcpy(c->data + uri_len + hash_len, props, props_len);
   ctl_push(c);
+  return CAIRN_OK;
+}
+
+/* ---- typed properties ----------------------------------------------------- */
+
+/* Checks properties text (NULL = none): at most CAIRN_VALUE_MAX bytes and a
+ * flat JSON object io/props.c accepts. On failure says why (at WARN: the
+ * return code alone does not tell which byte was wrong). */
+static int check_props(const char *fn, const char *props, size_t *len) {
+  *len = 0;
+  if (!props)
+    return CAIRN_OK;
+  *len = strnlen(props, (size_t)CAIRN_VALUE_MAX + 1);
+  if (*len > CAIRN_VALUE_MAX) {
+    cairn__log(CAIRN_LOG_WARN, "%s: properties longer than %d bytes", fn, CAIRN_VALUE_MAX);
+    return CAIRN_ENAMETOOLONG;
+  }
+  char err[160];
+  int rc = cairn__props_parse(props, *len, NULL, NULL, err, sizeof err);
+  if (rc == CAIRN_EINVAL)
+    cairn__log(CAIRN_LOG_WARN, "%s: properties are not a flat JSON object: %s", fn, err);
+  return rc;
+}
+
+/* Appends s as a JSON string (quoted, escaped) to out[*o]; out has room for
+ * 6 bytes per input byte plus 2. */
+static void json_str(char *out, size_t *o, const char *s) {
+  out[(*o)++] = '"';
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '"' || *p == '\\') {
+      out[(*o)++] = '\\';
+      out[(*o)++] = (char)*p;
+    } else if (*p < 0x20) {
+      *o += (size_t)sprintf(out + *o, "\\u%04x", *p);
+    } else {
+      out[(*o)++] = (char)*p;
+    }
+  }
+  out[(*o)++] = '"';
+}
+
+/* The model's properties: "framework", "model_type" and "model_name" (those
+ * given) followed by the members of props, as one object (malloc'd into
+ * *out). The result is validated as a whole, so a key given both ways is a
+ * duplicate key: CAIRN_EINVAL. */
+static int model_props(const char *framework, const char *model_type, const char *name,
+                       const char *props, char **out, size_t *out_len) {
+  size_t plen;
+  int rc = check_props("cairn_model", props, &plen);
+  if (rc != CAIRN_OK)
+    return rc;
+  const char *keys[3] = {"framework", "model_type", "model_name"};
+  const char *vals[3] = {framework, model_type, name};
+  size_t cap = plen + 64;
+  for (int i = 0; i < 3; i++) {
+    if (vals[i] && strnlen(vals[i], (size_t)CAIRN_VALUE_MAX + 1) > CAIRN_VALUE_MAX)
+      return CAIRN_ENAMETOOLONG;
+    cap += vals[i] ? strlen(vals[i]) * 6 + 24 : 0;
+  }
+  char *o = malloc(cap);
+  if (!o)
+    return CAIRN_ENOMEM;
+  size_t n = 0, members = 0;
+  o[n++] = '{';
+  for (int i = 0; i < 3; i++) {
+    if (!vals[i])
+      continue;
+    if (members++)
+      o[n++] = ',';
+    json_str(o, &n, keys[i]);
+    o[n++] = ':';
+    json_str(o, &n, vals[i]);
+  }
+  /* The caller's members: what lies between its braces (validated above,
+   * so the first '{' and the last '}' are the object's). */
+  const char *open = plen ? memchr(props, '{', plen) : NULL;
+  const char *close = open ? props + plen : NULL;
+  while (close && close > open && close[-1] != '}')
+    close--;
+  if (open && close > open + 1) {
+    const char *in = open + 1, *end = close - 1;
+    while (in < end && (*in == ' ' || *in == '\t' || *in == '\n' || *in == '\r'))
+      in++;
+    while (end > in && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+      end--;
+    if (in < end) {
+      if (members++)
+        o[n++] = ',';
+      memcpy(o + n, in, (size_t)(end - in));
+      n += (size_t)(end - in);
+    }
+  }
+  o[n++] = '}';
+  o[n] = '\0';
+  if (!members) { /* nothing at all: no properties */
+    o[0] = '\0';
+    n = 0;
+  }
+  if (n > CAIRN_VALUE_MAX) {
+    free(o);
+    return CAIRN_ENAMETOOLONG;
+  }
+  char err[160];
+  rc = cairn__props_parse(o, n, NULL, NULL, err, sizeof err);
+  if (rc != CAIRN_OK) {
+    cairn__log(CAIRN_LOG_WARN, "cairn_model: properties: %s", err);
+    free(o);
+    return rc;
+  }
+  *out = o;
+  *out_len = n;
   return CAIRN_OK;
 }
 
@@ -330,9 +447,10 @@ static int is_uri(const char *s) {
   return p > s && p[0] == ':' && p[1] == '/' && p[2] == '/';
 }
 
-CAIRN_API int64_t cairn_artifact(const char *path, cairn_artifact_kind kind, cairn_role role) {
-  if (!running())
-    return CAIRN_ENOTINIT;
+/* cairn_artifact_props, cairn_model: props (len bytes, already validated)
+ * travel with the artifact. */
+static int64_t artifact_common(const char *path, cairn_artifact_kind kind, cairn_role role,
+                               const char *props, size_t props_len) {
   size_t len = path ? strnlen(path, 4096) : 0;
   int ok_kind = kind == CAIRN_ARTIFACT_OTHER || kind == CAIRN_ARTIFACT_DATASET ||
                 kind == CAIRN_ARTIFACT_MODEL || kind == CAIRN_ARTIFACT_DATASLICE ||
@@ -346,15 +464,74 @@ CAIRN_API int64_t cairn_artifact(const char *path, cairn_artifact_kind kind, cai
     reject(CAIRN_CHANNEL_CONTROL);
     return rc;
   }
-  uint64_t seq = atomic_fetch_add_explicit(&cairn__g.artifact_seq, 1, memory_order_relaxed) + 1;
-  uint64_t id = (uint64_t)cairn__g.rank << 32 | seq;
+  uint64_t id = cairn__lineage_next_id();
   uint64_t t = cairn__now_realtime_ns();
   uint64_t exec = atomic_load_explicit(&cairn__g.cur_execution, memory_order_relaxed);
   if (is_uri(path))
     rc = cairn__ctl_push_artifact(id, (uint8_t)kind, (uint8_t)role, exec, 0, t, path, len, "",
-                                  0);
+                                  0, props ? props : "", props_len);
   else
-    rc = cairn__hasher_submit(id, (uint8_t)kind, (uint8_t)role, exec, t, path, len);
+    rc = cairn__hasher_submit(id, (uint8_t)kind, (uint8_t)role, exec, t, path, len, props,
+                              props_len);
+  return rc == CAIRN_OK ? (int64_t)id : rc;
+}
+
+CAIRN_API int64_t cairn_artifact(const char *path, cairn_artifact_kind kind, cairn_role role) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  return artifact_common(path, kind, role, NULL, 0);
+}
+
+CAIRN_API int64_t cairn_artifact_props(const char *path, cairn_artifact_kind kind,
+                                       cairn_role role, const char *properties_json) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  size_t plen;
+  int rc = check_props("cairn_artifact_props", properties_json, &plen);
+  if (rc != CAIRN_OK) {
+    if (rc != CAIRN_ENOMEM)
+      reject(CAIRN_CHANNEL_CONTROL);
+    return rc;
+  }
+  return artifact_common(path, kind, role, properties_json, plen);
+}
+
+CAIRN_API int64_t cairn_model(const char *path, cairn_role role, const char *framework,
+                              const char *model_type, const char *name,
+                              const char *properties_json) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  char *props = NULL;
+  size_t plen = 0;
+  int rc = model_props(framework, model_type, name, properties_json, &props, &plen);
+  if (rc != CAIRN_OK) {
+    if (rc != CAIRN_ENOMEM)
+      reject(CAIRN_CHANNEL_CONTROL);
+    return rc;
+  }
+  int64_t id = artifact_common(path, CAIRN_ARTIFACT_MODEL, role, props, plen);
+  free(props);
+  return id;
+}
+
+CAIRN_API int64_t cairn_metrics_artifact(const char *name, const char *properties_json) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  size_t n, plen = 0;
+  int rc = check_key(name, &n);
+  if (rc == CAIRN_OK)
+    rc = check_props("cairn_metrics_artifact", properties_json, &plen);
+  if (rc != CAIRN_OK) {
+    if (rc != CAIRN_ENOMEM)
+      reject(CAIRN_CHANNEL_CONTROL);
+    return rc;
+  }
+  uint64_t id = cairn__lineage_next_id();
+  uint64_t exec = atomic_load_explicit(&cairn__g.cur_execution, memory_order_relaxed);
+  /* Never a file: the name is its uri, and there is nothing to hash. */
+  rc = cairn__ctl_push_artifact(id, CAIRN_ARTIFACT_METRICS, CAIRN_ROLE_OUTPUT, exec, 0,
+                                cairn__now_realtime_ns(), name, n, "", 0,
+                                properties_json ? properties_json : "", plen);
   return rc == CAIRN_OK ? (int64_t)id : rc;
 }
 
@@ -487,11 +664,13 @@ static void drop_uncommitted_slices(void) {
     cairn__log(CAIRN_LOG_WARN, "%zu dataslices were created but never committed", n);
 }
 
-/* Pushes a stage or execution record (three strings, any may be ""). */
+/* Pushes a stage or execution record (five strings, any may be ""). */
 static int push_lineage(uint8_t what, uint64_t id, uint64_t parent, const char *name,
-                        const char *text, const char *props) {
-  size_t nl = strlen(name), tl = strlen(text), pl = strlen(props);
-  cairn_ctl *c = malloc(sizeof *c + nl + tl + pl);
+                        const char *text, const char *props, const char *type,
+                        const char *cmd) {
+  size_t nl = strlen(name), tl = strlen(text), pl = strlen(props), yl = strlen(type),
+         zl = strlen(cmd);
+  cairn_ctl *c = malloc(sizeof *c + nl + tl + pl + yl + zl);
   if (!c)
     return CAIRN_ENOMEM;
   memset(c, 0, sizeof *c);
@@ -503,55 +682,92 @@ static int push_lineage(uint8_t what, uint64_t id, uint64_t parent, const char *
   c->klen = (uint16_t)nl;
   c->vlen = (uint32_t)tl;
   c->xlen = (uint32_t)pl;
+  c->ylen = (uint32_t)yl;
+  c->zlen = (uint32_t)zl;
   memcpy(c->data, name, nl);
   memcpy(c->data + nl, text, tl);
   memcpy(c->data + nl + tl, props, pl);
+  memcpy(c->data + nl + tl + pl, type, yl);
+  memcpy(c->data + nl + tl + pl + yl, cmd, zl);
   ctl_push(c);
   return CAIRN_OK;
 }
 
-/* Names follow the key rules; properties are JSON object text (not parsed
- * here: stored as given, escaped by whoever renders them). */
-static int check_lineage_args(const char *name, const char *props) {
-  size_t n;
+/* Names follow the key rules; properties are a flat JSON object (validated
+ * here, stored as given, escaped by whoever renders them). */
+static int check_lineage_args(const char *fn, const char *name, const char *props) {
+  size_t n, plen;
   int rc = check_key(name, &n);
-  if (rc == CAIRN_OK && props && strnlen(props, (size_t)CAIRN_VALUE_MAX + 1) > CAIRN_VALUE_MAX)
-    rc = CAIRN_ENAMETOOLONG;
-  if (rc != CAIRN_OK)
+  if (rc == CAIRN_OK)
+    rc = check_props(fn, props, &plen);
+  if (rc != CAIRN_OK && rc != CAIRN_ENOMEM)
     reject(CAIRN_CHANNEL_CONTROL);
   return rc;
+}
+
+/* This process's command line, read once: it does not change. Kept for the
+ * life of the process (executions of later runs use it too). */
+static pthread_once_t cmdline_once = PTHREAD_ONCE_INIT;
+static char *cmdline;
+static void cmdline_init(void) {
+  cmdline = cairn__meta_cmdline();
+  if (cmdline && strlen(cmdline) > CAIRN_VALUE_MAX) {
+    /* Cut at a UTF-8 character boundary. */
+    size_t n = CAIRN_VALUE_MAX;
+    while (n > 0 && ((unsigned char)cmdline[n] & 0xC0) == 0x80)
+      n--;
+    cmdline[n] = '\0';
+  }
 }
 
 CAIRN_API int64_t cairn_stage(const char *name, const char *properties) {
   if (!running())
     return CAIRN_ENOTINIT;
-  int rc = check_lineage_args(name, properties);
+  int rc = check_lineage_args("cairn_stage", name, properties);
   if (rc != CAIRN_OK)
     return rc;
-  uint64_t id = (uint64_t)cairn__g.rank << 32 |
-                (atomic_fetch_add_explicit(&cairn__g.artifact_seq, 1, memory_order_relaxed) + 1);
+  uint64_t id = cairn__lineage_next_id();
   const char *pipeline = cairn__g.cfg.pipeline_name[0] ? cairn__g.cfg.pipeline_name : "default";
-  rc = push_lineage(CAIRN_LIN_CONTEXT, id, 0, name, pipeline, properties ? properties : "");
+  rc = push_lineage(CAIRN_LIN_CONTEXT, id, 0, name, pipeline, properties ? properties : "", "",
+                    "");
   if (rc != CAIRN_OK)
     return rc;
   atomic_store_explicit(&cairn__g.cur_context, id, memory_order_relaxed);
   return (int64_t)id;
 }
 
-CAIRN_API int64_t cairn_execution_begin(const char *name, const char *properties) {
+CAIRN_API int64_t cairn_execution_begin_ex(const char *type, const char *name,
+                                           const char *command_line, const char *properties) {
   if (!running())
     return CAIRN_ENOTINIT;
-  int rc = check_lineage_args(name, properties);
+  size_t tn;
+  int rc = check_key(type, &tn);
+  if (rc == CAIRN_OK && command_line &&
+      strnlen(command_line, (size_t)CAIRN_VALUE_MAX + 1) > CAIRN_VALUE_MAX)
+    rc = CAIRN_ENAMETOOLONG;
+  if (rc != CAIRN_OK) {
+    reject(CAIRN_CHANNEL_CONTROL);
+    return rc;
+  }
+  rc = check_lineage_args("cairn_execution_begin", name, properties);
   if (rc != CAIRN_OK)
     return rc;
-  uint64_t id = (uint64_t)cairn__g.rank << 32 |
-                (atomic_fetch_add_explicit(&cairn__g.artifact_seq, 1, memory_order_relaxed) + 1);
+  if (!command_line) {
+    pthread_once(&cmdline_once, cmdline_init);
+    command_line = cmdline ? cmdline : "";
+  }
+  uint64_t id = cairn__lineage_next_id();
   uint64_t ctx = atomic_load_explicit(&cairn__g.cur_context, memory_order_relaxed);
-  rc = push_lineage(CAIRN_LIN_EXEC_BEGIN, id, ctx, name, "", properties ? properties : "");
+  rc = push_lineage(CAIRN_LIN_EXEC_BEGIN, id, ctx, name, "", properties ? properties : "", type,
+                    command_line);
   if (rc != CAIRN_OK)
     return rc;
   atomic_store_explicit(&cairn__g.cur_execution, id, memory_order_relaxed);
   return (int64_t)id;
+}
+
+CAIRN_API int64_t cairn_execution_begin(const char *name, const char *properties) {
+  return cairn_execution_begin_ex(name, name, NULL, properties);
 }
 
 CAIRN_API int cairn_execution_end(int64_t id) {
@@ -561,7 +777,7 @@ CAIRN_API int cairn_execution_end(int64_t id) {
     reject(CAIRN_CHANNEL_CONTROL);
     return CAIRN_EINVAL;
   }
-  int rc = push_lineage(CAIRN_LIN_EXEC_END, (uint64_t)id, 0, "", "", "");
+  int rc = push_lineage(CAIRN_LIN_EXEC_END, (uint64_t)id, 0, "", "", "", "", "");
   if (rc != CAIRN_OK)
     return rc;
   /* Only the open one is closed; ending an older one leaves it open. */

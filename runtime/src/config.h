@@ -41,6 +41,7 @@ typedef struct cairn_config {
   bool sigterm;                  /* signals.sigterm                 */
   char metadata_env[1024];       /* metadata.env                    */
   char pipeline_name[256];       /* pipeline.name                   */
+  uint32_t hasher_threads;       /* lineage.hasher_threads (0: auto) */
   bool mpi_enabled;              /* mpi.enabled                     */
   uint32_t ranks_per_aggregator; /* mpi.ranks_per_aggregator (0: node) */
   uint32_t aggregators_per_file; /* mpi.aggregators_per_file        */

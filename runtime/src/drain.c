@@ -401,19 +401,19 @@ static void encode_control(cairn_drain *d) {
     cairn__rec_close(&d->buf, off, (uint32_t)nkv);
   }
   if (nart) {
-    size_t off = cairn__rec_open(&d->buf, CAIRN_SEC_ARTIFACTS);
+    size_t off = cairn__rec_open_artifacts(&d->buf);
     for (cairn_ctl *c = d->ctl_first; c; c = c->next)
       if (c->type == CAIRN_CTL_ARTIFACT) {
         cairn_rec_artifact a = {(uint64_t)c->i64, c->ptype,  c->role,
                                 c->exec,          (uint64_t)c->step, c->t_ns,
                                 c->data,          c->klen,   c->data + c->klen,
-                                c->vlen};
+                                c->vlen,          c->data + c->klen + c->vlen, c->xlen};
         cairn__rec_add_artifact(&d->buf, &a);
       }
     cairn__rec_close(&d->buf, off, (uint32_t)nart);
   }
   if (nlin) {
-    size_t off = cairn__rec_open(&d->buf, CAIRN_SEC_LINEAGE);
+    size_t off = cairn__rec_open_lineage(&d->buf);
     for (cairn_ctl *c = d->ctl_first; c; c = c->next)
       if (c->type == CAIRN_CTL_LINEAGE) {
         cairn_rec_lineage l = {c->ptype,
@@ -425,7 +425,11 @@ static void encode_control(cairn_drain *d) {
                                c->data + c->klen + c->vlen,
                                c->klen,
                                c->vlen,
-                               c->xlen};
+                               c->xlen,
+                               c->data + c->klen + c->vlen + c->xlen,
+                               c->data + c->klen + c->vlen + c->xlen + c->ylen,
+                               c->ylen,
+                               c->zlen};
         cairn__rec_add_lineage(&d->buf, &l);
       }
     cairn__rec_close(&d->buf, off, (uint32_t)nlin);

@@ -1,17 +1,22 @@
-/* hasher.c — the background hasher thread of cairn_artifact: a queue of
- * paths, one thread that hashes them (cairn-merkle-sha256-v1) and records
- * the result, or the reason it could not. */
+/* hasher.c — the background hasher pool of cairn_artifact: a queue of
+ * paths and lineage.hasher_threads threads that take one file each, hash it
+ * (cairn-merkle-sha256-v1) and record the result, or the reason it could
+ * not. A file's hash never depends on which thread, or how many, did it. */
 #include "hasher.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <openssl/evp.h>
 
 #include "cairn.h"
 #include "hash/hash.h"
 #include "lifecycle.h"
+#include "state.h"
 #include "util.h"
 
 typedef struct request {
@@ -20,19 +25,40 @@ typedef struct request {
   uint8_t kind, role;
   char **members; /* a dataslice: its member paths (path[] is its name) */
   size_t nmembers;
-  char path[];
+  char *props;    /* typed properties (JSON object text), NUL-terminated */
+  size_t props_len;
+  char path[];    /* the path, then (props points here) the properties */
 } request;
+
+#define MAX_THREADS 256u /* lineage.hasher_threads' maximum */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work = PTHREAD_COND_INITIALIZER;
 static request *head, *tail;
-static int running, stopping;
-static pthread_t thread;
+static int stopping;
+static unsigned nthreads; /* started; 0 = the pool is not running */
+static pthread_t threads[MAX_THREADS];
+/* Files being hashed now, and the most at once since the pool started (a
+ * test checks that files really hash concurrently). */
+static _Atomic unsigned busy, peak_busy;
+
+/* lineage.hasher_threads; 0 means min(2, cores this process may run on). */
+static unsigned pool_size(void) {
+  unsigned n = cairn__g.cfg.hasher_threads;
+  if (n == 0) {
+    cpu_set_t set;
+    long cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                              : sysconf(_SC_NPROCESSORS_ONLN);
+    n = cores >= 2 ? 2 : 1;
+  }
+  return n > MAX_THREADS ? MAX_THREADS : n;
+}
 
 static void record(const request *r) {
   cairn_hash_result res;
-  /* One thread: the hasher shares the node with the application; a large
-   * checkpoint is hashed leaf by leaf without taking every core. */
+  /* One thread per file: the pool shares the node with the application; a
+   * large checkpoint is hashed leaf by leaf by the thread that took it
+   * while the pool's other threads take other files. */
   cairn__hash_file(r->path, 0, 1, &res);
   char hash[CAIRN_HASH_REASON_LEN + 64];
   if (res.status == CAIRN_OK)
@@ -42,8 +68,8 @@ static void record(const request *r) {
                                                           : cairn_strerror(res.status));
   if (cairn__ctl_push_artifact(r->id, r->kind, r->role, r->exec,
                                res.status == CAIRN_OK ? res.size : 0,
-                               r->t_ns, r->path, strlen(r->path), hash,
-                               strlen(hash)) != CAIRN_OK)
+                               r->t_ns, r->path, strlen(r->path), hash, strlen(hash),
+                               r->props, r->props_len) != CAIRN_OK)
     cairn__log(CAIRN_LOG_ERROR, "out of memory recording artifact %s", r->path);
 }
 
@@ -79,7 +105,7 @@ static void record_slice(const request *r) {
     }
     cairn__ctl_push_artifact(cairn__lineage_next_id(), CAIRN_ARTIFACT_DATASET, r->role, r->exec,
                              res.status == CAIRN_OK ? res.size : 0, r->t_ns, r->members[i],
-                             strlen(r->members[i]), mh, strlen(mh));
+                             strlen(r->members[i]), mh, strlen(mh), "", 0);
   }
   if (!hex) {
     snprintf(hash, sizeof hash, "error: out of memory");
@@ -106,7 +132,7 @@ static void record_slice(const request *r) {
     free(hex[i]);
   free(hex);
   cairn__ctl_push_artifact(r->id, CAIRN_ARTIFACT_DATASLICE, r->role, r->exec, total, r->t_ns,
-                           r->path, strlen(r->path), hash, strlen(hash));
+                           r->path, strlen(r->path), hash, strlen(hash), "", 0);
 }
 
 static void free_request(request *r) {
@@ -130,10 +156,18 @@ static void *hasher_main(void *arg) {
     if (!head)
       tail = NULL;
     pthread_mutex_unlock(&lock);
+    /* relaxed: statistics for tests; they order nothing. */
+    unsigned now = atomic_fetch_add_explicit(&busy, 1, memory_order_relaxed) + 1;
+    unsigned peak = atomic_load_explicit(&peak_busy, memory_order_relaxed);
+    while (now > peak && !atomic_compare_exchange_weak_explicit(&peak_busy, &peak, now,
+                                                                memory_order_relaxed,
+                                                                memory_order_relaxed))
+      ;
     if (r->members)
       record_slice(r);
     else
       record(r);
+    atomic_fetch_sub_explicit(&busy, 1, memory_order_relaxed);
     free_request(r);
     pthread_mutex_lock(&lock);
   }
@@ -142,8 +176,9 @@ static void *hasher_main(void *arg) {
 }
 
 static request *new_request(uint64_t id, uint8_t kind, uint8_t role, uint64_t exec,
-                            uint64_t t_ns, const char *path, size_t len) {
-  request *r = malloc(sizeof *r + len + 1);
+                            uint64_t t_ns, const char *path, size_t len, const char *props,
+                            size_t props_len) {
+  request *r = malloc(sizeof *r + len + 1 + props_len + 1);
   if (!r)
     return NULL;
   r->next = NULL;
@@ -156,20 +191,27 @@ static request *new_request(uint64_t id, uint8_t kind, uint8_t role, uint64_t ex
   r->nmembers = 0;
   memcpy(r->path, path, len);
   r->path[len] = '\0';
+  r->props = r->path + len + 1;
+  r->props_len = props_len;
+  if (props_len)
+    memcpy(r->props, props, props_len);
+  r->props[props_len] = '\0';
   return r;
 }
 
 static int enqueue(request *r);
 
 int cairn__hasher_submit(uint64_t id, uint8_t kind, uint8_t role, uint64_t exec,
-                         uint64_t t_ns, const char *path, size_t len) {
-  request *r = new_request(id, kind, role, exec, t_ns, path, len);
+                         uint64_t t_ns, const char *path, size_t len, const char *props,
+                         size_t props_len) {
+  request *r = new_request(id, kind, role, exec, t_ns, path, len, props, props_len);
   return r ? enqueue(r) : CAIRN_ENOMEM;
 }
 
 int cairn__hasher_submit_slice(uint64_t id, uint8_t role, uint64_t exec, uint64_t t_ns,
                                const char *name, char **paths, size_t n) {
-  request *r = new_request(id, CAIRN_ARTIFACT_DATASLICE, role, exec, t_ns, name, strlen(name));
+  request *r =
+      new_request(id, CAIRN_ARTIFACT_DATASLICE, role, exec, t_ns, name, strlen(name), NULL, 0);
   if (!r) {
     for (size_t i = 0; i < n; i++)
       free(paths[i]);
@@ -190,14 +232,19 @@ int cairn__hasher_submit_slice(uint64_t id, uint8_t role, uint64_t exec, uint64_
 
 static int enqueue(request *r) {
   pthread_mutex_lock(&lock);
-  if (!running) {
+  if (!nthreads) {
     stopping = 0;
-    if (cairn__thread_create(&thread, hasher_main, NULL) != 0) {
+    atomic_store_explicit(&peak_busy, 0, memory_order_relaxed);
+    unsigned want = pool_size();
+    while (nthreads < want && cairn__thread_create(&threads[nthreads], hasher_main, NULL) == 0)
+      nthreads++;
+    if (!nthreads) {
       pthread_mutex_unlock(&lock);
       free_request(r);
       return CAIRN_ETHREAD;
     }
-    running = 1;
+    if (nthreads < want)
+      cairn__log(CAIRN_LOG_WARN, "hasher: started %u of %u threads", nthreads, want);
   }
   if (tail)
     tail->next = r;
@@ -209,18 +256,33 @@ static int enqueue(request *r) {
   return CAIRN_OK;
 }
 
+unsigned cairn__hasher_peak_busy(void) {
+  return atomic_load_explicit(&peak_busy, memory_order_relaxed);
+}
+
+unsigned cairn__hasher_threads(void) {
+  pthread_mutex_lock(&lock);
+  unsigned n = nthreads;
+  pthread_mutex_unlock(&lock);
+  return n;
+}
+
 void cairn__hasher_stop(void) {
   pthread_mutex_lock(&lock);
-  if (!running) {
+  unsigned n = nthreads;
+  if (!n) {
     pthread_mutex_unlock(&lock);
     return;
   }
   stopping = 1;
-  pthread_cond_signal(&work);
+  pthread_cond_broadcast(&work);
   pthread_mutex_unlock(&lock);
-  pthread_join(thread, NULL);
+  /* Each thread leaves once the queue is empty: everything queued is
+   * hashed and recorded before this returns. */
+  for (unsigned i = 0; i < n; i++)
+    pthread_join(threads[i], NULL);
   pthread_mutex_lock(&lock);
-  running = 0;
+  nthreads = 0;
   stopping = 0;
   pthread_mutex_unlock(&lock);
 }

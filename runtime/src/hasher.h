@@ -1,8 +1,10 @@
 /*
- * hasher.h — private to cairn. The background hasher: computes the content
- * hash of every artifact logged with cairn_artifact, off the application's
- * threads, and hands the finished record to the lossless control channel.
- * Started on the first artifact of a run; it makes no MPI and no HDF5 call.
+ * hasher.h — private to cairn. The background hasher pool: computes the
+ * content hash of every artifact logged with cairn_artifact (and friends),
+ * off the application's threads, and hands the finished record to the
+ * lossless control channel. lineage.hasher_threads threads, started on the
+ * first artifact of a run, one file per thread at a time; they make no MPI
+ * and no HDF5 call.
  */
 #ifndef CAIRN_HASHER_H
 #define CAIRN_HASHER_H
@@ -10,11 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Queues `path` for hashing (copied). Starts the thread if needed. Returns
- * CAIRN_OK, CAIRN_ENOMEM or CAIRN_ETHREAD. Thread-safe; never waits for
+/* Queues `path` for hashing (copied, with props: props_len bytes of
+ * validated properties, may be 0). Starts the pool if needed. Returns
+ * CAIRN_OK, CAIRN_ENOMEM or CAIRN_ETHREAD (no thread could start; if only
+ * some could, the pool runs with those). Thread-safe; never waits for
  * hashing (a short critical section only). */
 int cairn__hasher_submit(uint64_t id, uint8_t kind, uint8_t role, uint64_t exec,
-                         uint64_t t_ns, const char *path, size_t len);
+                         uint64_t t_ns, const char *path, size_t len, const char *props,
+                         size_t props_len);
 
 /* Queues a committed dataslice: its member files are hashed and recorded
  * (kind DATASET, ids from cairn__lineage_next_id), then the slice itself
@@ -27,14 +32,20 @@ int cairn__hasher_submit_slice(uint64_t id, uint8_t role, uint64_t exec, uint64_
 /* Defined in api.c: the next lineage id of this process (rank << 32 | seq). */
 uint64_t cairn__lineage_next_id(void);
 
-/* Hashes everything still queued, then stops the thread (no-op if it never
- * started). Called by finalize before the drain stops. */
+/* Hashes everything still queued, then stops the pool's threads (no-op if
+ * it never started). Called by finalize before the drain stops. */
 void cairn__hasher_stop(void);
+
+/* For tests: threads in the running pool (0 if not started), and the most
+ * files that were being hashed at the same time since it started. */
+unsigned cairn__hasher_threads(void);
+unsigned cairn__hasher_peak_busy(void);
 
 /* Defined in api.c: pushes a finished artifact record on the control
  * channel (allocates; returns CAIRN_OK or CAIRN_ENOMEM). */
 int cairn__ctl_push_artifact(uint64_t id, uint8_t kind, uint8_t role, uint64_t exec,
                              uint64_t size, uint64_t t_ns, const char *uri, size_t uri_len,
-                             const char *hash, size_t hash_len);
+                             const char *hash, size_t hash_len, const char *props,
+                             size_t props_len);
 
 #endif /* CAIRN_HASHER_H */

@@ -372,18 +372,18 @@ static bool shell_safe(const char *arg) {
 /* The command line as a shell would need it to run it again: arguments
  * joined by spaces, each one that needs it in single quotes (a quote inside
  * becomes '\''), so "a b" and a, b stay distinguishable. */
-static int add_cmdline(cairn_meta *m) {
+char *cairn__meta_cmdline(void) {
   size_t len;
   char *raw = read_proc("/proc/self/cmdline", 4u << 20, &len);
   if (!raw)
-    return CAIRN_OK;
+    return NULL;
   /* Worst case every byte is a quote (4 bytes as '\'') plus quotes and a
    * space per argument. */
   size_t cap = len * 4 + 3 * (len + 1) + 1, o = 0;
   char *out = malloc(cap);
   if (!out) {
     free(raw);
-    return CAIRN_ENOMEM;
+    return NULL;
   }
   for (size_t i = 0; i < len;) {
     const char *arg = raw + i;
@@ -408,9 +408,16 @@ static int add_cmdline(cairn_meta *m) {
     i += alen + 1;
   }
   out[o] = '\0';
-  int rc = o > 0 ? cairn__meta_add(m, "cmdline", out) : CAIRN_OK;
-  free(out);
   free(raw);
+  return out;
+}
+
+static int add_cmdline(cairn_meta *m) {
+  char *out = cairn__meta_cmdline();
+  if (!out)
+    return CAIRN_OK; /* no /proc (or no memory): left out, like other items */
+  int rc = out[0] ? cairn__meta_add(m, "cmdline", out) : CAIRN_OK;
+  free(out);
   return rc;
 }
 

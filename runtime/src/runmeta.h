@@ -72,6 +72,11 @@ int cairn__meta_add(cairn_meta *m, const char *key, const char *value);
 int cairn__meta_add_mpi(cairn_meta *m, const char *mpi_version, int nranks,
                         int ranks_per_node, const char *host_list, int nhosts);
 
+/* Returns this process's command line as the "cmdline" item records it
+ * (arguments joined by spaces, shell-quoted where needed), malloc'd; NULL
+ * without /proc or memory. Reentrant. */
+char *cairn__meta_cmdline(void);
+
 /* Returns the value stored under key, or NULL. */
 const char *cairn__meta_get(const cairn_meta *m, const char *key);
 

@@ -38,7 +38,9 @@ typedef struct cairn_ctl {
   uint8_t ptype;  /* CAIRN_PARAM_* for params; cairn_artifact_kind for artifacts */
   uint8_t role;   /* ARTIFACT: cairn_role */
   uint64_t exec;  /* ARTIFACT: execution open when logged */
-  uint32_t xlen;  /* LINEAGE: bytes of the third string */
+  uint32_t xlen;  /* ARTIFACT, LINEAGE: bytes of the third string (properties) */
+  uint32_t ylen;  /* LINEAGE: bytes of the fourth string (execution type) */
+  uint32_t zlen;  /* LINEAGE: bytes of the fifth string (command line) */
   uint32_t thread;
   int64_t step;   /* STEP; ARTIFACT: bytes hashed */
   uint64_t t_ns;  /* STEP: CLOCK_REALTIME */
@@ -46,7 +48,8 @@ typedef struct cairn_ctl {
   double f64;     /* DOUBLE param */
   uint16_t klen;
   uint32_t vlen;
-  char data[];    /* key (klen bytes) then value (vlen bytes); ARTIFACT: uri, hash */
+  char data[];    /* key (klen bytes) then value (vlen bytes); ARTIFACT: uri, hash,
+                     properties; LINEAGE: name, text, properties, type, command */
 } cairn_ctl;
 
 typedef struct cairn_drain cairn_drain;

@@ -224,10 +224,13 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < w.nartifacts; i++) {
       free(w.artifacts[i].uri);
       free(w.artifacts[i].hash);
+      free(w.artifacts[i].properties);
     }
     for (size_t i = 0; i < w.nexecutions; i++) {
       free(w.executions[i].name);
       free(w.executions[i].properties);
+      free(w.executions[i].type);
+      free(w.executions[i].command);
     }
     for (size_t i = 0; i < w.ncontexts; i++) {
       free(w.contexts[i].name);
