@@ -25,6 +25,7 @@
 #define CAIRN_DB_MLMD_SCHEMA_VERSION 10 /* MLMDEnv.schema_version             */
 #define CAIRN_DB_SCHEMA_VERSION 1       /* cairn_meta 'schema_version'        */
 #define CAIRN_DB_CHUNK 65536            /* steps per series chunk             */
+#define CAIRN_DB_ZSTD_LEVEL (-3)        /* zstd fast level for series chunks  */
 
 /* MLMD Type.type_kind values. */
 enum { CAIRN_DB_EXECUTION_TYPE = 0, CAIRN_DB_ARTIFACT_TYPE = 1, CAIRN_DB_CONTEXT_TYPE = 2 };

@@ -401,11 +401,15 @@ static int merge_metric(mctx *m, const cairn_run_view *v, size_t mi, int64_t run
   int64_t metric_id = sqlite3_last_insert_rowid(m->db);
   const void *fields[CAIRN_DB_NFIELDS] = {mt->step, mt->count, mt->sum, mt->sumsq,
                                          mt->min,  mt->max,   mt->rank_min, mt->rank_max};
+  /* Per-rank columns are transposed a block of columns at a time: one
+   * sequential pass over the chunk's rows per block instead of one strided
+   * pass per rank. */
+  enum { COLBLOCK = 64 };
   double *col = NULL;
   uint32_t *scol = NULL;
   if (mt->values) {
-    col = malloc(CAIRN_DB_CHUNK * sizeof *col);
-    scol = malloc(CAIRN_DB_CHUNK * sizeof *scol);
+    col = malloc((size_t)COLBLOCK * CAIRN_DB_CHUNK * sizeof *col);
+    scol = malloc((size_t)COLBLOCK * CAIRN_DB_CHUNK * sizeof *scol);
     if (!col || !scol) {
       free(col);
       free(scol);
@@ -427,21 +431,28 @@ static int merge_metric(mctx *m, const cairn_run_view *v, size_t mi, int64_t run
       if (!rc)
         rc = run(m, cst, "insert cairn_series_chunk");
     }
-    for (size_t c = 0; mt->values && c < v->ncols && !rc; c++) {
+    for (size_t c0 = 0; mt->values && c0 < v->ncols && !rc; c0 += COLBLOCK) {
+      size_t nc = v->ncols - c0 < COLBLOCK ? v->ncols - c0 : COLBLOCK;
       for (size_t i = 0; i < n; i++) {
-        col[i] = mt->values[(a + i) * v->ncols + c];
-        scol[i] = mt->samples[(a + i) * v->ncols + c];
+        const double *vr = mt->values + (a + i) * v->ncols + c0;
+        const uint32_t *sr = mt->samples + (a + i) * v->ncols + c0;
+        for (size_t c = 0; c < nc; c++) {
+          col[c * n + i] = vr[c];
+          scol[c * n + i] = sr[c];
+        }
       }
-      sqlite3_bind_int64(rst, 1, metric_id);
-      sqlite3_bind_int(rst, 2, v->col_rank[c]);
-      sqlite3_bind_int64(rst, 3, lo);
-      sqlite3_bind_int64(rst, 4, hi);
-      sqlite3_bind_int64(rst, 5, (int64_t)n);
-      rc = put_blob(m, rst, 6, col, n, 8, 0);
-      if (!rc)
-        rc = put_blob(m, rst, 7, scol, n, 4, 0);
-      if (!rc)
-        rc = run(m, rst, "insert cairn_rank_chunk");
+      for (size_t c = 0; c < nc && !rc; c++) {
+        sqlite3_bind_int64(rst, 1, metric_id);
+        sqlite3_bind_int(rst, 2, v->col_rank[c0 + c]);
+        sqlite3_bind_int64(rst, 3, lo);
+        sqlite3_bind_int64(rst, 4, hi);
+        sqlite3_bind_int64(rst, 5, (int64_t)n);
+        rc = put_blob(m, rst, 6, col + c * n, n, 8, 0);
+        if (!rc)
+          rc = put_blob(m, rst, 7, scol + c * n, n, 4, 0);
+        if (!rc)
+          rc = run(m, rst, "insert cairn_rank_chunk");
+      }
     }
   }
   free(col);

@@ -6,7 +6,7 @@
  * Chunk encoding (docs/database.md): n little-endian elements of 4 or 8
  * bytes; steps as the first value then differences; bytes shuffled (all
  * first bytes, then all second bytes, ...) so that zstd sees the slowly
- * changing exponent bytes of doubles together; one zstd frame (level 1)
+ * changing exponent bytes of doubles together; one zstd frame (fast level -3)
  * carrying its content size.
  */
 #include <math.h>
@@ -18,7 +18,18 @@
 #include "db.h"
 #include "util.h"
 
+/* Byte shuffle: element i's byte b goes to out[b*n + i]. The 8-byte case,
+ * by far the most common, reads each element once. */
 static void shuffle(const uint8_t *in, uint8_t *out, size_t n, size_t es) {
+  if (es == 8) {
+    for (size_t i = 0; i < n; i++) {
+      uint64_t v;
+      memcpy(&v, in + i * 8, 8);
+      for (size_t b = 0; b < 8; b++)
+        out[b * n + i] = (uint8_t)(v >> (8 * b));
+    }
+    return;
+  }
   for (size_t b = 0; b < es; b++) {
     uint8_t *o = out + b * n;
     const uint8_t *p = in + b;
@@ -28,6 +39,15 @@ static void shuffle(const uint8_t *in, uint8_t *out, size_t n, size_t es) {
 }
 
 static void unshuffle(const uint8_t *in, uint8_t *out, size_t n, size_t es) {
+  if (es == 8) {
+    for (size_t i = 0; i < n; i++) {
+      uint64_t v = 0;
+      for (size_t b = 0; b < 8; b++)
+        v |= (uint64_t)in[b * n + i] << (8 * b);
+      memcpy(out + i * 8, &v, 8);
+    }
+    return;
+  }
   for (size_t b = 0; b < es; b++) {
     const uint8_t *p = in + b * n;
     uint8_t *o = out + b;
@@ -59,7 +79,7 @@ int cairn_db_chunk_encode(const void *data, size_t n, size_t es, int delta, void
     src = tmp;
   }
   shuffle(src, sh, n, es);
-  size_t zn = ZSTD_compress(z, cap, sh, raw, 1);
+  size_t zn = ZSTD_compress(z, cap, sh, raw, CAIRN_DB_ZSTD_LEVEL);
   free(tmp);
   free(sh);
   if (ZSTD_isError(zn)) {
@@ -128,7 +148,7 @@ static void **field_ptr(cairn_db_series *s, int f) {
   }
 }
 
-/* Appends decoded chunk arrays; grows every requested array to cap rows. */
+/* Grows an array to `rows` elements of es bytes. */
 static int grow_to(void **p, size_t rows, size_t es) {
   void *q = realloc(*p, (rows ? rows : 1) * es);
   if (!q)
@@ -148,139 +168,124 @@ static void clip(const int64_t *step, size_t n, int64_t lo, int64_t hi, size_t *
   *b = j;
 }
 
+/* Decodes a chunk blob of n elements and keeps elements [a, b) at dst.
+ * Decodes in place when the whole chunk is kept (the common case of a
+ * full-range query), through scratch otherwise. */
+static int decode_range(const void *blob, size_t bl, size_t n, size_t es, int delta, size_t a,
+                        size_t b, uint8_t *dst, uint8_t **scratch, size_t *scap) {
+  if (a == 0 && b == n)
+    return cairn_db_chunk_decode(blob, bl, n, es, delta, dst);
+  if (*scap < n * es) {
+    uint8_t *t = realloc(*scratch, n * es);
+    if (!t)
+      return CAIRN_ENOMEM;
+    *scratch = t;
+    *scap = n * es;
+  }
+  int rc = cairn_db_chunk_decode(blob, bl, n, es, delta, *scratch);
+  if (!rc && b > a)
+    memcpy(dst, *scratch + a * es, (b - a) * es);
+  return rc;
+}
+
 int cairn_db_series_load(sqlite3 *db, int64_t metric_id, int64_t lo, int64_t hi, int rank,
                          unsigned fields, cairn_db_series *s, char *err, size_t errlen) {
   memset(s, 0, sizeof *s);
+  if (rank >= 0)
+    fields = 0;
   fields |= 1u << CAIRN_DB_F_STEP;
   sqlite3_stmt *st = NULL, *fs = NULL;
   int rc = CAIRN_OK;
+  uint8_t *scratch = NULL;
+  size_t scap = 0, cap = 0;
   /* The step field drives the chunks: one row per chunk overlapping the range. */
-  const char *sql =
-      "SELECT step_lo, n, data FROM cairn_series_chunk WHERE metric_id=?1 AND field=0"
-      " AND step_hi >= ?2 AND step_lo <= ?3 ORDER BY step_lo";
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-    goto sqlerr;
-  if (rank < 0) {
-    if (sqlite3_prepare_v2(db,
-                           "SELECT data FROM cairn_series_chunk WHERE metric_id=?1 AND field=?2"
-                           " AND step_lo=?3",
-                           -1, &fs, NULL) != SQLITE_OK)
-      goto sqlerr;
-  } else {
-    if (sqlite3_prepare_v2(db,
-                           "SELECT vals, samples FROM cairn_rank_chunk WHERE metric_id=?1 AND"
-                           " rank=?2 AND step_lo=?3",
-                           -1, &fs, NULL) != SQLITE_OK)
-      goto sqlerr;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT step_lo, n, data FROM cairn_series_chunk WHERE metric_id=?1"
+                         " AND field=0 AND step_hi >= ?2 AND step_lo <= ?3 ORDER BY step_lo",
+                         -1, &st, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(db,
+                         rank < 0 ? "SELECT data FROM cairn_series_chunk WHERE metric_id=?1 AND"
+                                    " field=?2 AND step_lo=?3"
+                                  : "SELECT vals, samples FROM cairn_rank_chunk WHERE"
+                                    " metric_id=?1 AND rank=?2 AND step_lo=?3",
+                         -1, &fs, NULL) != SQLITE_OK) {
+    cairn__fmt(err, errlen, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return CAIRN_EIO;
   }
   sqlite3_bind_int64(st, 1, metric_id);
   sqlite3_bind_int64(st, 2, lo);
   sqlite3_bind_int64(st, 3, hi);
-  int64_t *steps = NULL;
-  size_t cap = 0;
-  while (sqlite3_step(st) == SQLITE_ROW) {
+  while (!rc && sqlite3_step(st) == SQLITE_ROW) {
     int64_t slo = sqlite3_column_int64(st, 0);
     size_t n = (size_t)sqlite3_column_int64(st, 1);
-    const void *blob = sqlite3_column_blob(st, 2);
-    size_t bl = (size_t)sqlite3_column_bytes(st, 2);
-    int64_t *tmp = realloc(steps, (n ? n : 1) * 8);
-    if (!tmp) {
-      rc = CAIRN_ENOMEM;
-      break;
+    /* Room for the whole chunk; the steps are decoded straight into place. */
+    if (s->n + n > cap) {
+      cap = (s->n + n) * 2;
+      for (int f = 0; f < CAIRN_DB_NFIELDS && !rc; f++)
+        if ((fields >> f) & 1u)
+          rc = grow_to(field_ptr(s, f), cap, field_size(f));
+      if (!rc && rank >= 0)
+        rc = grow_to((void **)&s->values, cap, 8);
+      if (!rc && rank >= 0)
+        rc = grow_to((void **)&s->samples, cap, 4);
+      if (rc)
+        break;
     }
-    steps = tmp;
-    if ((rc = cairn_db_chunk_decode(blob, bl, n, 8, 1, steps))) {
+    int64_t *steps = s->step + s->n;
+    if (cairn_db_chunk_decode(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2), n,
+                              8, 1, steps)) {
       cairn__fmt(err, errlen, "metric %lld: step chunk at %lld is corrupt",
                  (long long)metric_id, (long long)slo);
+      rc = CAIRN_ECORRUPT;
       break;
     }
     size_t a, b;
     clip(steps, n, lo, hi, &a, &b);
-    size_t rows = s->n + (b - a);
-    if (rows > cap) {
-      cap = rows * 2;
-      for (int f = 0; f < CAIRN_DB_NFIELDS && rank < 0; f++)
-        if ((fields >> f) & 1u)
-          if ((rc = grow_to(field_ptr(s, f), cap, field_size(f))))
-            break;
-      if (!rc && rank < 0 && !s->step)
-        rc = grow_to((void **)&s->step, cap, 8);
-      if (!rc && rank >= 0) {
-        rc = grow_to((void **)&s->step, cap, 8);
-        if (!rc)
-          rc = grow_to((void **)&s->values, cap, 8);
-        if (!rc)
-          rc = grow_to((void **)&s->samples, cap, 4);
+    if (a)
+      memmove(steps, steps + a, (b - a) * 8);
+    for (int f = 1; rank < 0 && f < CAIRN_DB_NFIELDS && !rc; f++) {
+      if (!((fields >> f) & 1u))
+        continue;
+      sqlite3_reset(fs);
+      sqlite3_bind_int64(fs, 1, metric_id);
+      sqlite3_bind_int(fs, 2, f);
+      sqlite3_bind_int64(fs, 3, slo);
+      size_t es = field_size(f);
+      if (sqlite3_step(fs) != SQLITE_ROW ||
+          decode_range(sqlite3_column_blob(fs, 0), (size_t)sqlite3_column_bytes(fs, 0), n, es, 0,
+                       a, b, (uint8_t *)*field_ptr(s, f) + s->n * es, &scratch, &scap)) {
+        cairn__fmt(err, errlen, "metric %lld: field %d chunk at step %lld missing or corrupt",
+                   (long long)metric_id, f, (long long)slo);
+        rc = CAIRN_ECORRUPT;
       }
-      if (rc)
-        break;
     }
-    memcpy(s->step + s->n, steps + a, (b - a) * 8);
-    sqlite3_reset(fs);
-    sqlite3_bind_int64(fs, 1, metric_id);
-    if (rank < 0) {
-      for (int f = 1; f < CAIRN_DB_NFIELDS && !rc; f++) {
-        if (!((fields >> f) & 1u))
-          continue;
-        sqlite3_reset(fs);
-        sqlite3_bind_int(fs, 2, f);
-        sqlite3_bind_int64(fs, 3, slo);
-        size_t es = field_size(f);
-        uint8_t *buf = malloc((n ? n : 1) * es);
-        if (!buf) {
-          rc = CAIRN_ENOMEM;
-          break;
-        }
-        if (sqlite3_step(fs) != SQLITE_ROW ||
-            cairn_db_chunk_decode(sqlite3_column_blob(fs, 0),
-                                  (size_t)sqlite3_column_bytes(fs, 0), n, es, 0, buf)) {
-          cairn__fmt(err, errlen, "metric %lld: field %d chunk at step %lld missing or corrupt",
-                     (long long)metric_id, f, (long long)slo);
-          rc = CAIRN_ECORRUPT;
-        } else {
-          memcpy((uint8_t *)*field_ptr(s, f) + s->n * es, buf + a * es, (b - a) * es);
-        }
-        free(buf);
-      }
-    } else {
+    if (rank >= 0 && !rc) {
+      sqlite3_reset(fs);
+      sqlite3_bind_int64(fs, 1, metric_id);
       sqlite3_bind_int(fs, 2, rank);
       sqlite3_bind_int64(fs, 3, slo);
-      double *vals = malloc((n ? n : 1) * 8);
-      uint32_t *smp = malloc((n ? n : 1) * 4);
-      if (!vals || !smp) {
-        rc = CAIRN_ENOMEM;
-      } else if (sqlite3_step(fs) != SQLITE_ROW) {
-        cairn__fmt(err, errlen, "metric %lld: no per-rank values of rank %d (detail off, or "
-                                "no such rank)",
+      if (sqlite3_step(fs) != SQLITE_ROW) {
+        cairn__fmt(err, errlen,
+                   "metric %lld: no per-rank values of rank %d (detail off, or no such rank)",
                    (long long)metric_id, rank);
         rc = CAIRN_ENOTFOUND;
-      } else if (cairn_db_chunk_decode(sqlite3_column_blob(fs, 0),
-                                       (size_t)sqlite3_column_bytes(fs, 0), n, 8, 0, vals) ||
-                 cairn_db_chunk_decode(sqlite3_column_blob(fs, 1),
-                                       (size_t)sqlite3_column_bytes(fs, 1), n, 4, 0, smp)) {
+      } else if (decode_range(sqlite3_column_blob(fs, 0), (size_t)sqlite3_column_bytes(fs, 0), n,
+                              8, 0, a, b, (uint8_t *)(s->values + s->n), &scratch, &scap) ||
+                 decode_range(sqlite3_column_blob(fs, 1), (size_t)sqlite3_column_bytes(fs, 1), n,
+                              4, 0, a, b, (uint8_t *)(s->samples + s->n), &scratch, &scap)) {
         cairn__fmt(err, errlen, "metric %lld: rank %d chunk at step %lld is corrupt",
                    (long long)metric_id, rank, (long long)slo);
         rc = CAIRN_ECORRUPT;
-      } else {
-        memcpy(s->values + s->n, vals + a, (b - a) * 8);
-        memcpy(s->samples + s->n, smp + a, (b - a) * 4);
       }
-      free(vals);
-      free(smp);
     }
-    if (rc)
-      break;
-    s->n = rows;
+    if (!rc)
+      s->n += b - a;
   }
-  free(steps);
+  free(scratch);
   sqlite3_finalize(st);
   sqlite3_finalize(fs);
   if (rc)
     cairn_db_series_free(s);
   return rc;
-sqlerr:
-  cairn__fmt(err, errlen, "%s", sqlite3_errmsg(db));
-  sqlite3_finalize(st);
-  sqlite3_finalize(fs);
-  return CAIRN_EIO;
 }
