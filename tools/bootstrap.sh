@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 PKGS="build-essential gfortran cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev \
-hdf5-tools libyaml-dev libzstd-dev libcriterion-dev libsqlite3-dev libssl-dev python3-h5py"
+hdf5-tools libyaml-dev libzstd-dev libcriterion-dev libsqlite3-dev libssl-dev python3-h5py chromium"
 
 if [ "${CAIRN_NO_APT:-0}" != 1 ] && command -v dpkg-query >/dev/null 2>&1; then
   missing=""

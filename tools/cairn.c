@@ -29,6 +29,8 @@ static const cairn_cli_command commands[] = {
      "what differs: params, metadata, final metrics, artifacts"},
     {"search", cairn_cmd_search, "KEY=VALUE|KEY~TEXT... [--json]",
      "runs, artifacts, executions and contexts by their properties"},
+    {"report", cairn_cmd_report, "RUN -o FILE.html [--metrics N1,N2] [--max-points N]",
+     "one self-contained HTML report: summary, metric curves, step times, lineage"},
     {"dump", cairn_tool_dump, "RUN_DIR [--series METRIC [--ranks]]",
      "print a run directory (HDF5 files or write-ahead log)"},
 };

@@ -23,6 +23,7 @@ int cairn_cmd_show(int argc, char **argv);
 int cairn_cmd_metrics(int argc, char **argv);
 int cairn_cmd_diff(int argc, char **argv);
 int cairn_cmd_search(int argc, char **argv);
+int cairn_cmd_report(int argc, char **argv);
 
 /* The database path: --db PATH if given, else $CAIRN_DB, else ./cairn.db. */
 const char *cairn_cli_db_path(const char *opt);
