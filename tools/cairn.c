@@ -31,6 +31,12 @@ static const cairn_cli_command commands[] = {
      "runs, artifacts, executions and contexts by their properties"},
     {"report", cairn_cmd_report, "RUN -o FILE.html [--metrics N1,N2] [--max-points N]",
      "one self-contained HTML report: summary, metric curves, step times, lineage"},
+    {"lineage", cairn_cmd_lineage, "ARTIFACT_OR_RUN [--up|--down] [--depth N] [--dot|--json]",
+     "the lineage DAG of an artifact or a run, across runs"},
+    {"verify", cairn_cmd_verify, "PATH_OR_HASH [--json]",
+     "re-hash a file and say whether it is the logged artifact"},
+    {"export", cairn_cmd_export, "RUN --format cmf-json [-o FILE]",
+     "a run's lineage as the Common Metadata Framework exports it"},
     {"dump", cairn_tool_dump, "RUN_DIR [--series METRIC [--ranks]]",
      "print a run directory (HDF5 files or write-ahead log)"},
 };

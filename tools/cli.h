@@ -18,6 +18,9 @@ typedef struct {
 
 int cairn_tool_dump(int argc, char **argv);
 int cairn_cmd_merge(int argc, char **argv);
+int cairn_cmd_lineage(int argc, char **argv); /* cmd_lineage.c */
+int cairn_cmd_export(int argc, char **argv);  /* cmd_lineage.c */
+int cairn_cmd_verify(int argc, char **argv);  /* cmd_verify.c */
 int cairn_cmd_runs(int argc, char **argv);
 int cairn_cmd_show(int argc, char **argv);
 int cairn_cmd_metrics(int argc, char **argv);
