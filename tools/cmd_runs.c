@@ -94,7 +94,7 @@ static void runs_usage(FILE *f) {
           "be read, 2 usage error.\n");
 }
 
-/* The runs matching every term (NULL terms: all). *all_ok = 1 if no term. */
+/* The runs matching every term (keep is left empty when there is none). */
 static int filter_runs(sqlite3 *db, cairn_dbq_term *terms, size_t nterms, cairn_dbq_ids *keep,
                        char *err, size_t errlen) {
   for (size_t i = 0; i < nterms; i++) {
@@ -690,6 +690,8 @@ int cairn_cmd_search(int argc, char **argv) {
     rc = print_search_contexts(db, &all.contexts, json, err, sizeof err);
   if (!rc && json)
     printf("%s]}\n", all.contexts.n ? "\n" : "");
+  if (!rc && !json && !all.runs.n && !all.artifacts.n && !all.executions.n && !all.contexts.n)
+    printf("nothing matches\n");
   if (rc) {
     fflush(stdout);
     fprintf(stderr, "cairn search: %s\n", err);
