@@ -565,12 +565,44 @@ typedef struct {
   int32_t rank;
   char *host;
   double sum, max; /* step durations, seconds */
+  double median;   /* NaN when the rank has no step duration */
   uint64_t n;
 } rank_steps;
 
 static int cmp_dbl(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
+}
+
+/* The k-th smallest of a[0..n) (k < n), reordering a: quickselect. */
+static double kth(double *a, size_t n, size_t k) {
+  size_t l = 0, r = n - 1;
+  while (l < r) {
+    double pivot = a[l + (r - l) / 2];
+    size_t i = l, j = r;
+    while (i <= j) {
+      while (a[i] < pivot)
+        i++;
+      while (a[j] > pivot)
+        j--;
+      if (i <= j) {
+        double t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        if (j == 0)
+          break;
+        j--;
+      }
+    }
+    if (k <= j)
+      r = j;
+    else if (k >= i)
+      l = i;
+    else
+      break;
+  }
+  return a[k];
 }
 
 /* Adds one rank's step durations (marker to next marker) to its heatmap row
@@ -592,6 +624,8 @@ static int rank_durations(sqlite3 *db, int64_t run_id, rank_steps *rs, double *r
   int have_prev = 0, rc = CAIRN_OK;
   int64_t ps = 0;
   uint64_t pt = 0;
+  double *dur = NULL; /* every duration, for the rank's median */
+  size_t ndur = 0, capdur = 0;
   while (!rc && sqlite3_step(st) == SQLITE_ROW) {
     size_t k = (size_t)sqlite3_column_int64(st, 0);
     if (k > cap) {
@@ -634,6 +668,17 @@ static int rank_durations(sqlite3 *db, int64_t run_id, rank_steps *rs, double *r
           c = cols - 1;
         row_sum[c] += d;
         row_n[c]++;
+        if (ndur == capdur) {
+          size_t nc = capdur ? capdur * 2 : 1024;
+          double *nd = realloc(dur, nc * sizeof *nd);
+          if (!nd) {
+            rc = CAIRN_ENOMEM;
+            break;
+          }
+          dur = nd;
+          capdur = nc;
+        }
+        dur[ndur++] = d;
         rs->sum += d;
         rs->n++;
         if (d > rs->max)
@@ -645,6 +690,10 @@ static int rank_durations(sqlite3 *db, int64_t run_id, rank_steps *rs, double *r
     }
   }
   sqlite3_finalize(st);
+  /* The median, not the mean, says who is slow: a rank slow at every step
+   * is a straggler, one slow checkpoint step is not. */
+  rs->median = ndur ? kth(dur, ndur, ndur / 2) : NAN;
+  free(dur);
   free(sp);
   free(tm);
   return rc;
@@ -719,33 +768,35 @@ static int write_steps(FILE *f, sqlite3 *db, int64_t run_id, char *err, size_t e
         cell[r * cols + c] = cnt[r * cols + c] ? cell[r * cols + c] / cnt[r * cols + c] : NAN;
     }
     if (!rc) {
-      /* Who is slow: each rank's mean step against the median rank's. */
-      double *means = malloc(rows * sizeof *means);
+      /* Who is slow: each rank's median step against the typical rank's
+       * (the median of those medians). */
+      double *meds = malloc(rows * sizeof *meds);
       size_t nm = 0, slow = SIZE_MAX, fast = SIZE_MAX;
-      for (size_t r = 0; means && r < rows; r++) {
+      for (size_t r = 0; meds && r < rows; r++) {
         if (!rs[r].n)
           continue;
-        double mu = rs[r].sum / (double)rs[r].n;
-        means[nm++] = mu;
-        if (slow == SIZE_MAX || mu > rs[slow].sum / (double)rs[slow].n)
+        meds[nm++] = rs[r].median;
+        if (slow == SIZE_MAX || rs[r].median > rs[slow].median)
           slow = r;
-        if (fast == SIZE_MAX || mu < rs[fast].sum / (double)rs[fast].n)
+        if (fast == SIZE_MAX || rs[r].median < rs[fast].median)
           fast = r;
       }
-      if (means && nm) {
-        qsort(means, nm, sizeof *means, cmp_dbl);
-        double med = nm % 2 ? means[nm / 2] : (means[nm / 2 - 1] + means[nm / 2]) / 2;
-        double smu = rs[slow].sum / (double)rs[slow].n;
+      if (meds && nm) {
+        qsort(meds, nm, sizeof *meds, cmp_dbl);
+        double med = nm % 2 ? meds[nm / 2] : (meds[nm / 2 - 1] + meds[nm / 2]) / 2;
         fprintf(f, "<p class=\"slowest\">Slowest rank: %d (host ", (int)rs[slow].rank);
         cairn__html_str(f, rs[slow].host);
-        fputs(") \xE2\x80\x94 mean step ", f);
-        cairn__html_seconds(f, smu);
+        fputs(") \xE2\x80\x94 median step ", f);
+        cairn__html_seconds(f, rs[slow].median);
+        fputs(" (mean ", f);
+        cairn__html_seconds(f, rs[slow].sum / (double)rs[slow].n);
+        fputs(")", f);
         if (nm > 1 && med > 0) {
-          double ratio = smu / med;
-          fprintf(f, ", %.2f\xC3\x97 the median rank (", ratio);
+          double ratio = rs[slow].median / med;
+          fprintf(f, ", %.2f\xC3\x97 the typical rank (", ratio);
           cairn__html_seconds(f, med);
           fprintf(f, "); fastest rank %d: ", (int)rs[fast].rank);
-          cairn__html_seconds(f, rs[fast].sum / (double)rs[fast].n);
+          cairn__html_seconds(f, rs[fast].median);
           fputs(ratio >= 1.25 ? ". <span class=\"warn\">A straggler.</span>"
                               : ". No rank stands out.",
                 f);
@@ -754,7 +805,7 @@ static int write_steps(FILE *f, sqlite3 *db, int64_t run_id, char *err, size_t e
         }
         fputs("</p>\n", f);
       }
-      free(means);
+      free(meds);
       fprintf(f, "<p class=\"note\">%zu rank%s \xC3\x97 steps %" PRId64 "\xE2\x80\x93%" PRId64
                   " in %zu column%s; a step's duration is the time from its marker to the "
                   "rank's next marker. ",
