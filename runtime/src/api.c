@@ -14,6 +14,7 @@
 #include "h5/h5_finalize.h"
 #include "hasher.h"
 #include "lifecycle.h"
+#include "lineage.h"
 #include "props.h"
 #include "runmeta.h"
 #include "state.h"
@@ -447,19 +448,34 @@ static int is_uri(const char *s) {
   return p > s && p[0] == ':' && p[1] == '/' && p[2] == '/';
 }
 
+/* The path, kind and role rules of every artifact call. */
+static int check_artifact(const char *path, cairn_artifact_kind kind, cairn_role role,
+                          size_t *len) {
+  *len = path ? strnlen(path, 4096) : 0;
+  int ok_kind = kind == CAIRN_ARTIFACT_OTHER || kind == CAIRN_ARTIFACT_DATASET ||
+                kind == CAIRN_ARTIFACT_MODEL || kind == CAIRN_ARTIFACT_DATASLICE ||
+                kind == CAIRN_ARTIFACT_METRICS || kind == CAIRN_ARTIFACT_ENVIRONMENT;
+  if (!path || *len == 0 || !ok_kind || (role != CAIRN_ROLE_INPUT && role != CAIRN_ROLE_OUTPUT))
+    return CAIRN_EINVAL;
+  return *len > 4095 ? CAIRN_ENAMETOOLONG : CAIRN_OK;
+}
+
+int cairn__artifact_check(const char *fn, const char *path, cairn_artifact_kind kind,
+                          cairn_role role, const char *props, size_t *len, size_t *props_len) {
+  int rc = check_artifact(path, kind, role, len);
+  return rc != CAIRN_OK ? rc : check_props(fn, props, props_len);
+}
+
+void cairn__reject_control(void) { reject(CAIRN_CHANNEL_CONTROL); }
+
+int cairn__is_uri(const char *s) { return is_uri(s); }
+
 /* cairn_artifact_props, cairn_model: props (len bytes, already validated)
  * travel with the artifact. */
 static int64_t artifact_common(const char *path, cairn_artifact_kind kind, cairn_role role,
                                const char *props, size_t props_len) {
-  size_t len = path ? strnlen(path, 4096) : 0;
-  int ok_kind = kind == CAIRN_ARTIFACT_OTHER || kind == CAIRN_ARTIFACT_DATASET ||
-                kind == CAIRN_ARTIFACT_MODEL || kind == CAIRN_ARTIFACT_DATASLICE ||
-                kind == CAIRN_ARTIFACT_METRICS || kind == CAIRN_ARTIFACT_ENVIRONMENT;
-  int rc = CAIRN_OK;
-  if (!path || len == 0 || !ok_kind || (role != CAIRN_ROLE_INPUT && role != CAIRN_ROLE_OUTPUT))
-    rc = CAIRN_EINVAL;
-  else if (len > 4095)
-    rc = CAIRN_ENAMETOOLONG;
+  size_t len;
+  int rc = check_artifact(path, kind, role, &len);
   if (rc != CAIRN_OK) {
     reject(CAIRN_CHANNEL_CONTROL);
     return rc;
