@@ -29,6 +29,42 @@ static void on_report(void *ctx, const char *msg) {
   fprintf(stderr, "cairn dump: %s\n", msg);
 }
 
+/* Stages, then executions and artifacts (the first CAIRN_TOOL_LINEAGE_SHOWN
+ * of each, the rest counted), each artifact with its role from its event. */
+static void print_lineage(const cairn_run_view *v) {
+  if (!v->ncontexts && !v->nexecutions && !v->nartifacts)
+    return;
+  printf("lineage: %zu stages, %zu executions, %zu artifacts\n", v->ncontexts, v->nexecutions,
+         v->nartifacts);
+  for (size_t i = 0; i < v->ncontexts; i++) {
+    const cairn_h5_context_row *c = &v->contexts[i];
+    printf("  stage %" PRIu64 " ", c->id);
+    cairn_tool_put_escaped(c->name, strlen(c->name));
+    printf(" (pipeline ");
+    cairn_tool_put_escaped(c->pipeline, strlen(c->pipeline));
+    printf(")\n");
+  }
+  for (size_t i = 0; i < v->nexecutions && i < CAIRN_TOOL_LINEAGE_SHOWN; i++) {
+    const cairn_h5_execution_row *e = &v->executions[i];
+    cairn_tool_print_execution(e->id, e->rank, e->type, strlen(e->type), e->name,
+                               strlen(e->name), e->command, strlen(e->command), e->properties,
+                               strlen(e->properties));
+  }
+  if (v->nexecutions > CAIRN_TOOL_LINEAGE_SHOWN)
+    printf("  ... and %zu more executions\n", v->nexecutions - CAIRN_TOOL_LINEAGE_SHOWN);
+  for (size_t i = 0; i < v->nartifacts && i < CAIRN_TOOL_LINEAGE_SHOWN; i++) {
+    const cairn_h5_artifact_row *a = &v->artifacts[i];
+    int role = 0;
+    for (size_t k = 0; k < v->nevents && !role; k++)
+      if (v->events[k].artifact_id == a->id)
+        role = v->events[k].type;
+    cairn_tool_print_artifact(a->id, a->kind, role, a->rank, a->size, a->uri, strlen(a->uri),
+                              a->hash, strlen(a->hash), a->properties, strlen(a->properties));
+  }
+  if (v->nartifacts > CAIRN_TOOL_LINEAGE_SHOWN)
+    printf("  ... and %zu more artifacts\n", v->nartifacts - CAIRN_TOOL_LINEAGE_SHOWN);
+}
+
 static void usage(FILE *f) {
   fprintf(f,
           "usage: cairn dump RUN_DIR [--series METRIC [--ranks]]\n"
@@ -154,9 +190,12 @@ int cairn_tool_dump(int argc, char **argv) {
          ntmp ? ", and an unfinished temporary file" : "");
   char id[37];
   cairn__uuid_format(v.run_id, id);
-  printf("run id: %s  cairn %s%s\n", v.have_run_id ? id : "(unknown)",
+  printf("run id: %s  cairn %s%s", v.have_run_id ? id : "(unknown)",
          v.cairn_version[0] ? v.cairn_version : "?",
-         v.format_version ? "  (run file format v1)" : "");
+         v.format_version ? "  (run file format v" : "");
+  if (v.format_version)
+    printf("%u)", (unsigned)v.format_version);
+  printf("\n");
   printf("ranks: %zu logged of %u declared", v.ncols, v.nranks);
   if (v.ncols)
     printf("  (rank %d on host %s)", v.col_rank[0], v.ranks[0].hostname);
@@ -175,6 +214,8 @@ int cairn_tool_dump(int argc, char **argv) {
     cairn_tool_print_kv(v.kv[i].key, strlen(v.kv[i].key), v.kv[i].value,
                         strlen(v.kv[i].value), suffix);
   }
+
+  print_lineage(&v);
 
   /* Step timing: mean step time per rank from its step markers. */
   if (v.nmarks > 1 && v.ncols) {

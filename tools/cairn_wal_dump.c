@@ -53,6 +53,7 @@ typedef struct {
   uint32_t declared_ranks;
   char host[256], version[64];
   uint64_t steps, params, kvs, first_step_ns, last_step_ns;
+  uint64_t artifacts, executions; /* lineage records seen (the first few printed) */
   uint32_t param_rank; /* print params/kv of this rank only */
   int quiet;
 } dump;
@@ -207,6 +208,22 @@ static int on_counters(void *ctx, const cairn_rec_counters *c) {
   return 0;
 }
 
+static int on_artifact(void *ctx, const cairn_rec_artifact *a) {
+  dump *d = ctx;
+  if (!d->quiet && d->artifacts++ < CAIRN_TOOL_LINEAGE_SHOWN)
+    cairn_tool_print_artifact(a->id, a->kind, a->role, (int32_t)d->rank, a->size, a->uri,
+                              a->uri_len, a->hash, a->hash_len, a->props, a->props_len);
+  return 0;
+}
+
+static int on_lineage(void *ctx, const cairn_rec_lineage *l) {
+  dump *d = ctx;
+  if (l->what == CAIRN_LIN_EXEC_BEGIN && !d->quiet && d->executions++ < CAIRN_TOOL_LINEAGE_SHOWN)
+    cairn_tool_print_execution(l->id, (int32_t)d->rank, l->type, l->type_len, l->name,
+                               l->name_len, l->command, l->command_len, l->props, l->props_len);
+  return 0;
+}
+
 static void on_report(void *ctx, const char *msg) {
   (void)ctx;
   fprintf(stderr, "cairn-wal-dump: %s\n", msg);
@@ -242,7 +259,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   cairn_rec_visitor v = {&d,       on_run, on_name,     on_metric, on_step,
-                         on_param, on_kv,  on_counters, on_source, NULL, NULL};
+                         on_param, on_kv,  on_counters, on_source, on_artifact, on_lineage};
   cairn_run_damage dmg;
   if (d.series)
     printf("step,rank,count,mean,min,max\n");
@@ -279,6 +296,10 @@ int main(int argc, char **argv) {
     printf("segments: %" PRIu64 "  blocks: %" PRIu64 "  step markers: %" PRIu64
            "  params: %" PRIu64 "  run key/values: %" PRIu64 "\n",
            dmg.segments, dmg.blocks, d.steps, d.params, d.kvs);
+    if (d.artifacts > CAIRN_TOOL_LINEAGE_SHOWN || d.executions > CAIRN_TOOL_LINEAGE_SHOWN)
+      printf("lineage: %" PRIu64 " artifacts, %" PRIu64 " executions (the first %d of each "
+             "listed)\n",
+             d.artifacts, d.executions, CAIRN_TOOL_LINEAGE_SHOWN);
     if (d.steps > 1)
       printf("wall time between first and last step marker: %.3f s\n",
              (double)(d.last_step_ns - d.first_step_ns) / 1e9);

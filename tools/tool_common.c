@@ -65,3 +65,46 @@ void cairn_tool_print_acct(const uint64_t t[2][4], int complete) {
                             : "incomplete: the run did not finish cleanly on every rank "
                               "(everything up to the last intact block is shown)");
 }
+
+/* ---- lineage ------------------------------------------------------------- */
+
+static const char *kind_name(unsigned kind) {
+  static const char *const names[] = {"other",   "dataset",      "model",      "dataslice",
+                                      "metrics", "step-metrics", "environment"};
+  return kind < sizeof names / sizeof names[0] ? names[kind] : "?";
+}
+
+void cairn_tool_print_artifact(uint64_t id, unsigned kind, int role, int32_t rank, uint64_t size,
+                               const char *uri, size_t ulen, const char *hash, size_t hlen,
+                               const char *props, size_t plen) {
+  printf("  artifact %" PRIu64 " %s %s (rank %" PRId32 ") ", id, kind_name(kind),
+         role == 1 ? "INPUT" : role == 2 ? "OUTPUT" : "-", rank);
+  cairn_tool_put_escaped(uri, ulen);
+  printf("\n    %s", hlen ? "" : "(not hashed)");
+  cairn_tool_put_escaped(hash, hlen);
+  if (size)
+    printf("  %" PRIu64 " bytes", size);
+  if (plen) {
+    printf("\n    properties ");
+    cairn_tool_put_escaped(props, plen);
+  }
+  printf("\n");
+}
+
+void cairn_tool_print_execution(uint64_t id, int32_t rank, const char *type, size_t tlen,
+                                const char *name, size_t nlen, const char *command, size_t clen,
+                                const char *props, size_t plen) {
+  printf("  execution %" PRIu64 " (rank %" PRId32 ") type ", id, rank);
+  cairn_tool_put_escaped(type, tlen);
+  printf(" name ");
+  cairn_tool_put_escaped(name, nlen);
+  if (clen) {
+    printf("\n    command ");
+    cairn_tool_put_escaped(command, clen);
+  }
+  if (plen) {
+    printf("\n    properties ");
+    cairn_tool_put_escaped(props, plen);
+  }
+  printf("\n");
+}

@@ -27,6 +27,23 @@ void cairn_tool_print_param(const char *key, size_t klen, int type, int64_t i64,
 void cairn_tool_print_kv(const char *key, size_t klen, const char *val, size_t vlen,
                          const char *suffix);
 
+/* Prints an artifact (role 1 INPUT, 2 OUTPUT, 0 unknown) on two or three
+ * lines: kind, role, rank and uri; hash (or "(not hashed)") and size;
+ * properties if any. The run's strings are escaped. */
+void cairn_tool_print_artifact(uint64_t id, unsigned kind, int role, int32_t rank, uint64_t size,
+                               const char *uri, size_t ulen, const char *hash, size_t hlen,
+                               const char *props, size_t plen);
+
+/* Prints an execution: rank, type and name; command line and properties
+ * if any, escaped. */
+void cairn_tool_print_execution(uint64_t id, int32_t rank, const char *type, size_t tlen,
+                                const char *name, size_t nlen, const char *command, size_t clen,
+                                const char *props, size_t plen);
+
+/* At most this many artifacts and executions are listed by the dumps (the
+ * rest are counted): a 10,000-artifact run stays readable. */
+#define CAIRN_TOOL_LINEAGE_SHOWN 20
+
 /* Prints the "accounting (records, all ranks)" block. */
 void cairn_tool_print_acct(const uint64_t totals[2][4], int complete);
 
