@@ -665,7 +665,14 @@ int cairn__view_from_h5(const char *path, cairn_run_view *v, cairn_run_report *r
         eof - size);
     r.file = open_padded(&r, f, size, eof);
   } else {
-    r.file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    /* Strong close: a damaged file must not leave objects open behind it
+     * (HDF5 would report them at exit). */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0)
+      H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    r.file = H5Fopen(path, H5F_ACC_RDONLY, fapl >= 0 ? fapl : H5P_DEFAULT);
+    if (fapl >= 0)
+      H5Pclose(fapl);
   }
   fclose(f);
   if (r.file < 0) {

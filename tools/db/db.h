@@ -88,6 +88,19 @@ int cairn_db_find_run(sqlite3 *db, const char *uuid_or_prefix, int64_t *run_id, 
  */
 int cairn_db_chunk_encode(const void *data, size_t n, size_t esize, int delta, void **out,
                           size_t *outlen);
+/* Reusable buffers for encoding many chunks (merge): no allocation per
+ * chunk. Two output slots so that two blobs can be bound to one statement. */
+typedef struct {
+  uint8_t *tmp, *sh, *z[2];
+  size_t tmp_cap, sh_cap, z_cap[2];
+  struct ZSTD_CCtx_s *cctx;
+} cairn_db_scratch;
+/* As cairn_db_chunk_encode, into sc's output slot (0 or 1): *out stays
+ * valid until that slot is used again or sc is freed. */
+int cairn_db_chunk_encode_into(cairn_db_scratch *sc, int slot, const void *data, size_t n,
+                               size_t esize, int delta, const void **out, size_t *outlen);
+void cairn_db_scratch_free(cairn_db_scratch *sc);
+
 /* Decodes into dst (n × esize bytes). CAIRN_OK, CAIRN_ECORRUPT (wrong size
  * or bad frame). */
 int cairn_db_chunk_decode(const void *blob, size_t bloblen, size_t n, size_t esize, int delta,

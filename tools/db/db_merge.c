@@ -41,6 +41,7 @@ typedef struct {
   const cairn_db_merge_opts *o;
   uint64_t progress_calls;
   long kill_after; /* test hook: CAIRN_TEST_MERGE_KILL_AFTER */
+  cairn_db_scratch sc;
 } mctx;
 
 static int sql_fail(mctx *m, const char *what) {
@@ -341,17 +342,19 @@ static void fingerprint(const cairn_run_view *v, const run_totals *t, char out[F
 /* Metric series                                                           */
 /* ---------------------------------------------------------------------- */
 
-static int put_blob(mctx *m, sqlite3_stmt *st, int idx, const void *data, size_t n, size_t es,
-                    int delta) {
-  void *z;
+/* Encodes a chunk into scratch slot `slot` and binds it (no copy: the
+ * statement is stepped before the slot is reused). */
+static int put_blob(mctx *m, sqlite3_stmt *st, int idx, int slot, const void *data, size_t n,
+                    size_t es, int delta) {
+  const void *z;
   size_t zn;
-  int rc = cairn_db_chunk_encode(data, n, es, delta, &z, &zn);
+  int rc = cairn_db_chunk_encode_into(&m->sc, slot, data, n, es, delta, &z, &zn);
   if (rc) {
     cairn__fmt(m->err, m->errlen, "compressing a series chunk failed (%s)",
                cairn_strerror(rc));
     return rc;
   }
-  sqlite3_bind_blob(st, idx, z, (int)zn, free);
+  sqlite3_bind_blob(st, idx, z, (int)zn, SQLITE_STATIC);
   return CAIRN_OK;
 }
 
@@ -426,7 +429,7 @@ static int merge_metric(mctx *m, const cairn_run_view *v, size_t mi, int64_t run
       sqlite3_bind_int64(cst, 3, lo);
       sqlite3_bind_int64(cst, 4, hi);
       sqlite3_bind_int64(cst, 5, (int64_t)n);
-      rc = put_blob(m, cst, 6, (const uint8_t *)fields[f] + a * es, n, es,
+      rc = put_blob(m, cst, 6, 0, (const uint8_t *)fields[f] + a * es, n, es,
                     f == CAIRN_DB_F_STEP);
       if (!rc)
         rc = run(m, cst, "insert cairn_series_chunk");
@@ -447,9 +450,9 @@ static int merge_metric(mctx *m, const cairn_run_view *v, size_t mi, int64_t run
         sqlite3_bind_int64(rst, 3, lo);
         sqlite3_bind_int64(rst, 4, hi);
         sqlite3_bind_int64(rst, 5, (int64_t)n);
-        rc = put_blob(m, rst, 6, col + c * n, n, 8, 0);
+        rc = put_blob(m, rst, 6, 0, col + c * n, n, 8, 0);
         if (!rc)
-          rc = put_blob(m, rst, 7, scol + c * n, n, 4, 0);
+          rc = put_blob(m, rst, 7, 1, scol + c * n, n, 4, 0);
         if (!rc)
           rc = run(m, rst, "insert cairn_rank_chunk");
       }
@@ -488,9 +491,9 @@ static int merge_marks(mctx *m, const cairn_run_view *v, int64_t run_id) {
         sqlite3_bind_int64(st, 3, s[0]);
         sqlite3_bind_int64(st, 4, s[k - 1]);
         sqlite3_bind_int64(st, 5, (int64_t)k);
-        rc = put_blob(m, st, 6, s, k, 8, 1);
+        rc = put_blob(m, st, 6, 0, s, k, 8, 1);
         if (!rc)
-          rc = put_blob(m, st, 7, t, k, 8, 1);
+          rc = put_blob(m, st, 7, 1, t, k, 8, 1);
         if (!rc)
           rc = run(m, st, "insert cairn_step_mark");
         k = 0;
@@ -530,6 +533,7 @@ typedef struct {
   const char *pipeline;
   mlmd_stmts s;
   idmap_e *stages, *execs, *arts;
+  idmap_e *exec_stage; /* execution lineage id -> its stage's MLMD context */
   size_t nstages, nexecs, narts;
 } lin;
 
@@ -599,16 +603,23 @@ static int merge_executions(mctx *m, const cairn_run_view *v, int64_t run_id, li
               " rank, start_ns, end_ns, name, type, command, properties)"
               " VALUES (?,?,?,?,?,?,?,?,?,?,?)");
   L->execs = calloc(v->nexecutions + 1, sizeof *L->execs);
-  if (!L->execs && !rc)
+  L->exec_stage = calloc(v->nexecutions + 1, sizeof *L->exec_stage);
+  if ((!L->execs || !L->exec_stage) && !rc)
     rc = CAIRN_ENOMEM;
   const cairn_view_kv *cmd = cairn__view_kv_last(v, "cmdline", -1);
+  const char *last_type = NULL;
+  int64_t last_tid = 0;
   for (size_t i = 0; i < v->nexecutions && !rc; i++) {
     const cairn_h5_execution_row *e = &v->executions[i];
     const char *type = e->type && *e->type ? e->type : e->name;
     const char *command = e->command && *e->command ? e->command : cmd ? cmd->value : "";
-    int64_t tid;
-    if ((rc = type_id(m, type, CAIRN_DB_EXECUTION_TYPE, &tid)))
-      break;
+    int64_t tid = last_tid;
+    if (!last_type || strcmp(type, last_type)) { /* executions mostly share a type */
+      if ((rc = type_id(m, type, CAIRN_DB_EXECUTION_TYPE, &tid)))
+        break;
+      last_type = type;
+      last_tid = tid;
+    }
     char ext[96];
     snprintf(ext, sizeof ext, "%s:%016" PRIx64, L->uuid, e->id);
     sqlite3_bind_int64(ins, 1, tid);
@@ -666,11 +677,14 @@ static int merge_executions(mctx *m, const cairn_run_view *v, int64_t run_id, li
     bind_text(row, 11, e->properties);
     rc = run(m, row, "insert cairn_execution");
     L->execs[L->nexecs].key = e->id;
+    L->exec_stage[L->nexecs].key = e->id;
+    L->exec_stage[L->nexecs].id = sctx;
     L->execs[L->nexecs++].id = xid;
   }
   sqlite3_finalize(ins);
   sqlite3_finalize(row);
   qsort(L->execs, L->nexecs, sizeof *L->execs, idmap_cmp);
+  qsort(L->exec_stage, L->nexecs, sizeof *L->exec_stage, idmap_cmp);
   return rc;
 }
 
@@ -692,19 +706,22 @@ static int merge_artifacts(mctx *m, const cairn_run_view *v, int64_t run_id, lin
   L->arts = calloc(v->nartifacts + 1, sizeof *L->arts);
   if (!L->arts && !rc)
     rc = CAIRN_ENOMEM;
+  int64_t type_cache[256] = {0};
   for (size_t i = 0; i < v->nartifacts && !rc; i++) {
     const cairn_h5_artifact_row *a = &v->artifacts[i];
-    int64_t tid;
-    const char *tname = artifact_type_name(a->kind);
-    if ((rc = type_id(m, tname, CAIRN_DB_ARTIFACT_TYPE, &tid)))
-      break;
-    rc = type_prop(m, tid, "url", CAIRN_DB_PROP_STRING);
-    if (!rc)
-      rc = type_prop(m, tid, "hash", CAIRN_DB_PROP_STRING);
-    if (!rc)
-      rc = type_prop(m, tid, "size", CAIRN_DB_PROP_INT);
-    if (rc)
-      break;
+    int64_t tid = type_cache[a->kind];
+    if (!tid) { /* first artifact of this kind: its type and declared properties */
+      if ((rc = type_id(m, artifact_type_name(a->kind), CAIRN_DB_ARTIFACT_TYPE, &tid)))
+        break;
+      rc = type_prop(m, tid, "url", CAIRN_DB_PROP_STRING);
+      if (!rc)
+        rc = type_prop(m, tid, "hash", CAIRN_DB_PROP_STRING);
+      if (!rc)
+        rc = type_prop(m, tid, "size", CAIRN_DB_PROP_INT);
+      if (rc)
+        break;
+      type_cache[a->kind] = tid;
+    }
     /* Identity: a hashed file is "<path>:<hash>" (CMF's name), shared by
      * every run that saw the same bytes at the same path; a URI recorded as
      * given is itself; a failure belongs to its run alone. */
@@ -810,16 +827,12 @@ static int merge_events(mctx *m, const cairn_run_view *v, int64_t run_id, lin *L
       if ((rc = run(m, L->s.event, "insert Event")))
         break;
       /* CMF attributes artifacts to the stage of the execution using them. */
-      for (size_t k = 0; k < v->nexecutions; k++)
-        if (v->executions[k].id == e->execution_id) {
-          int64_t sctx = idmap_get(L->stages, L->nstages, v->executions[k].context_id);
-          if (sctx > 0) {
-            sqlite3_bind_int64(L->s.attr, 1, sctx);
-            sqlite3_bind_int64(L->s.attr, 2, aid);
-            rc = run(m, L->s.attr, "insert Attribution");
-          }
-          break;
-        }
+      int64_t sctx = e->execution_id ? idmap_get(L->exec_stage, L->nexecs, e->execution_id) : 0;
+      if (sctx > 0) {
+        sqlite3_bind_int64(L->s.attr, 1, sctx);
+        sqlite3_bind_int64(L->s.attr, 2, aid);
+        rc = run(m, L->s.attr, "insert Attribution");
+      }
     }
     if (rc)
       break;
@@ -1118,6 +1131,7 @@ out:
   mlmd_finalize(&L.s);
   free(L.stages);
   free(L.execs);
+  free(L.exec_stage);
   free(L.arts);
   return rc;
 }
@@ -1125,7 +1139,12 @@ out:
 int cairn_db_merge_view(sqlite3 *db, const cairn_run_view *v, const char *origin,
                         const cairn_run_report *rep, const cairn_db_merge_opts *o,
                         cairn_db_merge_stats *st, char *err, size_t errlen) {
-  mctx m = {db, err, errlen, o, 0, 0};
+  mctx m;
+  memset(&m, 0, sizeof m);
+  m.db = db;
+  m.err = err;
+  m.errlen = errlen;
+  m.o = o;
   const char *k = getenv("CAIRN_TEST_MERGE_KILL_AFTER");
   if (k && *k)
     m.kill_after = strtol(k, NULL, 10);
@@ -1143,6 +1162,7 @@ int cairn_db_merge_view(sqlite3 *db, const cairn_run_view *v, const char *origin
   if (rc)
     return rc;
   rc = merge_locked(&m, v, origin, rep, st, uuid, fp, &t);
+  cairn_db_scratch_free(&m.sc);
   if (rc) {
     cairn_db_exec(db, "ROLLBACK", NULL, 0);
     return rc;

@@ -267,6 +267,7 @@ int cairn_db_open(const char *path, int create, sqlite3 **out, char *err, size_t
    * compared to this), never fail with "database is locked". */
   sqlite3_busy_timeout(db, 600000);
   int rc = cairn_db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                             " PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY;"
                              " PRAGMA foreign_keys=OFF;",
                          err, errlen);
   if (rc)

@@ -18,77 +18,122 @@
 #include "db.h"
 #include "util.h"
 
-/* Byte shuffle: element i's byte b goes to out[b*n + i]. The 8-byte case,
- * by far the most common, reads each element once. */
-static void shuffle(const uint8_t *in, uint8_t *out, size_t n, size_t es) {
-  if (es == 8) {
-    for (size_t i = 0; i < n; i++) {
-      uint64_t v;
-      memcpy(&v, in + i * 8, 8);
-      for (size_t b = 0; b < 8; b++)
-        out[b * n + i] = (uint8_t)(v >> (8 * b));
-    }
-    return;
+/* Transposes an 8×8 byte matrix held as 8 little-endian words: byte j of
+ * word i becomes byte i of word j (three rounds of block swaps). */
+static inline void transpose8(uint64_t x[8]) {
+  for (int r = 0; r < 8; r += 2) {
+    uint64_t t = ((x[r] >> 8) ^ x[r + 1]) & 0x00ff00ff00ff00ffull;
+    x[r + 1] ^= t;
+    x[r] ^= t << 8;
   }
-  for (size_t b = 0; b < es; b++) {
-    uint8_t *o = out + b * n;
-    const uint8_t *p = in + b;
-    for (size_t i = 0; i < n; i++)
-      o[i] = p[i * es];
+  for (int r = 0; r < 8; r += 4)
+    for (int k = 0; k < 2; k++) {
+      uint64_t t = ((x[r + k] >> 16) ^ x[r + k + 2]) & 0x0000ffff0000ffffull;
+      x[r + k + 2] ^= t;
+      x[r + k] ^= t << 16;
+    }
+  for (int k = 0; k < 4; k++) {
+    uint64_t t = ((x[k] >> 32) ^ x[k + 4]) & 0x00000000ffffffffull;
+    x[k + 4] ^= t;
+    x[k] ^= t << 32;
   }
 }
 
-static void unshuffle(const uint8_t *in, uint8_t *out, size_t n, size_t es) {
+/* Byte shuffle: element i's byte b goes to out[b*n + i]. 8-byte elements
+ * go 8 at a time through an 8×8 byte transpose (whole-word loads and
+ * stores). Little-endian hosts only, like the rest of the format. */
+static void shuffle(const uint8_t *in, uint8_t *out, size_t n, size_t es) {
+  size_t i = 0;
   if (es == 8) {
-    for (size_t i = 0; i < n; i++) {
-      uint64_t v = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t x[8];
+      memcpy(x, in + i * 8, 64);
+      transpose8(x);
       for (size_t b = 0; b < 8; b++)
-        v |= (uint64_t)in[b * n + i] << (8 * b);
-      memcpy(out + i * 8, &v, 8);
+        memcpy(out + b * n + i, &x[b], 8);
     }
-    return;
   }
-  for (size_t b = 0; b < es; b++) {
-    const uint8_t *p = in + b * n;
-    uint8_t *o = out + b;
-    for (size_t i = 0; i < n; i++)
-      o[i * es] = p[i];
+  for (size_t b = 0; b < es; b++)
+    for (size_t k = i; k < n; k++)
+      out[b * n + k] = in[k * es + b];
+}
+
+static void unshuffle(const uint8_t *in, uint8_t *out, size_t n, size_t es) {
+  size_t i = 0;
+  if (es == 8) {
+    for (; i + 8 <= n; i += 8) {
+      uint64_t x[8];
+      for (size_t b = 0; b < 8; b++)
+        memcpy(&x[b], in + b * n + i, 8);
+      transpose8(x);
+      memcpy(out + i * 8, x, 64);
+    }
   }
+  for (size_t b = 0; b < es; b++)
+    for (size_t k = i; k < n; k++)
+      out[k * es + b] = in[b * n + k];
+}
+
+static int reserve(uint8_t **p, size_t *cap, size_t need) {
+  if (*cap >= need)
+    return CAIRN_OK;
+  uint8_t *q = realloc(*p, need);
+  if (!q)
+    return CAIRN_ENOMEM;
+  *p = q;
+  *cap = need;
+  return CAIRN_OK;
+}
+
+void cairn_db_scratch_free(cairn_db_scratch *sc) {
+  free(sc->tmp);
+  free(sc->sh);
+  free(sc->z[0]);
+  free(sc->z[1]);
+  ZSTD_freeCCtx(sc->cctx);
+  memset(sc, 0, sizeof *sc);
+}
+
+int cairn_db_chunk_encode_into(cairn_db_scratch *sc, int slot, const void *data, size_t n,
+                               size_t es, int delta, const void **out, size_t *outlen) {
+  size_t raw = n * es, cap = ZSTD_compressBound(raw);
+  if (reserve(&sc->sh, &sc->sh_cap, raw + 1) || reserve(&sc->z[slot], &sc->z_cap[slot], cap) ||
+      (delta && es == 8 && reserve(&sc->tmp, &sc->tmp_cap, raw + 1)))
+    return CAIRN_ENOMEM;
+  const uint8_t *src = data;
+  if (delta && es == 8) {
+    const int64_t *s = data;
+    int64_t prev = 0;
+    for (size_t i = 0; i < n; i++) {
+      int64_t d = (int64_t)((uint64_t)s[i] - (uint64_t)prev);
+      memcpy(sc->tmp + i * 8, &d, 8);
+      prev = s[i];
+    }
+    src = sc->tmp;
+  }
+  shuffle(src, sc->sh, n, es);
+  if (!sc->cctx && !(sc->cctx = ZSTD_createCCtx()))
+    return CAIRN_ENOMEM;
+  size_t zn = ZSTD_compressCCtx(sc->cctx, sc->z[slot], cap, sc->sh, raw, CAIRN_DB_ZSTD_LEVEL);
+  if (ZSTD_isError(zn))
+    return CAIRN_ECOMPRESS;
+  *out = sc->z[slot];
+  *outlen = zn;
+  return CAIRN_OK;
 }
 
 int cairn_db_chunk_encode(const void *data, size_t n, size_t es, int delta, void **out,
                           size_t *outlen) {
-  size_t raw = n * es;
-  uint8_t *tmp = malloc(raw ? raw : 1), *sh = malloc(raw ? raw : 1);
-  size_t cap = ZSTD_compressBound(raw);
-  void *z = malloc(cap);
-  if (!tmp || !sh || !z) {
-    free(tmp);
-    free(sh);
-    free(z);
-    return CAIRN_ENOMEM;
+  cairn_db_scratch sc;
+  memset(&sc, 0, sizeof sc);
+  const void *z;
+  int rc = cairn_db_chunk_encode_into(&sc, 0, data, n, es, delta, &z, outlen);
+  if (rc == CAIRN_OK) {
+    *out = sc.z[0]; /* handed over */
+    sc.z[0] = NULL;
   }
-  const uint8_t *src = data;
-  if (delta && es == 8) {
-    const int64_t *s = data;
-    int64_t *d = (int64_t *)(void *)tmp, prev = 0;
-    for (size_t i = 0; i < n; i++) {
-      d[i] = (int64_t)((uint64_t)s[i] - (uint64_t)prev);
-      prev = s[i];
-    }
-    src = tmp;
-  }
-  shuffle(src, sh, n, es);
-  size_t zn = ZSTD_compress(z, cap, sh, raw, CAIRN_DB_ZSTD_LEVEL);
-  free(tmp);
-  free(sh);
-  if (ZSTD_isError(zn)) {
-    free(z);
-    return CAIRN_ECOMPRESS;
-  }
-  *out = z;
-  *outlen = zn;
-  return CAIRN_OK;
+  cairn_db_scratch_free(&sc);
+  return rc;
 }
 
 int cairn_db_chunk_decode(const void *blob, size_t bloblen, size_t n, size_t es, int delta,
