@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""h5_readers.py -- independent readers of cairn's HDF5 run file (format v1).
+"""h5_readers.py -- independent readers of cairn's HDF5 run file (format v2).
 
 Run with Debian's /usr/bin/python3 (python3-h5py, serial HDF5) and
 HDF5_PLUGIN_PATH pointing at the directory holding cairn's zstd plugin.

@@ -1,5 +1,5 @@
 /*
- * test_h5_roundtrip.c — the HDF5 run file (format v1) and the run view:
+ * test_h5_roundtrip.c — the HDF5 run file (format v2) and the run view:
  * write → read round trips of every part with exact values, the WAL view's
  * merging of partial aggregates, the standalone finalize step, run
  * directories in every state, and the crash shapes (WAL only, torn WAL
@@ -638,4 +638,89 @@ Test(h5_run, group_files_and_an_unconverted_group_merge_into_one_view) {
   cairn__view_free(&b);
   cairn__view_free(&whole);
   cairn__view_free(&r);
+}
+
+/* A format-1 file (before typed properties): its lineage tables lack the
+ * v2 columns, which read as "". */
+typedef struct {
+  uint64_t id;
+  uint8_t kind;
+  int32_t rank;
+  uint64_t size, t_ns;
+  char *uri, *hash;
+} v1_artifact;
+typedef struct {
+  uint64_t id, context_id;
+  int32_t rank;
+  uint64_t start_ns, end_ns;
+  char *name, *properties;
+} v1_execution;
+
+static void replace_table(hid_t f, const char *name, hid_t t, const void *row) {
+  cr_assert_geq(H5Ldelete(f, name, H5P_DEFAULT), 0);
+  hsize_t one = 1;
+  hid_t sp = H5Screate_simple(1, &one, NULL);
+  hid_t d = H5Dcreate2(f, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  cr_assert_geq(d, 0);
+  cr_assert_geq(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, row), 0);
+  H5Dclose(d);
+  H5Sclose(sp);
+}
+
+Test(h5_file, format_1_files_are_read_with_empty_v2_columns) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/v1.h5", tempdir());
+  write_world(path, 2, NULL);
+  hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  cr_assert_geq(f, 0);
+  hid_t s = H5Tcopy(H5T_C_S1);
+  H5Tset_size(s, H5T_VARIABLE);
+  hid_t ta = H5Tcreate(H5T_COMPOUND, sizeof(v1_artifact));
+  H5Tinsert(ta, "id", HOFFSET(v1_artifact, id), H5T_NATIVE_UINT64);
+  H5Tinsert(ta, "kind", HOFFSET(v1_artifact, kind), H5T_NATIVE_UINT8);
+  H5Tinsert(ta, "rank", HOFFSET(v1_artifact, rank), H5T_NATIVE_INT32);
+  H5Tinsert(ta, "size", HOFFSET(v1_artifact, size), H5T_NATIVE_UINT64);
+  H5Tinsert(ta, "t_ns", HOFFSET(v1_artifact, t_ns), H5T_NATIVE_UINT64);
+  H5Tinsert(ta, "uri", HOFFSET(v1_artifact, uri), s);
+  H5Tinsert(ta, "hash", HOFFSET(v1_artifact, hash), s);
+  v1_artifact a = {41, CAIRN_H5_ARTIFACT_MODEL, 1, 1000, 5, "ckpt.pt", "sha256:ab"};
+  replace_table(f, CAIRN_H5_L_ARTIFACTS, ta, &a);
+  hid_t te = H5Tcreate(H5T_COMPOUND, sizeof(v1_execution));
+  H5Tinsert(te, "id", HOFFSET(v1_execution, id), H5T_NATIVE_UINT64);
+  H5Tinsert(te, "context_id", HOFFSET(v1_execution, context_id), H5T_NATIVE_UINT64);
+  H5Tinsert(te, "rank", HOFFSET(v1_execution, rank), H5T_NATIVE_INT32);
+  H5Tinsert(te, "start_ns", HOFFSET(v1_execution, start_ns), H5T_NATIVE_UINT64);
+  H5Tinsert(te, "end_ns", HOFFSET(v1_execution, end_ns), H5T_NATIVE_UINT64);
+  H5Tinsert(te, "name", HOFFSET(v1_execution, name), s);
+  H5Tinsert(te, "properties", HOFFSET(v1_execution, properties), s);
+  v1_execution e = {7, 3, 0, 10, 20, "epoch-0", "{\"lr\": 0.1}"};
+  replace_table(f, CAIRN_H5_L_EXECUTIONS, te, &e);
+  hid_t at = H5Aopen(f, CAIRN_H5_ATTR_FORMAT_VERSION, H5P_DEFAULT);
+  unsigned one = 1;
+  H5Awrite(at, H5T_NATIVE_UINT, &one);
+  H5Aclose(at);
+  H5Tclose(ta);
+  H5Tclose(te);
+  H5Tclose(s);
+  H5Fclose(f);
+
+  cairn_run_view v;
+  cairn__view_init(&v);
+  cairn_run_report rep = {0};
+  cr_assert_eq(cairn__view_from_h5(path, &v, &rep), CAIRN_OK);
+  cr_assert_eq(v.format_version, 1);
+  cr_assert_eq(rep.lost_datasets, 0);
+  cr_assert_eq(v.nartifacts, 1);
+  cr_assert_eq(v.artifacts[0].id, 41);
+  cr_assert_eq(v.artifacts[0].size, 1000);
+  cr_assert_str_eq(v.artifacts[0].uri, "ckpt.pt");
+  cr_assert_str_eq(v.artifacts[0].hash, "sha256:ab");
+  cr_assert_str_eq(v.artifacts[0].properties, "");
+  cr_assert_eq(v.nexecutions, 1);
+  cr_assert_eq(v.executions[0].end_ns, 20);
+  cr_assert_str_eq(v.executions[0].name, "epoch-0");
+  cr_assert_str_eq(v.executions[0].properties, "{\"lr\": 0.1}");
+  cr_assert_str_eq(v.executions[0].type, "");
+  cr_assert_str_eq(v.executions[0].command, "");
+  cairn__view_free(&v);
 }
