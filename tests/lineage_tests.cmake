@@ -18,3 +18,11 @@ foreach(_n 1 2 4 7)
                        RUN_SERIAL ON
                        PASS_REGULAR_EXPRESSION "check_collective: ${_n} ranks, cairn-merkle")
 endforeach()
+
+# Criterion-free, so that it also runs under ThreadSanitizer: application
+# threads logging artifacts while the hasher pool hashes.
+add_executable(stress_hasher stress_hasher.c)
+target_link_libraries(stress_hasher PRIVATE cairn_internal cairn_build_flags)
+add_test(NAME stress_hasher COMMAND stress_hasher)
+set_tests_properties(stress_hasher PROPERTIES LABELS "unit;stress;lineage" TIMEOUT 300
+  ENVIRONMENT "CAIRN_LOG_LEVEL=error")

@@ -1,7 +1,7 @@
 #!/bin/sh
 # test.sh — the README's test command and what CI runs: install what is
 # missing, build with warnings as errors, run the whole ctest suite, then the
-# sanitizer builds: ThreadSanitizer on the ring and accounting stress tests,
+# sanitizer builds: ThreadSanitizer on the ring, accounting and hasher-pool stress tests,
 # AddressSanitizer + UndefinedBehaviorSanitizer on every unit test.
 set -eu
 cd "$(dirname "$0")/.."
@@ -12,12 +12,12 @@ ctest --test-dir "$BUILD" --output-on-failure -j2
 if [ "${CAIRN_SKIP_SANITIZERS:-0}" = 1 ]; then
   exit 0
 fi
-echo "== ThreadSanitizer: ring and accounting stress =="
+echo "== ThreadSanitizer: ring, accounting and hasher-pool stress =="
 CAIRN_NO_APT=1 CAIRN_BUILD_DIR=build-tsan \
   CAIRN_CMAKE_ARGS="-DCAIRN_SANITIZE=thread -DCAIRN_BUILD_BENCH=OFF -DCAIRN_BUILD_EXAMPLES=OFF" \
   ./tools/bootstrap.sh >/dev/null
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  ctest --test-dir build-tsan --output-on-failure -R '^stress_threads$'
+  ctest --test-dir build-tsan --output-on-failure -R '^stress_(threads|hasher)$'
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer: all unit tests =="
 CAIRN_NO_APT=1 CAIRN_BUILD_DIR=build-asan \
