@@ -282,6 +282,37 @@ int main(int argc, char **argv) {
     if (linked != (size_t)n * 1250 || in != (size_t)n * 625 || out != (size_t)n * 625)
       FAIL("lineage: %zu events linked to an execution (%zu in, %zu out); want %d, %d, %d",
            linked, in, out, n * 1250, n * 625, n * 625);
+    /* Types, command lines and properties came through the aggregators and
+     * the parallel writer exactly as logged (mpi_log_app). */
+    size_t typed = 0, plain = 0, with_props = 0;
+    for (size_t i = 0; i < v.nexecutions; i++) {
+      const cairn_h5_execution_row *x = &v.executions[i];
+      int b = -1;
+      if (sscanf(x->name, "batch-%d", &b) != 1)
+        continue;
+      char cmd[64], props[64];
+      snprintf(cmd, sizeof cmd, "mpi_log_app --batch %d", b);
+      snprintf(props, sizeof props, "{\"rank\": %d, \"batch\": %d}", x->rank, b);
+      if (b % 2)
+        typed += !strcmp(x->type, "batch") && !strcmp(x->command, cmd) &&
+                 !strcmp(x->properties, props);
+      else
+        plain += !strcmp(x->type, x->name) && strstr(x->command, "mpi_log_app") &&
+                 !x->properties[0];
+    }
+    for (size_t i = 0; i < v.nartifacts; i++) {
+      const cairn_h5_artifact_row *a = &v.artifacts[i];
+      int r = -1, b = -1, k = -1;
+      if (sscanf(a->uri, "s3://bucket/rank%d/exec%d/item%d", &r, &b, &k) != 3)
+        continue;
+      char props[64];
+      snprintf(props, sizeof props, "{\"rank\": %d, \"batch\": %d}", r, b);
+      with_props += k == 1 ? !strcmp(a->properties, props) && r == a->rank : !a->properties[0];
+    }
+    if (typed != (size_t)n * 62 || plain != (size_t)n * 63 || with_props != (size_t)n * 1125)
+      FAIL("lineage: %zu typed executions, %zu plain, %zu artifacts with the right properties; "
+           "want %d, %d, %d",
+           typed, plain, with_props, n * 62, n * 63, n * 1125);
   }
   printf("run %s: %zu ranks, %d HDF5 files, %d logs; logged %llu = stored %llu + dropped "
          "%llu; %s\n",

@@ -79,12 +79,20 @@ int main(int argc, char **argv) {
     for (int e = 0; e < 125; e++) {
       char name[32];
       snprintf(name, sizeof name, "batch-%d", e);
-      int64_t ex = cairn_execution_begin(name, NULL);
+      /* Odd executions with a type, a command line and properties; even
+       * ones the short way (type = name, the process's command line). */
+      char cmd[64], props[64];
+      snprintf(cmd, sizeof cmd, "mpi_log_app --batch %d", e);
+      snprintf(props, sizeof props, "{\"rank\": %d, \"batch\": %d}", rank, e);
+      int64_t ex = e % 2 ? cairn_execution_begin_ex("batch", name, cmd, props)
+                         : cairn_execution_begin(name, NULL);
       for (int k = 0; k < 10; k++) {
         char uri[96];
         snprintf(uri, sizeof uri, "s3://bucket/rank%d/exec%d/item%d", rank, e, k);
-        int64_t id = cairn_artifact(k == 0 ? "/proc/self/exe" : uri, CAIRN_ARTIFACT_DATASLICE,
-                                    k % 2 ? CAIRN_ROLE_OUTPUT : CAIRN_ROLE_INPUT);
+        const char *what = k == 0 ? "/proc/self/exe" : uri;
+        cairn_role role = k % 2 ? CAIRN_ROLE_OUTPUT : CAIRN_ROLE_INPUT;
+        int64_t id = k == 1 ? cairn_artifact_props(what, CAIRN_ARTIFACT_DATASLICE, role, props)
+                            : cairn_artifact(what, CAIRN_ARTIFACT_DATASLICE, role);
         if (id <= 0)
           MPI_Abort(MPI_COMM_WORLD, 7);
       }
