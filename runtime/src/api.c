@@ -430,7 +430,9 @@ static int model_props(const char *framework, const char *model_type, const char
   char err[160];
   rc = cairn__props_parse(o, n, NULL, NULL, err, sizeof err);
   if (rc != CAIRN_OK) {
-    cairn__log(CAIRN_LOG_WARN, "cairn_model: properties: %s", err);
+    cairn__log(CAIRN_LOG_WARN,
+               "cairn_model: properties with framework, model_type and model_name first: %s",
+               err);
     free(o);
     return rc;
   }
