@@ -407,12 +407,14 @@ static int merge_metric(mctx *m, const cairn_run_view *v, size_t mi, int64_t run
   /* Per-rank columns are transposed a block of columns at a time: one
    * sequential pass over the chunk's rows per block instead of one strided
    * pass per rank. */
-  enum { COLBLOCK = 64 };
+  /* The column stride is padded off a power of two: 64 write streams
+   * exactly 512 KiB apart would all land in the same cache sets. */
+  enum { COLBLOCK = 64, CSTRIDE = CAIRN_DB_CHUNK + 72 };
   double *col = NULL;
   uint32_t *scol = NULL;
   if (mt->values) {
-    col = malloc((size_t)COLBLOCK * CAIRN_DB_CHUNK * sizeof *col);
-    scol = malloc((size_t)COLBLOCK * CAIRN_DB_CHUNK * sizeof *scol);
+    col = malloc((size_t)COLBLOCK * CSTRIDE * sizeof *col);
+    scol = malloc((size_t)COLBLOCK * CSTRIDE * sizeof *scol);
     if (!col || !scol) {
       free(col);
       free(scol);
@@ -440,8 +442,8 @@ static int merge_metric(mctx *m, const cairn_run_view *v, size_t mi, int64_t run
         const double *vr = mt->values + (a + i) * v->ncols + c0;
         const uint32_t *sr = mt->samples + (a + i) * v->ncols + c0;
         for (size_t c = 0; c < nc; c++) {
-          col[c * n + i] = vr[c];
-          scol[c * n + i] = sr[c];
+          col[c * CSTRIDE + i] = vr[c];
+          scol[c * CSTRIDE + i] = sr[c];
         }
       }
       for (size_t c = 0; c < nc && !rc; c++) {
@@ -450,9 +452,9 @@ static int merge_metric(mctx *m, const cairn_run_view *v, size_t mi, int64_t run
         sqlite3_bind_int64(rst, 3, lo);
         sqlite3_bind_int64(rst, 4, hi);
         sqlite3_bind_int64(rst, 5, (int64_t)n);
-        rc = put_blob(m, rst, 6, 0, col + c * n, n, 8, 0);
+        rc = put_blob(m, rst, 6, 0, col + c * CSTRIDE, n, 8, 0);
         if (!rc)
-          rc = put_blob(m, rst, 7, 1, scol + c * n, n, 4, 0);
+          rc = put_blob(m, rst, 7, 1, scol + c * CSTRIDE, n, 4, 0);
         if (!rc)
           rc = run(m, rst, "insert cairn_rank_chunk");
       }

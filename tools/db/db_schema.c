@@ -205,27 +205,79 @@ int cairn_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
   return CAIRN_OK;
 }
 
-/* 1 if the table exists in the main database. */
+/* 1 if the table exists in the main database, 0 if not, -1 on error. */
 static int has_table(sqlite3 *db, const char *name) {
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", -1,
                          &st, NULL) != SQLITE_OK)
-    return 0;
+    return -1;
   sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  int yes = sqlite3_step(st) == SQLITE_ROW;
+  int r = sqlite3_step(st);
   sqlite3_finalize(st);
-  return yes;
+  return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : -1;
 }
 
-static int64_t scalar_i64(sqlite3 *db, const char *sql, int64_t dflt) {
+/* The first column of the first row of sql into *v (dflt when NULL or no
+ * row); CAIRN_OK or CAIRN_EIO. */
+static int scalar_i64(sqlite3 *db, const char *sql, int64_t dflt, int64_t *v) {
   sqlite3_stmt *st;
-  int64_t v = dflt;
+  *v = dflt;
   if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-    return dflt;
-  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-    v = sqlite3_column_int64(st, 0);
+    return CAIRN_EIO;
+  int r = sqlite3_step(st);
+  if (r == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+    *v = sqlite3_column_int64(st, 0);
   sqlite3_finalize(st);
-  return v;
+  return r == SQLITE_ROW || r == SQLITE_DONE ? CAIRN_OK : CAIRN_EIO;
+}
+
+/* Checks (and, when create, makes) the schema inside the open transaction. */
+static int check_schema(sqlite3 *db, const char *path, int create, char *err, size_t errlen) {
+  int64_t nobj;
+  if (scalar_i64(db, "SELECT count(*) FROM sqlite_master", 0, &nobj))
+    goto sqlerr;
+  if (nobj == 0) {
+    if (!create) {
+      cairn__fmt(err, errlen, "%s: an empty file, not a cairn lineage database", path);
+      return CAIRN_EFOREIGN;
+    }
+    char sql[256];
+    cairn__fmt(sql, sizeof sql,
+               "INSERT INTO MLMDEnv(schema_version) VALUES (%d);"
+               "INSERT INTO cairn_meta(key, value) VALUES ('schema_version', '%d');"
+               "INSERT INTO cairn_meta(key, value) VALUES ('created_by', 'cairn %s');",
+               CAIRN_DB_MLMD_SCHEMA_VERSION, CAIRN_DB_SCHEMA_VERSION, cairn_version());
+    int rc = cairn_db_exec(db, cairn_db_schema_sql, err, errlen);
+    return rc ? rc : cairn_db_exec(db, sql, err, errlen);
+  }
+  int have_mlmd = has_table(db, "MLMDEnv");
+  int have_cairn = has_table(db, "cairn_meta");
+  if (have_mlmd < 0 || have_cairn < 0)
+    goto sqlerr;
+  if (!have_mlmd || !have_cairn) {
+    cairn__fmt(err, errlen,
+               "%s: a SQLite database without cairn's tables (expected a cairn lineage "
+               "database: MLMDEnv and cairn_meta)",
+               path);
+    return CAIRN_EFOREIGN;
+  }
+  int64_t mv, cv;
+  if (scalar_i64(db, "SELECT max(schema_version) FROM MLMDEnv", -1, &mv) ||
+      scalar_i64(db,
+                 "SELECT CAST(value AS INTEGER) FROM cairn_meta WHERE key='schema_version'", -1,
+                 &cv))
+    goto sqlerr;
+  if (mv != CAIRN_DB_MLMD_SCHEMA_VERSION || cv != CAIRN_DB_SCHEMA_VERSION) {
+    cairn__fmt(err, errlen,
+               "%s: schema versions MLMD %lld / cairn %lld, this cairn reads MLMD %d / cairn %d",
+               path, (long long)mv, (long long)cv, CAIRN_DB_MLMD_SCHEMA_VERSION,
+               CAIRN_DB_SCHEMA_VERSION);
+    return CAIRN_EVERSION;
+  }
+  return CAIRN_OK;
+sqlerr:
+  cairn__fmt(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+  return CAIRN_EIO;
 }
 
 int cairn_db_open(const char *path, int create, sqlite3 **out, char *err, size_t errlen) {
@@ -266,60 +318,19 @@ int cairn_db_open(const char *path, int create, sqlite3 **out, char *err, size_t
   /* Concurrent merges wait for each other's transactions (each is short
    * compared to this), never fail with "database is locked". */
   sqlite3_busy_timeout(db, 600000);
-  int rc = cairn_db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+  int rc = cairn_db_exec(db, "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;"
                              " PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY;"
                              " PRAGMA foreign_keys=OFF;",
                          err, errlen);
   if (rc)
     goto fail;
-  int have_mlmd = has_table(db, "MLMDEnv"), have_cairn = has_table(db, "cairn_meta");
-  int empty = scalar_i64(db, "SELECT count(*) FROM sqlite_master", 0) == 0;
-  if (!empty && !(have_mlmd && have_cairn)) {
-    cairn__fmt(err, errlen,
-               "%s: a SQLite database without cairn's tables (expected a cairn lineage "
-               "database: MLMDEnv and cairn_meta)",
-               path);
-    rc = CAIRN_EFOREIGN;
-    goto fail;
-  }
-  if (!empty) {
-    int64_t mv = scalar_i64(db, "SELECT max(schema_version) FROM MLMDEnv", -1);
-    int64_t cv = scalar_i64(
-        db, "SELECT CAST(value AS INTEGER) FROM cairn_meta WHERE key='schema_version'", -1);
-    if (mv != CAIRN_DB_MLMD_SCHEMA_VERSION || cv != CAIRN_DB_SCHEMA_VERSION) {
-      cairn__fmt(err, errlen,
-                 "%s: schema versions MLMD %lld / cairn %lld, this cairn reads MLMD %d / "
-                 "cairn %d",
-                 path, (long long)mv, (long long)cv, CAIRN_DB_MLMD_SCHEMA_VERSION,
-                 CAIRN_DB_SCHEMA_VERSION);
-      rc = CAIRN_EVERSION;
-      goto fail;
-    }
-    *out = db;
-    return CAIRN_OK;
-  }
-  /* A new database: the whole schema in one transaction, so that a second
-   * process creating it at the same time sees all of it or waits. */
-  rc = cairn_db_exec(db, "BEGIN IMMEDIATE", err, errlen);
+  /* Checked (and created) in one transaction: a merge takes the write lock
+   * first (BEGIN IMMEDIATE: a second process creating the same database
+   * waits, then finds it made), a question only reads. */
+  rc = cairn_db_exec(db, create ? "BEGIN IMMEDIATE" : "BEGIN", err, errlen);
   if (rc)
     goto fail;
-  if (!has_table(db, "MLMDEnv")) {
-    char sql[160];
-    cairn__fmt(sql, sizeof sql,
-               "INSERT INTO MLMDEnv(schema_version) VALUES (%d);"
-               "INSERT INTO cairn_meta(key, value) VALUES ('schema_version', '%d');",
-               CAIRN_DB_MLMD_SCHEMA_VERSION, CAIRN_DB_SCHEMA_VERSION);
-    rc = cairn_db_exec(db, cairn_db_schema_sql, err, errlen);
-    if (!rc)
-      rc = cairn_db_exec(db, sql, err, errlen);
-    if (!rc) {
-      char ver[96];
-      cairn__fmt(ver, sizeof ver,
-                 "INSERT INTO cairn_meta(key, value) VALUES ('created_by', 'cairn %s')",
-                 cairn_version());
-      rc = cairn_db_exec(db, ver, err, errlen);
-    }
-  }
+  rc = check_schema(db, path, create, err, errlen);
   if (rc) {
     cairn_db_exec(db, "ROLLBACK", NULL, 0);
     goto fail;
