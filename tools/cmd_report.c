@@ -835,76 +835,10 @@ static int write_steps(FILE *f, sqlite3 *db, int64_t run_id, char *err, size_t e
 /* Lineage                                                                 */
 /* ---------------------------------------------------------------------- */
 
-static int load_lineage(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err, size_t el) {
-  sqlite3_stmt *st;
-  int rc = CAIRN_OK;
-#define QUERY(sql)                                                                           \
-  do {                                                                                       \
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)                             \
-      return sqlerr(db, err, el);                                                            \
-    sqlite3_bind_int64(st, 1, run_id);                                                       \
-  } while (0)
-  QUERY("SELECT lineage_id, name, pipeline, properties FROM cairn_stage WHERE run_id=?"
-        " ORDER BY rowid");
-  while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-    cairn_h5_context_row r = {(uint64_t)sqlite3_column_int64(st, 0), (char *)col_text(st, 1),
-                              (char *)col_text(st, 2), (char *)col_text(st, 3)};
-    rc = cairn__view_add_context(v, &r);
-  }
-  sqlite3_finalize(st);
-  if (rc)
-    return rc;
-  QUERY("SELECT lineage_id, stage_lineage_id, rank, start_ns, end_ns, name, properties, type,"
-        " command FROM cairn_execution WHERE run_id=? ORDER BY rowid");
-  while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-    cairn_h5_execution_row r = {(uint64_t)sqlite3_column_int64(st, 0),
-                                (uint64_t)sqlite3_column_int64(st, 1),
-                                sqlite3_column_int(st, 2),
-                                (uint64_t)sqlite3_column_int64(st, 3),
-                                (uint64_t)sqlite3_column_int64(st, 4),
-                                (char *)col_text(st, 5),
-                                (char *)col_text(st, 6),
-                                (char *)col_text(st, 7),
-                                (char *)col_text(st, 8)};
-    rc = cairn__view_add_execution(v, &r);
-  }
-  sqlite3_finalize(st);
-  if (rc)
-    return rc;
-  QUERY("SELECT lineage_id, kind, rank, size, t_ns, uri, hash, properties FROM cairn_artifact"
-        " WHERE run_id=? ORDER BY rowid");
-  while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-    cairn_h5_artifact_row r = {(uint64_t)sqlite3_column_int64(st, 0),
-                               (uint8_t)sqlite3_column_int(st, 1),
-                               sqlite3_column_int(st, 2),
-                               (uint64_t)sqlite3_column_int64(st, 3),
-                               (uint64_t)sqlite3_column_int64(st, 4),
-                               (char *)col_text(st, 5),
-                               (char *)col_text(st, 6),
-                               (char *)col_text(st, 7)};
-    rc = cairn__view_add_artifact(v, &r);
-  }
-  sqlite3_finalize(st);
-  if (rc)
-    return rc;
-  QUERY("SELECT execution_lineage_id, artifact_lineage_id, type, rank, t_ns FROM cairn_event"
-        " WHERE run_id=? ORDER BY seq");
-  while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-    cairn_h5_event_row r = {(uint64_t)sqlite3_column_int64(st, 0),
-                            (uint64_t)sqlite3_column_int64(st, 1),
-                            (uint8_t)sqlite3_column_int(st, 2), sqlite3_column_int(st, 3),
-                            (uint64_t)sqlite3_column_int64(st, 4)};
-    rc = cairn__view_add_event(v, &r);
-  }
-  sqlite3_finalize(st);
-#undef QUERY
-  return rc;
-}
-
 static int write_lineage(FILE *f, sqlite3 *db, int64_t run_id, char *err, size_t el) {
   cairn_run_view v;
   cairn__view_init(&v);
-  int rc = load_lineage(db, run_id, &v, err, el);
+  int rc = cairn_db_load_lineage(db, run_id, &v, err, el);
   if (rc) {
     cairn__view_free(&v);
     return rc;

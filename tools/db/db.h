@@ -61,6 +61,12 @@ enum {
 int cairn_db_open(const char *path, int create, sqlite3 **db, char *err, size_t errlen);
 void cairn_db_close(sqlite3 *db);
 
+/* Writes "<database>: <what>: <SQLite's message>" into err; returns CAIRN_EIO. */
+int cairn_db_sql_error(sqlite3 *db, char *err, size_t errlen, const char *what);
+/* sqlite3_prepare_v2 with the error reported as above (*st NULL on failure);
+ * CAIRN_OK or CAIRN_EIO. */
+int cairn_db_prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql, char *err, size_t errlen);
+
 /* Runs one SQL statement without results; CAIRN_OK or CAIRN_EIO. */
 int cairn_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 
@@ -171,6 +177,11 @@ int cairn_db_merge_dir(sqlite3 *db, const char *run_dir, const cairn_db_merge_op
  * sites or users); runs already present are left alone. */
 int cairn_db_merge_db(sqlite3 *db, const char *src_path, const cairn_db_merge_opts *o,
                       cairn_db_merge_stats *st, char *err, size_t errlen);
+
+/* Appends the run's lineage rows as logged (stages, executions, artifacts,
+ * events) to v: the lineage part of cairn_db_load_view. */
+int cairn_db_load_lineage(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err,
+                          size_t errlen);
 
 /* Rebuilds a run's view from the database (the inverse of merge_view). */
 int cairn_db_load_view(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err,

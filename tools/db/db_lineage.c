@@ -24,20 +24,6 @@ static const char *const hash_schemes[] = {"cairn-merkle-sha256-v1:", "cairn-dat
                                            "sha256:"};
 #define NSCHEMES (sizeof hash_schemes / sizeof *hash_schemes)
 
-static int sql_err(sqlite3 *db, char *err, size_t errlen, const char *what) {
-  cairn__fmt(err, errlen, "%s: %s: %s", sqlite3_db_filename(db, "main"), what,
-             sqlite3_errmsg(db));
-  return CAIRN_EIO;
-}
-
-static int prep(sqlite3 *db, sqlite3_stmt **st, const char *sql, char *err, size_t errlen) {
-  if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-    *st = NULL;
-    return sql_err(db, err, errlen, "prepare");
-  }
-  return CAIRN_OK;
-}
-
 /* ---------------------------------------------------------------------- */
 /* Id vectors                                                              */
 /* ---------------------------------------------------------------------- */
@@ -69,7 +55,7 @@ static int collect(sqlite3 *db, sqlite3_stmt *st, idvec *out, char *err, size_t 
   while ((rc = sqlite3_step(st)) == SQLITE_ROW && !r)
     r = idvec_push(out, sqlite3_column_int64(st, 0));
   if (!r && rc != SQLITE_DONE && rc != SQLITE_ROW)
-    r = sql_err(db, err, errlen, "query");
+    r = cairn_db_sql_error(db, err, errlen, "query");
   sqlite3_reset(st);
   return r;
 }
@@ -99,12 +85,12 @@ static int find_by_hash(sqlite3 *db, const char *scheme, const char *hex, const 
   for (size_t i = 0; i <= n; i++)
     lower[i] = (char)tolower((unsigned char)hex[i]);
   sqlite3_stmt *range = NULL, *exact = NULL;
-  int rc = prep(db, &range,
+  int rc = cairn_db_prepare(db, &range,
                 "SELECT DISTINCT uri FROM Artifact WHERE uri >= ?1 AND uri < ?1 || 'g'"
                 " ORDER BY uri LIMIT 6",
                 err, errlen);
   if (!rc)
-    rc = prep(db, &exact, "SELECT id FROM Artifact WHERE uri = ?1 ORDER BY id", err, errlen);
+    rc = cairn_db_prepare(db, &exact, "SELECT id FROM Artifact WHERE uri = ?1 ORDER BY id", err, errlen);
   char found[6][96];
   size_t nfound = 0;
   for (size_t k = 0; k < NSCHEMES && !rc; k++) {
@@ -120,7 +106,7 @@ static int find_by_hash(sqlite3 *db, const char *scheme, const char *hex, const 
         cairn__fmt(found[nfound++], sizeof found[0], "%s", u);
     }
     if (s != SQLITE_DONE)
-      rc = sql_err(db, err, errlen, "query Artifact");
+      rc = cairn_db_sql_error(db, err, errlen, "query Artifact");
     sqlite3_reset(range);
   }
   if (!rc && nfound > 1) {
@@ -155,7 +141,7 @@ static const char *split_scheme(const char *text, const char **hex) {
 
 static int find_by_path(sqlite3 *db, const char *path, idvec *out, char *err, size_t errlen) {
   sqlite3_stmt *st = NULL;
-  int rc = prep(db, &st,
+  int rc = cairn_db_prepare(db, &st,
                 "SELECT artifact_id FROM ArtifactProperty WHERE name = 'url'"
                 " AND is_custom_property = 0 AND string_value = ?1 ORDER BY artifact_id",
                 err, errlen);
@@ -177,7 +163,7 @@ static int find_by_path(sqlite3 *db, const char *path, idvec *out, char *err, si
 
 static int find_by_id(sqlite3 *db, int64_t id, idvec *out, char *err, size_t errlen) {
   sqlite3_stmt *st = NULL;
-  int rc = prep(db, &st, "SELECT id FROM Artifact WHERE id = ?1", err, errlen);
+  int rc = cairn_db_prepare(db, &st, "SELECT id FROM Artifact WHERE id = ?1", err, errlen);
   if (rc)
     return rc;
   sqlite3_bind_int64(st, 1, id);
@@ -195,7 +181,7 @@ static int run_members(sqlite3 *db, int64_t run_id, idvec *arts, idvec *execs, c
   int rc = CAIRN_OK;
   for (int i = 0; i < 3 && !rc; i++) {
     sqlite3_stmt *st = NULL;
-    if ((rc = prep(db, &st, sql[i], err, errlen)))
+    if ((rc = cairn_db_prepare(db, &st, sql[i], err, errlen)))
       break;
     sqlite3_bind_int64(st, 1, run_id);
     rc = collect(db, st, i < 2 ? execs : arts, err, errlen);
@@ -575,7 +561,7 @@ static int walk(sqlite3 *db, cairn_db_lineage_graph *g, int dir, int max_depth,
       }
     }
     if (!rc && s != SQLITE_DONE && s != SQLITE_ROW)
-      rc = sql_err(db, err, errlen, "query Event");
+      rc = cairn_db_sql_error(db, err, errlen, "query Event");
     sqlite3_reset(st);
   }
   free(q.v);
@@ -594,14 +580,14 @@ static char *dupz(const unsigned char *s) {
 /* Fills types, names, runs of every node. */
 static int details(sqlite3 *db, cairn_db_lineage_graph *g, char *err, size_t errlen) {
   sqlite3_stmt *art = NULL, *ex = NULL;
-  int rc = prep(db, &art,
+  int rc = cairn_db_prepare(db, &art,
                 "SELECT a.uri, a.name, a.state, t.name,"
                 " (SELECT p.string_value FROM ArtifactProperty p WHERE p.artifact_id = a.id"
                 "  AND p.name = 'url' AND p.is_custom_property = 0)"
                 " FROM Artifact a LEFT JOIN Type t ON t.id = a.type_id WHERE a.id = ?1",
                 err, errlen);
   if (!rc)
-    rc = prep(db, &ex,
+    rc = cairn_db_prepare(db, &ex,
               "SELECT e.name, t.name, r.uuid, ce.rank, ce.name, s.name, ce.execution_id,"
               " (SELECT r2.uuid FROM cairn_run r2 WHERE r2.uuid = e.name)"
               " FROM Execution e LEFT JOIN Type t ON t.id = e.type_id"
@@ -618,7 +604,7 @@ static int details(sqlite3 *db, cairn_db_lineage_graph *g, char *err, size_t err
     int s = sqlite3_step(st);
     int row = s == SQLITE_ROW;
     if (s != SQLITE_ROW && s != SQLITE_DONE) {
-      rc = sql_err(db, err, errlen, "query details");
+      rc = cairn_db_sql_error(db, err, errlen, "query details");
       sqlite3_reset(st);
       break;
     }
@@ -687,12 +673,12 @@ int cairn_db_lineage(sqlite3 *db, const cairn_db_lineage_start *start, int direc
     g->nodes[i].depth = 0;
   sqlite3_stmt *by_art = NULL, *by_exec = NULL;
   if (!rc)
-    rc = prep(db, &by_art,
+    rc = cairn_db_prepare(db, &by_art,
               "SELECT execution_id FROM Event"
               " WHERE artifact_id = ?1 AND type = ?2 ORDER BY execution_id",
               err, errlen);
   if (!rc)
-    rc = prep(db, &by_exec,
+    rc = cairn_db_prepare(db, &by_exec,
               "SELECT artifact_id FROM Event"
               " WHERE execution_id = ?1 AND type = ?2 ORDER BY artifact_id",
               err, errlen);

@@ -222,6 +222,7 @@ static int load_marks(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err,
   return rc;
 }
 
+/* Params and run key/values, then the lineage rows. */
 static int load_tables(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err, size_t el) {
   sqlite3_stmt *st;
   int rc = CAIRN_OK;
@@ -253,6 +254,20 @@ static int load_tables(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err
   sqlite3_finalize(st);
   if (rc)
     return rc;
+#undef QUERY
+  return cairn_db_load_lineage(db, run_id, v, err, el);
+}
+
+int cairn_db_load_lineage(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err,
+                          size_t el) {
+  sqlite3_stmt *st;
+  int rc = CAIRN_OK;
+#define QUERY(sql)                                                                           \
+  do {                                                                                       \
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)                             \
+      return sqlerr(db, err, el);                                                            \
+    sqlite3_bind_int64(st, 1, run_id);                                                       \
+  } while (0)
   QUERY("SELECT lineage_id, name, pipeline, properties FROM cairn_stage WHERE run_id=?"
         " ORDER BY rowid");
   while (!rc && sqlite3_step(st) == SQLITE_ROW) {

@@ -20,20 +20,6 @@
 #include "util.h"
 #include "wal_records.h"
 
-static int sql_err(sqlite3 *db, char *err, size_t errlen, const char *what) {
-  cairn__fmt(err, errlen, "%s: %s: %s", sqlite3_db_filename(db, "main"), what,
-             sqlite3_errmsg(db));
-  return CAIRN_EIO;
-}
-
-static int prep(sqlite3 *db, sqlite3_stmt **st, const char *sql, char *err, size_t errlen) {
-  if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-    *st = NULL;
-    return sql_err(db, err, errlen, "query");
-  }
-  return CAIRN_OK;
-}
-
 /* A malloc'd copy of a text column ("" for NULL); NULL only without memory. */
 static char *col_dup(sqlite3_stmt *st, int i) {
   const unsigned char *s = sqlite3_column_text(st, i);
@@ -102,7 +88,7 @@ void cairn_dbq_runs_free(cairn_dbq_run *runs, size_t n) {
 int cairn_dbq_run_load(sqlite3 *db, int64_t id, cairn_dbq_run *r, char *err, size_t errlen) {
   memset(r, 0, sizeof *r);
   sqlite3_stmt *st;
-  int rc = prep(db, &st, "SELECT " RUN_COLUMNS " FROM cairn_run WHERE id=?1", err, errlen);
+  int rc = cairn_db_prepare(db, &st, "SELECT " RUN_COLUMNS " FROM cairn_run WHERE id=?1", err, errlen);
   if (rc)
     return rc;
   sqlite3_bind_int64(st, 1, id);
@@ -113,7 +99,7 @@ int cairn_dbq_run_load(sqlite3 *db, int64_t id, cairn_dbq_run *r, char *err, siz
     cairn__fmt(err, errlen, "no run with id %" PRId64, id);
     rc = CAIRN_ENOTFOUND;
   } else {
-    rc = sql_err(db, err, errlen, "read cairn_run");
+    rc = cairn_db_sql_error(db, err, errlen, "read cairn_run");
   }
   sqlite3_finalize(st);
   return rc;
@@ -124,7 +110,7 @@ int cairn_dbq_run_list(sqlite3 *db, const char *pipeline, cairn_dbq_run **runs, 
   *runs = NULL;
   *n = 0;
   sqlite3_stmt *st;
-  int rc = prep(db, &st,
+  int rc = cairn_db_prepare(db, &st,
                 "SELECT " RUN_COLUMNS " FROM cairn_run WHERE ?1 IS NULL OR pipeline=?1"
                 " ORDER BY created_ns DESC, id DESC",
                 err, errlen);
@@ -150,7 +136,7 @@ int cairn_dbq_run_list(sqlite3 *db, const char *pipeline, cairn_dbq_run **runs, 
     (*n)++;
   }
   if (!rc && s != SQLITE_DONE)
-    rc = sql_err(db, err, errlen, "read cairn_run");
+    rc = cairn_db_sql_error(db, err, errlen, "read cairn_run");
   if (rc == CAIRN_ENOMEM)
     cairn__fmt(err, errlen, "out of memory");
   sqlite3_finalize(st);
@@ -207,7 +193,7 @@ static int load_values(sqlite3 *db, sqlite3_stmt *st, cairn_dbq_value **v, size_
     }
   }
   if (!rc && s != SQLITE_DONE)
-    rc = sql_err(db, err, errlen, "read values");
+    rc = cairn_db_sql_error(db, err, errlen, "read values");
   if (rc == CAIRN_ENOMEM)
     cairn__fmt(err, errlen, "out of memory");
   sqlite3_finalize(st);
@@ -224,7 +210,7 @@ int cairn_dbq_params(sqlite3 *db, int64_t run_id, cairn_dbq_value **v, size_t *n
   /* SQLite takes the bare columns of an aggregate query from the row that
    * holds max(seq): the last value logged for each key. */
   sqlite3_stmt *st;
-  int rc = prep(db, &st,
+  int rc = cairn_db_prepare(db, &st,
                 "SELECT key, type, int_value, double_value, string_value, rank, max(seq)"
                 " FROM cairn_param WHERE run_id=?1 GROUP BY key ORDER BY key",
                 err, errlen);
@@ -237,7 +223,7 @@ int cairn_dbq_params(sqlite3 *db, int64_t run_id, cairn_dbq_value **v, size_t *n
 int cairn_dbq_kv(sqlite3 *db, int64_t run_id, cairn_dbq_value **v, size_t *n, char *err,
                  size_t errlen) {
   sqlite3_stmt *st;
-  int rc = prep(db, &st,
+  int rc = cairn_db_prepare(db, &st,
                 "SELECT key, 3, 0, 0, value, rank, max(seq) FROM cairn_kv WHERE run_id=?1"
                 " GROUP BY key ORDER BY key",
                 err, errlen);
@@ -428,7 +414,7 @@ static int collect(sqlite3 *db, sqlite3_stmt *st, const cairn_dbq_term *t, int l
     match = last ? m : (match || m);
   }
   if (!rc && s != SQLITE_DONE)
-    rc = sql_err(db, err, errlen, "search");
+    rc = cairn_db_sql_error(db, err, errlen, "search");
   if (!rc && have && match)
     rc = cairn_dbq_ids_add(out, cur);
   if (rc == CAIRN_ENOMEM)
@@ -447,7 +433,7 @@ int cairn_dbq_runs_matching(sqlite3 *db, const cairn_dbq_term *t, cairn_dbq_ids 
   };
   for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
     sqlite3_stmt *st;
-    int rc = prep(db, &st, sql[i], err, errlen);
+    int rc = cairn_db_prepare(db, &st, sql[i], err, errlen);
     if (rc)
       return rc;
     sqlite3_bind_text(st, 1, t->key, -1, SQLITE_TRANSIENT);
@@ -481,14 +467,14 @@ int cairn_dbq_mlmd_matching(sqlite3 *db, int kind, const cairn_dbq_term *t,
     return CAIRN_EINVAL;
   }
   sqlite3_stmt *st;
-  int rc = prep(db, &st, sql[kind], err, errlen);
+  int rc = cairn_db_prepare(db, &st, sql[kind], err, errlen);
   if (rc)
     return rc;
   sqlite3_bind_text(st, 1, t->key, -1, SQLITE_TRANSIENT);
   if ((rc = collect(db, st, t, 0, out, err, errlen)))
     return rc;
   if (kind == CAIRN_DBQ_ARTIFACT && !strcmp(t->key, "type")) {
-    if ((rc = prep(db, &st,
+    if ((rc = cairn_db_prepare(db, &st,
                    "SELECT a.id, 3, 0, 0, t.name FROM Artifact a JOIN Type t ON t.id=a.type_id"
                    " ORDER BY a.id",
                    err, errlen)))
@@ -533,7 +519,7 @@ int cairn_dbq_metrics(sqlite3 *db, int64_t run_id, cairn_dbq_metric **m, size_t 
   *m = NULL;
   *n = 0;
   sqlite3_stmt *st;
-  int rc = prep(db, &st,
+  int rc = cairn_db_prepare(db, &st,
                 "SELECT " METRIC_COLUMNS " FROM cairn_metric WHERE run_id=?1 ORDER BY name",
                 err, errlen);
   if (rc)
@@ -557,7 +543,7 @@ int cairn_dbq_metrics(sqlite3 *db, int64_t run_id, cairn_dbq_metric **m, size_t 
     (*n)++;
   }
   if (!rc && s != SQLITE_DONE)
-    rc = sql_err(db, err, errlen, "read cairn_metric");
+    rc = cairn_db_sql_error(db, err, errlen, "read cairn_metric");
   if (rc == CAIRN_ENOMEM)
     cairn__fmt(err, errlen, "out of memory");
   sqlite3_finalize(st);
@@ -608,7 +594,7 @@ int cairn_dbq_metric_find(sqlite3 *db, int64_t run_id, const char *name, cairn_d
                           char *err, size_t errlen) {
   memset(m, 0, sizeof *m);
   sqlite3_stmt *st;
-  int rc = prep(db, &st,
+  int rc = cairn_db_prepare(db, &st,
                 "SELECT " METRIC_COLUMNS " FROM cairn_metric WHERE run_id=?1 AND name=?2",
                 err, errlen);
   if (rc)
@@ -619,7 +605,7 @@ int cairn_dbq_metric_find(sqlite3 *db, int64_t run_id, const char *name, cairn_d
   if (s == SQLITE_ROW)
     rc = metric_row(st, m);
   else if (s != SQLITE_DONE)
-    rc = sql_err(db, err, errlen, "read cairn_metric");
+    rc = cairn_db_sql_error(db, err, errlen, "read cairn_metric");
   else
     rc = CAIRN_ENOTFOUND;
   sqlite3_finalize(st);

@@ -194,6 +194,20 @@ const char *const cairn_db_schema_sql =
   " t_ns INTEGER NOT NULL, PRIMARY KEY (run_id, seq));\n";
 /* clang-format on */
 
+int cairn_db_sql_error(sqlite3 *db, char *err, size_t errlen, const char *what) {
+  cairn__fmt(err, errlen, "%s: %s: %s", sqlite3_db_filename(db, "main"), what,
+             sqlite3_errmsg(db));
+  return CAIRN_EIO;
+}
+
+int cairn_db_prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql, char *err, size_t errlen) {
+  if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+    *st = NULL;
+    return cairn_db_sql_error(db, err, errlen, "prepare");
+  }
+  return CAIRN_OK;
+}
+
 int cairn_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
   char *msg = NULL;
   if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
