@@ -28,6 +28,11 @@ int cairn_cmd_diff(int argc, char **argv);
 int cairn_cmd_search(int argc, char **argv);
 int cairn_cmd_report(int argc, char **argv);
 
+/* An option with a value, "NAME VALUE" or "NAME=VALUE": returns 1 when
+ * argv[*i] is that option (*i advanced past a separate value; *val NULL
+ * when the value is missing), 0 when it is another argument. */
+int cairn_cli_opt_value(int argc, char **argv, int *i, const char *name, const char **val);
+
 /* The database path: --db PATH if given, else $CAIRN_DB, else ./cairn.db. */
 const char *cairn_cli_db_path(const char *opt);
 

@@ -8,6 +8,20 @@
 #include "cairn.h"
 #include "cli.h"
 
+int cairn_cli_opt_value(int argc, char **argv, int *i, const char *name, const char **val) {
+  size_t n = strlen(name);
+  if (strncmp(argv[*i], name, n))
+    return 0;
+  if (argv[*i][n] == '=') {
+    *val = argv[*i] + n + 1;
+    return 1;
+  }
+  if (argv[*i][n])
+    return 0;
+  *val = *i + 1 < argc ? argv[++*i] : NULL;
+  return 1;
+}
+
 const char *cairn_cli_db_path(const char *opt) {
   if (opt && *opt)
     return opt;

@@ -19,26 +19,6 @@
 #include "db/db_lineage.h"
 #include "util.h"
 
-/* ---------------------------------------------------------------------- */
-/* Shared option parsing                                                   */
-/* ---------------------------------------------------------------------- */
-
-/* Takes the value of option `name` at argv[*i] ("--name V" or "--name=V").
- * Returns 1 when argv[*i] is that option (value in *val, NULL if missing). */
-static int opt_value(int argc, char **argv, int *i, const char *name, const char **val) {
-  size_t n = strlen(name);
-  if (strncmp(argv[*i], name, n))
-    return 0;
-  if (argv[*i][n] == '=') {
-    *val = argv[*i] + n + 1;
-    return 1;
-  }
-  if (argv[*i][n])
-    return 0;
-  *val = *i + 1 < argc ? argv[++*i] : NULL;
-  return 1;
-}
-
 /* Writes s for a terminal: verbatim except control characters (\xNN). */
 static void put_text(FILE *f, const char *s) {
   for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
@@ -390,13 +370,13 @@ int cairn_cmd_lineage(int argc, char **argv) {
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       lineage_usage(stdout);
       return 0;
-    } else if (opt_value(argc, argv, &i, "--db", &v)) {
+    } else if (cairn_cli_opt_value(argc, argv, &i, "--db", &v)) {
       if (!v) {
         fprintf(stderr, "cairn lineage: --db needs a path\n");
         return 2;
       }
       dbopt = v;
-    } else if (opt_value(argc, argv, &i, "--depth", &v)) {
+    } else if (cairn_cli_opt_value(argc, argv, &i, "--depth", &v)) {
       char *end = NULL;
       long d = v ? strtol(v, &end, 10) : -1;
       if (!v || !*v || *end || d < 0 || d > 1000000) {
@@ -787,19 +767,19 @@ int cairn_cmd_export(int argc, char **argv) {
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       export_usage(stdout);
       return 0;
-    } else if (opt_value(argc, argv, &i, "--db", &v)) {
+    } else if (cairn_cli_opt_value(argc, argv, &i, "--db", &v)) {
       if (!v) {
         fprintf(stderr, "cairn export: --db needs a path\n");
         return 2;
       }
       dbopt = v;
-    } else if (opt_value(argc, argv, &i, "--format", &v)) {
+    } else if (cairn_cli_opt_value(argc, argv, &i, "--format", &v)) {
       if (!v) {
         fprintf(stderr, "cairn export: --format needs a format (cmf-json)\n");
         return 2;
       }
       format = v;
-    } else if (opt_value(argc, argv, &i, "-o", &v) || opt_value(argc, argv, &i, "--output", &v)) {
+    } else if (cairn_cli_opt_value(argc, argv, &i, "-o", &v) || cairn_cli_opt_value(argc, argv, &i, "--output", &v)) {
       if (!v) {
         fprintf(stderr, "cairn export: -o needs a file name\n");
         return 2;

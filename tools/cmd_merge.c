@@ -108,15 +108,12 @@ int cairn_cmd_merge(int argc, char **argv) {
       usage(stdout);
       free(inputs);
       return 0;
-    } else if (!strcmp(argv[i], "--db")) {
-      if (i + 1 >= argc) {
+    } else if (cairn_cli_opt_value(argc, argv, &i, "--db", &dbopt)) {
+      if (!dbopt) {
         fprintf(stderr, "cairn merge: --db needs a path\n");
         free(inputs);
         return 2;
       }
-      dbopt = argv[++i];
-    } else if (!strncmp(argv[i], "--db=", 5)) {
-      dbopt = argv[i] + 5;
     } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
       quiet = 1;
     } else if (!strcmp(argv[i], "--salvage")) {

@@ -35,16 +35,11 @@ static int parse_common(const char *cmd, int argc, char **argv, int *i, common_o
     usage(stdout);
     return 0;
   }
-  if (!strcmp(a, "--db")) {
-    if (*i + 1 >= argc || !*argv[*i + 1]) {
+  if (cairn_cli_opt_value(argc, argv, i, "--db", &o->db)) {
+    if (!o->db || !*o->db) {
       fprintf(stderr, "cairn %s: --db needs a path\n", cmd);
       return 2;
     }
-    o->db = argv[++*i];
-    return -1;
-  }
-  if (!strncmp(a, "--db=", 5)) {
-    o->db = a + 5;
     return -1;
   }
   if (!strcmp(a, "--json")) {

@@ -503,14 +503,11 @@ int cairn_cmd_show(int argc, char **argv) {
       return 0;
     } else if (!strcmp(argv[i], "--json")) {
       json = 1;
-    } else if (!strcmp(argv[i], "--db")) {
-      if (i + 1 >= argc) {
+    } else if (cairn_cli_opt_value(argc, argv, &i, "--db", &dbopt)) {
+      if (!dbopt) {
         fprintf(stderr, "cairn show: --db needs a path\n");
         return 2;
       }
-      dbopt = argv[++i];
-    } else if (!strncmp(argv[i], "--db=", 5)) {
-      dbopt = argv[i] + 5;
     } else if (argv[i][0] == '-' && argv[i][1]) {
       fprintf(stderr, "cairn show: unknown option '%s' (see `cairn show --help`)\n", argv[i]);
       return 2;
@@ -983,14 +980,11 @@ int cairn_cmd_diff(int argc, char **argv) {
       return 0;
     } else if (!strcmp(argv[i], "--json")) {
       json = 1;
-    } else if (!strcmp(argv[i], "--db")) {
-      if (i + 1 >= argc) {
+    } else if (cairn_cli_opt_value(argc, argv, &i, "--db", &dbopt)) {
+      if (!dbopt) {
         fprintf(stderr, "cairn diff: --db needs a path\n");
         return 2;
       }
-      dbopt = argv[++i];
-    } else if (!strncmp(argv[i], "--db=", 5)) {
-      dbopt = argv[i] + 5;
     } else if (argv[i][0] == '-' && argv[i][1]) {
       fprintf(stderr, "cairn diff: unknown option '%s' (see `cairn diff --help`)\n", argv[i]);
       return 2;

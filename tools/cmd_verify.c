@@ -319,14 +319,11 @@ int cairn_cmd_verify(int argc, char **argv) {
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       usage(stdout);
       return 0;
-    } else if (!strcmp(argv[i], "--db")) {
-      if (i + 1 >= argc) {
+    } else if (cairn_cli_opt_value(argc, argv, &i, "--db", &dbopt)) {
+      if (!dbopt) {
         fprintf(stderr, "cairn verify: --db needs a path\n");
         return 2;
       }
-      dbopt = argv[++i];
-    } else if (!strncmp(argv[i], "--db=", 5)) {
-      dbopt = argv[i] + 5;
     } else if (!strcmp(argv[i], "--json")) {
       json = 1;
     } else if (argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "--")) {
