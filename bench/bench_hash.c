@@ -2,10 +2,11 @@
  * bench_hash.c — content-hash throughput (io/hash) beside sha256sum on the
  * same file in the same run: one thread, each thread count up to all cores,
  * and a one-leaf run whose digest must equal sha256sum's. Then the runtime's
- * hasher pool end to end: four files (a quarter of SIZE_MIB each) logged
- * with cairn_artifact, from the call to cairn_finalize (which waits for the
- * hashes), with lineage.hasher_threads = 1, 2, ... up to all cores; the
- * recorded hashes must not depend on the pool's size.
+ * hasher pool end to end: four files (a quarter of SIZE_MIB each), and then
+ * the whole file alone, logged with cairn_artifact, from the call to
+ * cairn_finalize (which waits for the hashes), with lineage.hasher_threads
+ * = 1, 2, ... up to all cores; the recorded hashes must not depend on the
+ * pool's size.
  *
  * Usage: bench_hash [FILE [SIZE_MIB [REPEATS]]]  (defaults:
  * /tmp/cairn-bench-hash.bin, 1024, 3). The file is created with
@@ -121,9 +122,9 @@ static void remove_run(const char *dir) {
 
 #define POOL_FILES 4
 
-/* Logs the files with a pool of `threads`, returns seconds from the first
- * call to the end of cairn_finalize, and the recorded hashes in order. */
-static double run_pool(char paths[POOL_FILES][4096], unsigned threads,
+/* Logs nfiles files with a pool of `threads`, returns seconds from the
+ * first call to the end of cairn_finalize, and the recorded hashes. */
+static double run_pool(char paths[POOL_FILES][4096], int nfiles, unsigned threads,
                        char hashes[POOL_FILES][128]) {
   char env[16];
   snprintf(env, sizeof env, "%u", threads);
@@ -135,7 +136,7 @@ static double run_pool(char paths[POOL_FILES][4096], unsigned threads,
   cairn_get_run_info(&info);
   int64_t ids[POOL_FILES];
   double t0 = now_s();
-  for (int i = 0; i < POOL_FILES; i++)
+  for (int i = 0; i < nfiles; i++)
     ids[i] = cairn_artifact(paths[i], CAIRN_ARTIFACT_MODEL, CAIRN_ROLE_OUTPUT);
   int rc = cairn_finalize();
   double t = now_s() - t0;
@@ -143,7 +144,7 @@ static double run_pool(char paths[POOL_FILES][4096], unsigned threads,
   cairn__view_init(&v);
   if (rc != CAIRN_OK || cairn__run_open(info.run_dir, &v, NULL) != CAIRN_OK)
     t = -1;
-  for (int i = 0; i < POOL_FILES; i++) {
+  for (int i = 0; i < nfiles; i++) {
     hashes[i][0] = '\0';
     for (size_t k = 0; k < v.nartifacts; k++)
       if (v.artifacts[k].id == (uint64_t)ids[i])
@@ -154,10 +155,15 @@ static double run_pool(char paths[POOL_FILES][4096], unsigned threads,
   return t;
 }
 
-static int bench_pool(const char *path, uint64_t size, long ncpu, int repeats) {
+/* nfiles == POOL_FILES: quarter files made next to path; 1: path itself. */
+static int bench_pool(const char *path, uint64_t size, long ncpu, int repeats, int nfiles) {
   char paths[POOL_FILES][4096];
-  uint64_t each = size / POOL_FILES;
-  for (int i = 0; i < POOL_FILES; i++) {
+  uint64_t each = size / (uint64_t)nfiles;
+  for (int i = 0; i < nfiles; i++) {
+    if (nfiles == 1) {
+      snprintf(paths[i], sizeof paths[i], "%s", path);
+      continue;
+    }
     snprintf(paths[i], sizeof paths[i], "%s.pool%d", path, i);
     if (make_file(paths[i], each + (uint64_t)i) != 0) { /* distinct sizes, distinct files */
       perror(paths[i]);
@@ -181,29 +187,29 @@ static int bench_pool(const char *path, uint64_t size, long ncpu, int repeats) {
     double t[MAX_REPEATS];
     for (int r = 0; r < repeats; r++) {
       char got[POOL_FILES][128];
-      t[r] = run_pool(paths, counts[k], got);
+      t[r] = run_pool(paths, nfiles, counts[k], got);
       if (t[r] < 0) {
         fprintf(stderr, "hasher pool run failed (%s)\n", cairn_last_error());
         return 1;
       }
-      for (int i = 0; i < POOL_FILES; i++) {
+      for (int i = 0; i < nfiles; i++) {
         if (k == 0 && r == 0)
           memcpy(ref[i], got[i], sizeof ref[i]);
         same &= strcmp(ref[i], got[i]) == 0 && strncmp(got[i], "cairn-merkle", 12) == 0;
       }
     }
     qsort(t, (size_t)repeats, sizeof t[0], cmp_double);
-    best[k] = (double)(each * POOL_FILES) / t[0] / 1e6;
-    med[k] = (double)(each * POOL_FILES) / t[repeats / 2] / 1e6;
+    best[k] = (double)(each * (uint64_t)nfiles) / t[0] / 1e6;
+    med[k] = (double)(each * (uint64_t)nfiles) / t[repeats / 2] / 1e6;
   }
   unsetenv("CAIRN_LINEAGE_HASHER_THREADS");
-  printf("\nhasher pool: %d files of %llu MiB logged with cairn_artifact, call to finalize\n",
-         POOL_FILES, (unsigned long long)(each >> 20));
+  printf("\nhasher pool: %d file%s of %llu MiB logged with cairn_artifact, call to finalize\n",
+         nfiles, nfiles > 1 ? "s" : "", (unsigned long long)(each >> 20));
   printf("%-32s %10s %10s %10s\n", "lineage.hasher_threads", "best MB/s", "median", "MB/s/thr");
   for (int k = 0; k < ncounts; k++)
     printf("%-32u %10.0f %10.0f %10.0f\n", counts[k], best[k], med[k], best[k] / counts[k]);
   printf("recorded hashes %s whatever the pool's size\n", same ? "identical" : "DIFFER");
-  for (int i = 0; i < POOL_FILES; i++)
+  for (int i = 0; nfiles > 1 && i < nfiles; i++)
     unlink(paths[i]);
   return same ? 0 : 1;
 }
@@ -293,5 +299,7 @@ int main(int argc, char **argv) {
     if (!same)
       return 1;
   }
-  return bench_pool(path, size, ncpu, repeats);
+  if (bench_pool(path, size, ncpu, repeats, POOL_FILES) != 0)
+    return 1;
+  return bench_pool(path, size, ncpu, repeats, 1);
 }

@@ -23,6 +23,6 @@ endforeach()
 # threads logging artifacts while the hasher pool hashes.
 add_executable(stress_hasher stress_hasher.c)
 target_link_libraries(stress_hasher PRIVATE cairn_internal cairn_build_flags)
-add_test(NAME stress_hasher COMMAND stress_hasher)
+add_test(NAME stress_hasher COMMAND stress_hasher 6)
 set_tests_properties(stress_hasher PROPERTIES LABELS "unit;stress;lineage" TIMEOUT 300
   ENVIRONMENT "CAIRN_LOG_LEVEL=error")

@@ -626,3 +626,33 @@ Test(lineage_records, layout_0_sections_of_wal_format_1_still_decode) {
   cr_assert_eq(cairn__rec_decode(p, n, &v, err, sizeof err), CAIRN_ECORRUPT);
   cr_assert(strstr(err, "unknown record layout") != NULL, "%s", err);
 }
+
+Test(lineage_api, hasher_pool_shares_one_large_file_by_leaves) {
+  /* One 48 MiB file (12 leaves) and a pool of 3: the thread that took it
+   * is helped by the idle ones, and the identity is the serial one. */
+  char path[512];
+  snprintf(path, sizeof path, "%s/one-big.ckpt", tmp);
+  write_pattern(path, 48u << 20, 77);
+  cairn_hash_result res;
+  cairn__hash_file(path, 0, 1, &res);
+  cr_assert_eq(res.status, CAIRN_OK);
+  char want[128];
+  snprintf(want, sizeof want, "cairn-merkle-sha256-v1:%s", res.hex);
+  setenv("CAIRN_LINEAGE_HASHER_THREADS", "3", 1);
+  cr_assert_eq(cairn_init(NULL), CAIRN_OK);
+  int64_t id = cairn_model(path, CAIRN_ROLE_OUTPUT, "pytorch", NULL, NULL, NULL);
+  cr_assert_gt(id, 0);
+  cairn_run_info info;
+  cairn_get_run_info(&info);
+  cr_assert_eq(cairn_finalize(), CAIRN_OK);
+  unsetenv("CAIRN_LINEAGE_HASHER_THREADS");
+  unsigned peak = cairn__hasher_peak_busy();
+  cr_assert_geq(peak, 2, "idle threads helped with the file's leaves (peak %u)", peak);
+  cairn_run_view v;
+  h5_view(info.run_dir, &v);
+  const cairn_h5_artifact_row *r = art(&v, id);
+  cr_assert_not_null(r);
+  cr_assert_str_eq(r->hash, want);
+  cr_assert_eq(r->size, 48u << 20);
+  cairn__view_free(&v);
+}

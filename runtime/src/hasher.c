@@ -1,15 +1,19 @@
 /* hasher.c — the background hasher pool of cairn_artifact: a queue of
  * paths and lineage.hasher_threads threads that take one file each, hash it
- * (cairn-merkle-sha256-v1) and record the result, or the reason it could
- * not. A file's hash never depends on which thread, or how many, did it. */
+ * (cairn-merkle-sha256-v1) with the help of the pool's idle threads, and
+ * record the result, or the reason it could not. A file's hash never
+ * depends on which thread, or how many, did it. */
 #include "hasher.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 
@@ -38,8 +42,9 @@ static request *head, *tail;
 static int stopping;
 static unsigned nthreads; /* started; 0 = the pool is not running */
 static pthread_t threads[MAX_THREADS];
-/* Files being hashed now, and the most at once since the pool started (a
- * test checks that files really hash concurrently). */
+/* Pool threads hashing now (a file or a helped leaf), and the most at once
+ * since the pool started (tests check that the pool really works in
+ * parallel). */
 static _Atomic unsigned busy, peak_busy;
 
 /* lineage.hasher_threads; 0 means min(2, cores this process may run on). */
@@ -54,12 +59,156 @@ static unsigned pool_size(void) {
   return n > MAX_THREADS ? MAX_THREADS : n;
 }
 
+/* ---- one large file, hashed by several pool threads ------------------------
+ * The thread that takes a file of several leaves from the queue owns it: it
+ * opens it, publishes a job, and hashes leaves; pool threads that find the
+ * queue empty help by claiming leaves of a published job. Each leaf hash
+ * lands at its index, so the identity is the same whoever hashed what. The
+ * job's counters are guarded by `lock`; leaves[i] is written only by the
+ * thread that claimed leaf i, and read by the owner after every claimed
+ * leaf is done (the lock orders the two). */
+
+typedef struct file_job {
+  struct file_job *next; /* in `jobs` while leaves are left to claim */
+  int fd;
+  uint64_t size, nleaves;
+  uint64_t next_leaf;    /* first leaf not claimed; nleaves = no more claims */
+  uint64_t claimed, done;
+  int status;            /* the first failure of a leaf */
+  char err[CAIRN_HASH_REASON_LEN];
+  uint8_t (*leaves)[CAIRN_HASH_DIGEST_LEN];
+} file_job;
+
+static file_job *jobs;                                    /* guarded by lock */
+static pthread_cond_t job_done = PTHREAD_COND_INITIALIZER; /* a leaf finished */
+
+static void unlink_job(file_job *j) {
+  for (file_job **l = &jobs; *l; l = &(*l)->next)
+    if (*l == j) {
+      *l = j->next;
+      break;
+    }
+}
+
+/* With lock held: claims the next leaf of j (and unpublishes j when it was
+ * the last one). Returns 1 with *leaf set, or 0 when none is left. */
+static int claim_leaf(file_job *j, uint64_t *leaf) {
+  if (j->next_leaf >= j->nleaves)
+    return 0;
+  *leaf = j->next_leaf++;
+  j->claimed++;
+  if (j->next_leaf == j->nleaves)
+    unlink_job(j);
+  return 1;
+}
+
+/* Without lock: hashes one claimed leaf, then records it done. */
+static void hash_claimed_leaf(file_job *j, uint64_t leaf) {
+  char err[CAIRN_HASH_REASON_LEN] = "";
+  int rc = cairn__hash_leaves(j->fd, j->size, CAIRN_HASH_DEFAULT_LEAF, leaf, 1, &j->leaves[leaf],
+                              err, sizeof err);
+  pthread_mutex_lock(&lock);
+  if (rc != CAIRN_OK && j->status == CAIRN_OK) {
+    j->status = rc;
+    snprintf(j->err, sizeof j->err, "%s", err);
+    if (j->next_leaf < j->nleaves) { /* stop the others claiming */
+      j->next_leaf = j->nleaves;
+      unlink_job(j);
+    }
+  }
+  j->done++;
+  if (j->done == j->claimed && j->next_leaf >= j->nleaves)
+    pthread_cond_broadcast(&job_done);
+  pthread_mutex_unlock(&lock);
+}
+
+static void busy_enter(void) {
+  /* relaxed: statistics for tests; they order nothing. */
+  unsigned now = atomic_fetch_add_explicit(&busy, 1, memory_order_relaxed) + 1;
+  unsigned peak = atomic_load_explicit(&peak_busy, memory_order_relaxed);
+  while (now > peak && !atomic_compare_exchange_weak_explicit(&peak_busy, &peak, now,
+                                                              memory_order_relaxed,
+                                                              memory_order_relaxed))
+    ;
+}
+
+static void busy_leave(void) { atomic_fetch_sub_explicit(&busy, 1, memory_order_relaxed); }
+
+/* Hashes path as cairn__hash_file(path, 0, ...) does — same identity, same
+ * failures and reasons — with the pool's idle threads helping. */
+static void pool_hash_file(const char *path, cairn_hash_result *out) {
+  int fd;
+  struct stat before, after;
+  char why[CAIRN_HASH_REASON_LEN];
+  int rc = cairn__hash_open(path, &fd, &before, why, sizeof why);
+  if (rc != CAIRN_OK) {
+    memset(out, 0, sizeof *out);
+    out->leaf_bytes = CAIRN_HASH_DEFAULT_LEAF;
+    cairn__hash_fail(out, rc, "%s", why);
+    return;
+  }
+  uint64_t size = (uint64_t)before.st_size;
+  uint64_t n = cairn__hash_nleaves(size, CAIRN_HASH_DEFAULT_LEAF);
+  file_job j = {.fd = fd, .size = size, .nleaves = n, .status = CAIRN_OK};
+  j.leaves = n > 1 ? calloc(n, sizeof *j.leaves) : NULL;
+  if (!j.leaves) { /* one leaf (nothing to share), or no memory to share */
+    close(fd);
+    cairn__hash_file(path, 0, 1, out);
+    return;
+  }
+  pthread_mutex_lock(&lock);
+  j.next = jobs;
+  jobs = &j;
+  pthread_cond_broadcast(&work); /* idle threads: leaves to take */
+  uint64_t leaf;
+  while (claim_leaf(&j, &leaf)) {
+    pthread_mutex_unlock(&lock);
+    hash_claimed_leaf(&j, leaf);
+    pthread_mutex_lock(&lock);
+  }
+  /* No claim is left; wait for the helpers' leaves in flight. After this,
+   * no helper touches j (it is out of `jobs`, every claim is done). */
+  while (j.done < j.claimed)
+    pthread_cond_wait(&job_done, &lock);
+  pthread_mutex_unlock(&lock);
+
+  memset(out, 0, sizeof *out);
+  out->leaf_bytes = CAIRN_HASH_DEFAULT_LEAF;
+  out->size = size;
+  out->nleaves = n;
+  rc = j.status;
+  if (rc == CAIRN_OK && fstat(fd, &after) != 0) {
+    rc = CAIRN_EIO;
+    snprintf(j.err, sizeof j.err, "cannot stat after reading: %s", strerror(errno));
+  }
+  if (rc == CAIRN_OK && !cairn__hash_unchanged(&before, &after)) {
+    rc = CAIRN_ECORRUPT;
+    snprintf(j.err, sizeof j.err,
+             "changed while hashed: size/mtime/ctime differed before and after "
+             "(size %llu -> %llu)",
+             (unsigned long long)before.st_size, (unsigned long long)after.st_size);
+  }
+  if (rc == CAIRN_OK) {
+    rc = cairn__hash_combine((const uint8_t (*)[CAIRN_HASH_DIGEST_LEN])j.leaves, n, size,
+                             CAIRN_HASH_DEFAULT_LEAF, out->digest);
+    if (rc != CAIRN_OK)
+      snprintf(j.err, sizeof j.err, "SHA-256 failed (out of memory)");
+  }
+  free(j.leaves);
+  close(fd);
+  if (rc != CAIRN_OK) {
+    cairn__hash_fail(out, rc, "%s", j.err);
+    return;
+  }
+  cairn__hash_to_hex(out->digest, out->hex);
+  out->status = CAIRN_OK;
+}
+
 static void record(const request *r) {
   cairn_hash_result res;
-  /* One thread per file: the pool shares the node with the application; a
-   * large checkpoint is hashed leaf by leaf by the thread that took it
-   * while the pool's other threads take other files. */
-  cairn__hash_file(r->path, 0, 1, &res);
+  /* The thread that took the file hashes it, helped by idle pool threads
+   * (never more than the pool: it shares the node with the application). */
+  pool_hash_file(r->path, &res);
   char hash[CAIRN_HASH_REASON_LEN + 64];
   if (res.status == CAIRN_OK)
     snprintf(hash, sizeof hash, "cairn-merkle-sha256-v1:%s", res.hex);
@@ -91,7 +240,7 @@ static void record_slice(const request *r) {
   size_t ok = 0;
   for (size_t i = 0; hex && i < r->nmembers; i++) {
     cairn_hash_result res;
-    cairn__hash_file(r->members[i], 0, 1, &res);
+    pool_hash_file(r->members[i], &res);
     char mh[CAIRN_HASH_REASON_LEN + 64];
     if (res.status == CAIRN_OK) {
       snprintf(mh, sizeof mh, "cairn-merkle-sha256-v1:%s", res.hex);
@@ -147,29 +296,37 @@ static void *hasher_main(void *arg) {
   pthread_setname_np(pthread_self(), "cairn-hasher");
   pthread_mutex_lock(&lock);
   for (;;) {
-    while (!head && !stopping)
-      pthread_cond_wait(&work, &lock);
+    /* New files first (several files hash at once), then leaves of a
+     * file another thread is hashing. */
     request *r = head;
-    if (!r)
-      break; /* stopping, and the queue is empty */
-    head = r->next;
-    if (!head)
-      tail = NULL;
-    pthread_mutex_unlock(&lock);
-    /* relaxed: statistics for tests; they order nothing. */
-    unsigned now = atomic_fetch_add_explicit(&busy, 1, memory_order_relaxed) + 1;
-    unsigned peak = atomic_load_explicit(&peak_busy, memory_order_relaxed);
-    while (now > peak && !atomic_compare_exchange_weak_explicit(&peak_busy, &peak, now,
-                                                                memory_order_relaxed,
-                                                                memory_order_relaxed))
-      ;
-    if (r->members)
-      record_slice(r);
-    else
-      record(r);
-    atomic_fetch_sub_explicit(&busy, 1, memory_order_relaxed);
-    free_request(r);
-    pthread_mutex_lock(&lock);
+    if (r) {
+      head = r->next;
+      if (!head)
+        tail = NULL;
+      pthread_mutex_unlock(&lock);
+      busy_enter();
+      if (r->members)
+        record_slice(r);
+      else
+        record(r);
+      busy_leave();
+      free_request(r);
+      pthread_mutex_lock(&lock);
+      continue;
+    }
+    uint64_t leaf;
+    file_job *j = jobs;
+    if (j && claim_leaf(j, &leaf)) {
+      pthread_mutex_unlock(&lock);
+      busy_enter();
+      hash_claimed_leaf(j, leaf);
+      busy_leave();
+      pthread_mutex_lock(&lock);
+      continue;
+    }
+    if (stopping)
+      break; /* the queue is empty and no file needs help */
+    pthread_cond_wait(&work, &lock);
   }
   pthread_mutex_unlock(&lock);
   return NULL;

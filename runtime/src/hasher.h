@@ -3,8 +3,8 @@
  * content hash of every artifact logged with cairn_artifact (and friends),
  * off the application's threads, and hands the finished record to the
  * lossless control channel. lineage.hasher_threads threads, started on the
- * first artifact of a run, one file per thread at a time; they make no MPI
- * and no HDF5 call.
+ * first artifact of a run; a thread takes one queued file at a time, and
+ * idle threads help with its leaves. They make no MPI and no HDF5 call.
  */
 #ifndef CAIRN_HASHER_H
 #define CAIRN_HASHER_H
@@ -37,7 +37,7 @@ uint64_t cairn__lineage_next_id(void);
 void cairn__hasher_stop(void);
 
 /* For tests: threads in the running pool (0 if not started), and the most
- * files that were being hashed at the same time since it started. */
+ * of them that were hashing at the same time since it started. */
 unsigned cairn__hasher_threads(void);
 unsigned cairn__hasher_peak_busy(void);
 
