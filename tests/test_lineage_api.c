@@ -628,11 +628,11 @@ Test(lineage_records, layout_0_sections_of_wal_format_1_still_decode) {
 }
 
 Test(lineage_api, hasher_pool_shares_one_large_file_by_leaves) {
-  /* One 48 MiB file (12 leaves) and a pool of 3: the thread that took it
+  /* One 96 MiB file (24 leaves) and a pool of 3: the thread that took it
    * is helped by the idle ones, and the identity is the serial one. */
   char path[512];
   snprintf(path, sizeof path, "%s/one-big.ckpt", tmp);
-  write_pattern(path, 48u << 20, 77);
+  write_pattern(path, 96u << 20, 77);
   cairn_hash_result res;
   cairn__hash_file(path, 0, 1, &res);
   cr_assert_eq(res.status, CAIRN_OK);
@@ -653,6 +653,6 @@ Test(lineage_api, hasher_pool_shares_one_large_file_by_leaves) {
   const cairn_h5_artifact_row *r = art(&v, id);
   cr_assert_not_null(r);
   cr_assert_str_eq(r->hash, want);
-  cr_assert_eq(r->size, 48u << 20);
+  cr_assert_eq(r->size, 96u << 20);
   cairn__view_free(&v);
 }
