@@ -20,6 +20,7 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,8 +359,133 @@ static int put_blob(mctx *m, sqlite3_stmt *st, int idx, int slot, const void *da
   return CAIRN_OK;
 }
 
-static int merge_metric(mctx *m, const cairn_run_view *v, size_t mi, int64_t run_id,
-                        sqlite3_stmt *mst, sqlite3_stmt *cst, sqlite3_stmt *rst) {
+/* ---------------------------------------------------------------------- */
+/* Metric series: encoding (a worker thread) and inserting (this thread)   */
+/* ---------------------------------------------------------------------- */
+
+/* Compressing a metric's chunks and inserting them into SQLite each take
+ * about half of a merge, so they overlap: a worker thread encodes metric
+ * i+1 (no SQLite, no HDF5: only the view's arrays, zstd and its own
+ * buffers) while this thread inserts metric i. */
+typedef struct {
+  void *data;
+  size_t len;
+} enc_blob;
+
+typedef struct {
+  const cairn_run_view *v;
+  size_t mi;
+  size_t nchunks;
+  enc_blob *fields;    /* [nchunks × CAIRN_DB_NFIELDS]                     */
+  enc_blob *vals, *smp;/* [nchunks × ncols] when the metric has detail     */
+  cairn_db_scratch sc;
+  int rc;
+} metric_enc;
+
+static void enc_free(metric_enc *e) {
+  size_t nf = e->nchunks * CAIRN_DB_NFIELDS, nv = e->nchunks * e->v->ncols;
+  for (size_t i = 0; e->fields && i < nf; i++)
+    free(e->fields[i].data);
+  for (size_t i = 0; e->vals && i < nv; i++) {
+    free(e->vals[i].data);
+    free(e->smp[i].data);
+  }
+  free(e->fields);
+  free(e->vals);
+  free(e->smp);
+  e->fields = e->vals = e->smp = NULL;
+}
+
+static int enc_put(metric_enc *e, enc_blob *b, int slot, const void *data, size_t n, size_t es,
+                   int delta) {
+  const void *z;
+  size_t zn;
+  int rc = cairn_db_chunk_encode_into(&e->sc, slot, data, n, es, delta, &z, &zn);
+  if (rc)
+    return rc;
+  if (!(b->data = malloc(zn ? zn : 1)))
+    return CAIRN_ENOMEM;
+  memcpy(b->data, z, zn);
+  b->len = zn;
+  return CAIRN_OK;
+}
+
+static void *encode_metric(void *arg) {
+  metric_enc *e = arg;
+  const cairn_run_view *v = e->v;
+  const cairn_view_metric *mt = &v->metrics[e->mi];
+  size_t nch = (mt->nsteps + CAIRN_DB_CHUNK - 1) / CAIRN_DB_CHUNK;
+  e->nchunks = nch;
+  e->fields = calloc(nch * CAIRN_DB_NFIELDS + 1, sizeof *e->fields);
+  if (mt->values) {
+    e->vals = calloc(nch * v->ncols + 1, sizeof *e->vals);
+    e->smp = calloc(nch * v->ncols + 1, sizeof *e->smp);
+  }
+  /* Per-rank columns are transposed a block of columns at a time (one
+   * sequential pass over the chunk's rows per block, not one strided pass
+   * per rank), with the column stride padded off a power of two: 64 write
+   * streams exactly 512 KiB apart would all land in the same cache sets. */
+  enum { COLBLOCK = 64, CSTRIDE = CAIRN_DB_CHUNK + 72 };
+  double *col = NULL;
+  uint32_t *scol = NULL;
+  if (mt->values) {
+    col = malloc((size_t)COLBLOCK * CSTRIDE * sizeof *col);
+    scol = malloc((size_t)COLBLOCK * CSTRIDE * sizeof *scol);
+  }
+  int rc = !e->fields || (mt->values && (!e->vals || !e->smp || !col || !scol)) ? CAIRN_ENOMEM
+                                                                                : CAIRN_OK;
+  const void *fields[CAIRN_DB_NFIELDS] = {mt->step, mt->count, mt->sum, mt->sumsq,
+                                         mt->min,  mt->max,   mt->rank_min, mt->rank_max};
+  for (size_t k = 0; k < nch && !rc; k++) {
+    size_t a = k * CAIRN_DB_CHUNK;
+    size_t n = mt->nsteps - a < CAIRN_DB_CHUNK ? mt->nsteps - a : CAIRN_DB_CHUNK;
+    for (int f = 0; f < CAIRN_DB_NFIELDS && !rc; f++) {
+      size_t es = f == CAIRN_DB_F_COUNT || f >= CAIRN_DB_F_RANK_MIN ? 4 : 8;
+      rc = enc_put(e, &e->fields[k * CAIRN_DB_NFIELDS + (size_t)f], 0,
+                   (const uint8_t *)fields[f] + a * es, n, es, f == CAIRN_DB_F_STEP);
+    }
+    for (size_t c0 = 0; mt->values && c0 < v->ncols && !rc; c0 += COLBLOCK) {
+      size_t nc = v->ncols - c0 < COLBLOCK ? v->ncols - c0 : COLBLOCK;
+      for (size_t i = 0; i < n; i++) {
+        const double *vr = mt->values + (a + i) * v->ncols + c0;
+        const uint32_t *sr = mt->samples + (a + i) * v->ncols + c0;
+        for (size_t c = 0; c < nc; c++) {
+          col[c * CSTRIDE + i] = vr[c];
+          scol[c * CSTRIDE + i] = sr[c];
+        }
+      }
+      for (size_t c = 0; c < nc && !rc; c++) {
+        size_t at = k * v->ncols + c0 + c;
+        rc = enc_put(e, &e->vals[at], 0, col + c * CSTRIDE, n, 8, 0);
+        if (!rc)
+          rc = enc_put(e, &e->smp[at], 1, scol + c * CSTRIDE, n, 4, 0);
+      }
+    }
+  }
+  free(col);
+  free(scol);
+  e->rc = rc;
+  return NULL;
+}
+
+/* Starts encoding metric mi into e: on a worker thread (*started = 1), or
+ * right here when no thread can be had. */
+static void encode_start(metric_enc *e, const cairn_run_view *v, size_t mi, pthread_t *th,
+                         int *started) {
+  cairn_db_scratch keep = e->sc; /* buffers reused from metric to metric */
+  memset(e, 0, sizeof *e);
+  e->sc = keep;
+  e->v = v;
+  e->mi = mi;
+  *started = pthread_create(th, NULL, encode_metric, e) == 0;
+  if (!*started)
+    encode_metric(e);
+}
+
+/* Inserts metric mi: its summary row, then the chunks `enc` holds. */
+static int merge_metric(mctx *m, const cairn_run_view *v, size_t mi, const metric_enc *enc,
+                        int64_t run_id, sqlite3_stmt *mst, sqlite3_stmt *cst,
+                        sqlite3_stmt *rst) {
   const cairn_view_metric *mt = &v->metrics[mi];
   uint64_t samples = 0;
   if (mt->samples)
@@ -402,66 +528,33 @@ static int merge_metric(mctx *m, const cairn_run_view *v, size_t mi, int64_t run
   if (rc)
     return rc;
   int64_t metric_id = sqlite3_last_insert_rowid(m->db);
-  const void *fields[CAIRN_DB_NFIELDS] = {mt->step, mt->count, mt->sum, mt->sumsq,
-                                         mt->min,  mt->max,   mt->rank_min, mt->rank_max};
-  /* Per-rank columns are transposed a block of columns at a time: one
-   * sequential pass over the chunk's rows per block instead of one strided
-   * pass per rank. */
-  /* The column stride is padded off a power of two: 64 write streams
-   * exactly 512 KiB apart would all land in the same cache sets. */
-  enum { COLBLOCK = 64, CSTRIDE = CAIRN_DB_CHUNK + 72 };
-  double *col = NULL;
-  uint32_t *scol = NULL;
-  if (mt->values) {
-    col = malloc((size_t)COLBLOCK * CSTRIDE * sizeof *col);
-    scol = malloc((size_t)COLBLOCK * CSTRIDE * sizeof *scol);
-    if (!col || !scol) {
-      free(col);
-      free(scol);
-      return CAIRN_ENOMEM;
-    }
-  }
-  for (size_t a = 0; a < mt->nsteps && !rc; a += CAIRN_DB_CHUNK) {
-    size_t n = mt->nsteps - a < CAIRN_DB_CHUNK ? mt->nsteps - a : CAIRN_DB_CHUNK;
-    int64_t lo = mt->step[a], hi = mt->step[a + n - 1];
+  size_t nch = enc->nchunks;
+  for (size_t k = 0; k < nch && !rc; k++) {
+    size_t a0 = k * CAIRN_DB_CHUNK;
+    size_t n = mt->nsteps - a0 < CAIRN_DB_CHUNK ? mt->nsteps - a0 : CAIRN_DB_CHUNK;
+    int64_t lo = mt->step[a0], hi = mt->step[a0 + n - 1];
     for (int f = 0; f < CAIRN_DB_NFIELDS && !rc; f++) {
-      size_t es = f == CAIRN_DB_F_COUNT || f >= CAIRN_DB_F_RANK_MIN ? 4 : 8;
+      const enc_blob *b = &enc->fields[k * CAIRN_DB_NFIELDS + (size_t)f];
       sqlite3_bind_int64(cst, 1, metric_id);
       sqlite3_bind_int(cst, 2, f);
       sqlite3_bind_int64(cst, 3, lo);
       sqlite3_bind_int64(cst, 4, hi);
       sqlite3_bind_int64(cst, 5, (int64_t)n);
-      rc = put_blob(m, cst, 6, 0, (const uint8_t *)fields[f] + a * es, n, es,
-                    f == CAIRN_DB_F_STEP);
-      if (!rc)
-        rc = run(m, cst, "insert cairn_series_chunk");
+      sqlite3_bind_blob(cst, 6, b->data, (int)b->len, SQLITE_STATIC);
+      rc = run(m, cst, "insert cairn_series_chunk");
     }
-    for (size_t c0 = 0; mt->values && c0 < v->ncols && !rc; c0 += COLBLOCK) {
-      size_t nc = v->ncols - c0 < COLBLOCK ? v->ncols - c0 : COLBLOCK;
-      for (size_t i = 0; i < n; i++) {
-        const double *vr = mt->values + (a + i) * v->ncols + c0;
-        const uint32_t *sr = mt->samples + (a + i) * v->ncols + c0;
-        for (size_t c = 0; c < nc; c++) {
-          col[c * CSTRIDE + i] = vr[c];
-          scol[c * CSTRIDE + i] = sr[c];
-        }
-      }
-      for (size_t c = 0; c < nc && !rc; c++) {
-        sqlite3_bind_int64(rst, 1, metric_id);
-        sqlite3_bind_int(rst, 2, v->col_rank[c0 + c]);
-        sqlite3_bind_int64(rst, 3, lo);
-        sqlite3_bind_int64(rst, 4, hi);
-        sqlite3_bind_int64(rst, 5, (int64_t)n);
-        rc = put_blob(m, rst, 6, 0, col + c * CSTRIDE, n, 8, 0);
-        if (!rc)
-          rc = put_blob(m, rst, 7, 1, scol + c * CSTRIDE, n, 4, 0);
-        if (!rc)
-          rc = run(m, rst, "insert cairn_rank_chunk");
-      }
+    for (size_t c = 0; enc->vals && c < v->ncols && !rc; c++) {
+      const enc_blob *bv = &enc->vals[k * v->ncols + c], *bs = &enc->smp[k * v->ncols + c];
+      sqlite3_bind_int64(rst, 1, metric_id);
+      sqlite3_bind_int(rst, 2, v->col_rank[c]);
+      sqlite3_bind_int64(rst, 3, lo);
+      sqlite3_bind_int64(rst, 4, hi);
+      sqlite3_bind_int64(rst, 5, (int64_t)n);
+      sqlite3_bind_blob(rst, 6, bv->data, (int)bv->len, SQLITE_STATIC);
+      sqlite3_bind_blob(rst, 7, bs->data, (int)bs->len, SQLITE_STATIC);
+      rc = run(m, rst, "insert cairn_rank_chunk");
     }
   }
-  free(col);
-  free(scol);
   return rc;
 }
 
@@ -1101,10 +1194,36 @@ static int merge_locked(mctx *m, const cairn_run_view *v, const char *origin,
       rc = prep(m, &rst,
                 "INSERT INTO cairn_rank_chunk(metric_id, rank, step_lo, step_hi, n, vals,"
                 " samples) VALUES (?,?,?,?,?,?,?)");
-    for (size_t i = 0; i < v->nmetrics && !rc; i++) {
-      rc = merge_metric(m, v, i, run_id, mst, cst, rst);
+    metric_enc enc[2];
+    memset(enc, 0, sizeof enc);
+    pthread_t th;
+    int started = 0;
+    if (!rc && v->nmetrics)
+      encode_start(&enc[0], v, 0, &th, &started);
+    for (size_t i = 0; i < v->nmetrics; i++) {
+      metric_enc *cur = &enc[i % 2], *next = &enc[(i + 1) % 2];
+      if (started)
+        pthread_join(th, NULL);
+      started = 0;
+      if (!rc && i + 1 < v->nmetrics)
+        encode_start(next, v, i + 1, &th, &started);
+      if (!rc && cur->rc) {
+        rc = cur->rc;
+        cairn__fmt(m->err, m->errlen, "compressing metric '%s' failed: %s",
+                   v->metrics[i].name, cairn_strerror(rc));
+      }
+      if (!rc)
+        rc = merge_metric(m, v, i, cur, run_id, mst, cst, rst);
+      enc_free(cur);
       if (!rc)
         progress(m, "metrics", i + 1, v->nmetrics);
+      else if (!started)
+        break;
+    }
+    for (int k = 0; k < 2; k++) {
+      if (enc[k].v)
+        enc_free(&enc[k]);
+      cairn_db_scratch_free(&enc[k].sc);
     }
     sqlite3_finalize(mst);
     sqlite3_finalize(cst);
