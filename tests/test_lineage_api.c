@@ -656,3 +656,33 @@ Test(lineage_api, hasher_pool_shares_one_large_file_by_leaves) {
   cr_assert_eq(r->size, 96u << 20);
   cairn__view_free(&v);
 }
+
+/* ---- stages begin and end ------------------------------------------------- */
+
+Test(lineage_api, stage_end_leaves_later_executions_outside_any_stage) {
+  cr_assert_eq(cairn_stage_end(1), CAIRN_ENOTINIT);
+  cr_assert_eq(cairn_init(NULL), CAIRN_OK);
+  int64_t s1 = cairn_stage("prepare", NULL);
+  cr_assert_gt(s1, 0);
+  int64_t e1 = cairn_execution_begin("shard", NULL);
+  cr_assert_eq(cairn_execution_end(e1), CAIRN_OK);
+  cr_assert_eq(cairn_stage_end(0), CAIRN_EINVAL);
+  cr_assert_eq(cairn_stage_end(s1 + 1000), CAIRN_ENOTFOUND, "not the current stage");
+  cr_assert_eq(cairn_stage_end(s1), CAIRN_OK);
+  cr_assert_eq(cairn_stage_end(s1), CAIRN_ENOTFOUND, "already ended");
+  int64_t e2 = cairn_execution_begin("between", NULL);
+  cr_assert_eq(cairn_execution_end(e2), CAIRN_OK);
+  int64_t s2 = cairn_stage("train", NULL);
+  int64_t e3 = cairn_execution_begin("fit", NULL);
+  cr_assert_eq(cairn_execution_end(e3), CAIRN_OK);
+  cr_assert_gt(cairn_artifact("s3://marker", CAIRN_ARTIFACT_OTHER, CAIRN_ROLE_OUTPUT), 0);
+  cairn_run_info info;
+  cairn_get_run_info(&info);
+  cr_assert_eq(cairn_finalize(), CAIRN_OK);
+  cairn_run_view v;
+  h5_view(info.run_dir, &v);
+  cr_assert_eq(exe(&v, e1)->context_id, (uint64_t)s1);
+  cr_assert_eq(exe(&v, e2)->context_id, 0, "begun after cairn_stage_end: no stage");
+  cr_assert_eq(exe(&v, e3)->context_id, (uint64_t)s2);
+  cairn__view_free(&v);
+}

@@ -391,6 +391,15 @@ CAIRN_API int64_t cairn_dataslice_commit(int64_t slice, cairn_role role);
  * process.
  */
 CAIRN_API int64_t cairn_stage(const char *name, const char *properties);
+/*
+ * Ends the current stage: executions begun afterwards belong to no stage
+ * (to the run itself) until the next cairn_stage. Beginning another stage
+ * also ends the current one. A stage's extent is the executions it holds
+ * (its MLMD Context has no times). Returns CAIRN_OK, CAIRN_EINVAL (id <= 0),
+ * CAIRN_ENOTFOUND (id is not the current stage: nothing changes),
+ * CAIRN_ENOTINIT. Thread-safe; per process, like cairn_stage.
+ */
+CAIRN_API int cairn_stage_end(int64_t id);
 CAIRN_API int64_t cairn_execution_begin_ex(const char *type, const char *name,
                                            const char *command_line, const char *properties);
 CAIRN_API int64_t cairn_execution_begin(const char *name, const char *properties);

@@ -754,6 +754,22 @@ CAIRN_API int64_t cairn_stage(const char *name, const char *properties) {
   return (int64_t)id;
 }
 
+CAIRN_API int cairn_stage_end(int64_t id) {
+  if (!running())
+    return CAIRN_ENOTINIT;
+  if (id <= 0) {
+    reject(CAIRN_CHANNEL_CONTROL);
+    return CAIRN_EINVAL;
+  }
+  /* Only the current stage ends; ending one that is not current (already
+   * ended, or followed by another) is reported, changes nothing. */
+  uint64_t cur = (uint64_t)id;
+  if (!atomic_compare_exchange_strong_explicit(&cairn__g.cur_context, &cur, 0,
+                                               memory_order_relaxed, memory_order_relaxed))
+    return CAIRN_ENOTFOUND;
+  return CAIRN_OK;
+}
+
 CAIRN_API int64_t cairn_execution_begin_ex(const char *type, const char *name,
                                            const char *command_line, const char *properties) {
   if (!running())
