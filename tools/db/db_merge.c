@@ -368,8 +368,7 @@ static int put_blob(mctx *m, sqlite3_stmt *st, int idx, int slot, const void *da
  * i+1 (no SQLite, no HDF5: only the view's arrays, zstd and its own
  * buffers) while this thread inserts metric i. */
 typedef struct {
-  void *data;
-  size_t len;
+  size_t off, len; /* in the metric_enc's arena */
 } enc_blob;
 
 typedef struct {
@@ -378,18 +377,15 @@ typedef struct {
   size_t nchunks;
   enc_blob *fields;    /* [nchunks × CAIRN_DB_NFIELDS]                     */
   enc_blob *vals, *smp;/* [nchunks × ncols] when the metric has detail     */
+  uint8_t *arena;      /* the compressed blobs, back to back; kept from one
+                          metric to the next (no page faults once grown)  */
+  size_t arena_len, arena_cap;
   cairn_db_scratch sc;
   int rc;
 } metric_enc;
 
+/* Frees a metric's blob tables; its arena and scratch stay for reuse. */
 static void enc_free(metric_enc *e) {
-  size_t nf = e->nchunks * CAIRN_DB_NFIELDS, nv = e->nchunks * e->v->ncols;
-  for (size_t i = 0; e->fields && i < nf; i++)
-    free(e->fields[i].data);
-  for (size_t i = 0; e->vals && i < nv; i++) {
-    free(e->vals[i].data);
-    free(e->smp[i].data);
-  }
   free(e->fields);
   free(e->vals);
   free(e->smp);
@@ -403,10 +399,20 @@ static int enc_put(metric_enc *e, enc_blob *b, int slot, const void *data, size_
   int rc = cairn_db_chunk_encode_into(&e->sc, slot, data, n, es, delta, &z, &zn);
   if (rc)
     return rc;
-  if (!(b->data = malloc(zn ? zn : 1)))
-    return CAIRN_ENOMEM;
-  memcpy(b->data, z, zn);
+  if (e->arena_len + zn > e->arena_cap) {
+    size_t cap = e->arena_cap ? e->arena_cap : (size_t)1 << 20;
+    while (cap < e->arena_len + zn)
+      cap *= 2;
+    uint8_t *a = realloc(e->arena, cap);
+    if (!a)
+      return CAIRN_ENOMEM;
+    e->arena = a;
+    e->arena_cap = cap;
+  }
+  memcpy(e->arena + e->arena_len, z, zn);
+  b->off = e->arena_len;
   b->len = zn;
+  e->arena_len += zn;
   return CAIRN_OK;
 }
 
@@ -473,8 +479,12 @@ static void *encode_metric(void *arg) {
 static void encode_start(metric_enc *e, const cairn_run_view *v, size_t mi, pthread_t *th,
                          int *started) {
   cairn_db_scratch keep = e->sc; /* buffers reused from metric to metric */
+  uint8_t *arena = e->arena;
+  size_t cap = e->arena_cap;
   memset(e, 0, sizeof *e);
   e->sc = keep;
+  e->arena = arena;
+  e->arena_cap = cap;
   e->v = v;
   e->mi = mi;
   *started = pthread_create(th, NULL, encode_metric, e) == 0;
@@ -540,7 +550,7 @@ static int merge_metric(mctx *m, const cairn_run_view *v, size_t mi, const metri
       sqlite3_bind_int64(cst, 3, lo);
       sqlite3_bind_int64(cst, 4, hi);
       sqlite3_bind_int64(cst, 5, (int64_t)n);
-      sqlite3_bind_blob(cst, 6, b->data, (int)b->len, SQLITE_STATIC);
+      sqlite3_bind_blob(cst, 6, enc->arena + b->off, (int)b->len, SQLITE_STATIC);
       rc = run(m, cst, "insert cairn_series_chunk");
     }
     for (size_t c = 0; enc->vals && c < v->ncols && !rc; c++) {
@@ -550,8 +560,8 @@ static int merge_metric(mctx *m, const cairn_run_view *v, size_t mi, const metri
       sqlite3_bind_int64(rst, 3, lo);
       sqlite3_bind_int64(rst, 4, hi);
       sqlite3_bind_int64(rst, 5, (int64_t)n);
-      sqlite3_bind_blob(rst, 6, bv->data, (int)bv->len, SQLITE_STATIC);
-      sqlite3_bind_blob(rst, 7, bs->data, (int)bs->len, SQLITE_STATIC);
+      sqlite3_bind_blob(rst, 6, enc->arena + bv->off, (int)bv->len, SQLITE_STATIC);
+      sqlite3_bind_blob(rst, 7, enc->arena + bs->off, (int)bs->len, SQLITE_STATIC);
       rc = run(m, rst, "insert cairn_rank_chunk");
     }
   }
@@ -1224,6 +1234,7 @@ static int merge_locked(mctx *m, const cairn_run_view *v, const char *origin,
       if (enc[k].v)
         enc_free(&enc[k]);
       cairn_db_scratch_free(&enc[k].sc);
+      free(enc[k].arena);
     }
     sqlite3_finalize(mst);
     sqlite3_finalize(cst);
