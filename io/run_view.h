@@ -126,6 +126,18 @@ typedef struct {
    * always naming the file: "<path>: <what is wrong>[; <what was kept>]". */
   cairn_run_report_fn fn;
   void *ctx;
+  /* Set by the caller (may be NULL): called by the HDF5 reader each time a
+   * metric of a file has been read completely (index of total, in the
+   * file's order), in the reading thread, so that a consumer can start on
+   * it while the rest is read; everything of the view but its metrics is
+   * complete at the first call. After the last metric (or before the
+   * metrics are freed on an error) it is called once with m NULL: when that
+   * call returns, the reader sorts the view's metrics by name (the structs
+   * move, their arrays do not) and, if some metric had no per-rank values,
+   * frees every metric's — so a consumer still using a metric's arrays
+   * from another thread must finish before returning from the NULL call. */
+  void (*on_metric)(void *metric_ctx, const cairn_view_metric *m, size_t index, size_t total);
+  void *metric_ctx;
   /* Filled by the readers. */
   uint32_t h5_files;       /* complete HDF5 files read                       */
   uint32_t h5_bad;         /* HDF5 files rejected or partly unreadable       */

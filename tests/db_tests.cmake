@@ -23,3 +23,10 @@ foreach(_case schema roundtrip twice kill crashed corrupt concurrent dbmerge hos
   set_tests_properties(db_merge_${_case} PROPERTIES FIXTURES_REQUIRED db_fixture LABELS "db"
                        TIMEOUT 300)
 endforeach()
+
+# The threaded merge paths without MPI; tools/test.sh runs this one under
+# ThreadSanitizer too.
+add_test(NAME db_merge_threads
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/db/merge_threads.sh $<TARGET_FILE:h5_fixture>
+                 $<TARGET_FILE:cairn_cli> ${CMAKE_CURRENT_BINARY_DIR}/db_merge_threads)
+set_tests_properties(db_merge_threads PROPERTIES LABELS "db;stress" TIMEOUT 300)

@@ -1,8 +1,9 @@
 #!/bin/sh
 # test.sh — the README's test command and what CI runs: install what is
 # missing, build with warnings as errors, run the whole ctest suite, then the
-# sanitizer builds: ThreadSanitizer on the ring, accounting and hasher-pool stress tests,
-# AddressSanitizer + UndefinedBehaviorSanitizer on every unit test.
+# sanitizer builds: ThreadSanitizer on the ring, accounting and hasher-pool
+# stress tests and the threaded merge; AddressSanitizer +
+# UndefinedBehaviorSanitizer on the unit, database and MPI tests.
 set -eu
 cd "$(dirname "$0")/.."
 ./tools/bootstrap.sh
@@ -12,12 +13,12 @@ ctest --test-dir "$BUILD" --output-on-failure -j2
 if [ "${CAIRN_SKIP_SANITIZERS:-0}" = 1 ]; then
   exit 0
 fi
-echo "== ThreadSanitizer: ring, accounting and hasher-pool stress =="
+echo "== ThreadSanitizer: ring, accounting and hasher-pool stress; threaded merge =="
 CAIRN_NO_APT=1 CAIRN_BUILD_DIR=build-tsan \
   CAIRN_CMAKE_ARGS="-DCAIRN_SANITIZE=thread -DCAIRN_BUILD_BENCH=OFF -DCAIRN_BUILD_EXAMPLES=OFF" \
   ./tools/bootstrap.sh >/dev/null
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  ctest --test-dir build-tsan --output-on-failure -R '^stress_(threads|hasher)$'
+  ctest --test-dir build-tsan --output-on-failure -R '^(stress_(threads|hasher)|db_merge_threads)$'
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer: all unit tests =="
 CAIRN_NO_APT=1 CAIRN_BUILD_DIR=build-asan \

@@ -610,15 +610,24 @@ static int read_metrics(rd *r, cairn_run_view *v) {
   if (!v->metrics)
     return CAIRN_ENOMEM;
   int all_detail = 1;
+  void (*hook)(void *, const cairn_view_metric *, size_t, size_t) =
+      r->rep ? r->rep->on_metric : NULL;
   for (size_t i = 0; i < info.nlinks; i++) {
     int rc = read_metric(r, v, i, &v->metrics[v->nmetrics]);
-    if (rc == CAIRN_ENOMEM)
+    if (rc == CAIRN_ENOMEM) {
+      if (hook) /* the metrics are about to be freed */
+        hook(r->rep->metric_ctx, NULL, info.nlinks, info.nlinks);
       return rc;
+    }
     if (rc == CAIRN_OK) {
       all_detail &= v->metrics[v->nmetrics].values != NULL;
       v->nmetrics++;
+      if (hook)
+        hook(r->rep->metric_ctx, &v->metrics[v->nmetrics - 1], i, info.nlinks);
     }
   }
+  if (hook) /* the metrics are about to move (sort) or lose their detail */
+    hook(r->rep->metric_ctx, NULL, info.nlinks, info.nlinks);
   if (!all_detail) {
     /* One view, one shape: without every metric's detail, keep none. */
     for (size_t i = 0; i < v->nmetrics; i++) {

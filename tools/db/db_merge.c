@@ -360,211 +360,432 @@ static int put_blob(mctx *m, sqlite3_stmt *st, int idx, int slot, const void *da
 }
 
 /* ---------------------------------------------------------------------- */
-/* Metric series: encoding (a worker thread) and inserting (this thread)   */
+/* Metric series: a producer encodes, this thread inserts                  */
 /* ---------------------------------------------------------------------- */
 
 /* Compressing a metric's chunks and inserting them into SQLite each take
- * about half of a merge, so they overlap: a worker thread encodes metric
- * i+1 (no SQLite, no HDF5: only the view's arrays, zstd and its own
- * buffers) while this thread inserts metric i. */
+ * about half of a merge, so they overlap: a producer encodes metric i+1
+ * (no SQLite: only the metric's arrays, zstd and its own buffers) while this
+ * thread inserts metric i. The producer is a worker thread walking a view's
+ * metrics, or — for a run directory holding one HDF5 file — the reading
+ * thread itself, called as each metric has been read, so that reading,
+ * compressing and inserting all overlap. An item carries everything the
+ * insert needs (summary and compressed chunks), never a pointer into the
+ * view: the reader sorts the view's metrics when it is done. */
 typedef struct {
-  size_t off, len; /* in the metric_enc's arena */
+  size_t off, len; /* in the item's arena */
 } enc_blob;
 
-typedef struct {
-  const cairn_run_view *v;
-  size_t mi;
-  size_t nchunks;
-  enc_blob *fields;    /* [nchunks × CAIRN_DB_NFIELDS]                     */
-  enc_blob *vals, *smp;/* [nchunks × ncols] when the metric has detail     */
-  uint8_t *arena;      /* the compressed blobs, back to back; kept from one
-                          metric to the next (no page faults once grown)  */
+typedef struct mitem {
+  struct mitem *next;
+  char *name;
+  size_t name_len, nsteps, nchunks, ncols;
+  int64_t first, last;
+  uint32_t last_count;
+  double last_sum, last_min, last_max;
+  uint64_t missing, samples;
+  int detail;
+  int64_t *lo, *hi;    /* [nchunks] step range of each chunk              */
+  size_t *n;           /* [nchunks] steps in each chunk                   */
+  enc_blob *fields;    /* [nchunks × CAIRN_DB_NFIELDS]                    */
+  enc_blob *vals, *smp;/* [nchunks × ncols] when the metric has detail    */
+  uint8_t *arena;      /* the compressed blobs back to back; an item is
+                          reused, so the arena stops growing (no faults)  */
   size_t arena_len, arena_cap;
-  cairn_db_scratch sc;
-  int rc;
-} metric_enc;
+} mitem;
 
-/* Frees a metric's blob tables; its arena and scratch stay for reuse. */
-static void enc_free(metric_enc *e) {
-  free(e->fields);
-  free(e->vals);
-  free(e->smp);
-  e->fields = e->vals = e->smp = NULL;
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  mitem *head, *tail, *spare;
+  size_t depth;        /* items queued                                    */
+  size_t index, total; /* progress of the producer (total 0: unknown)     */
+  int ready;           /* the view's non-metric part is complete          */
+  int done;            /* the producer has finished                       */
+  int cancel;          /* the consumer gave up: produce nothing more      */
+  int rc;              /* the producer's first error                      */
+  size_t ncols;
+  cairn_db_scratch sc; /* the producer's                                  */
+  double *col;         /* the producer's transposition buffers            */
+  uint32_t *scol;
+} mqueue;
+
+enum { MQ_DEPTH = 2, COLBLOCK = 64, CSTRIDE = CAIRN_DB_CHUNK + 72 };
+
+static void mitem_free(mitem *it) {
+  if (!it)
+    return;
+  free(it->name);
+  free(it->lo);
+  free(it->hi);
+  free(it->n);
+  free(it->fields);
+  free(it->vals);
+  free(it->smp);
+  free(it->arena);
+  free(it);
 }
 
-static int enc_put(metric_enc *e, enc_blob *b, int slot, const void *data, size_t n, size_t es,
-                   int delta) {
+static void mq_init(mqueue *q, size_t ncols) {
+  memset(q, 0, sizeof *q);
+  pthread_mutex_init(&q->mu, NULL);
+  pthread_cond_init(&q->cv, NULL);
+  q->ncols = ncols;
+}
+
+static void mq_destroy(mqueue *q) {
+  for (mitem *it = q->head, *nx; it; it = nx) {
+    nx = it->next;
+    mitem_free(it);
+  }
+  for (mitem *it = q->spare, *nx; it; it = nx) {
+    nx = it->next;
+    mitem_free(it);
+  }
+  cairn_db_scratch_free(&q->sc);
+  free(q->col);
+  free(q->scol);
+  pthread_mutex_destroy(&q->mu);
+  pthread_cond_destroy(&q->cv);
+}
+
+static int arena_put(mqueue *q, mitem *it, enc_blob *b, int slot, const void *data, size_t n,
+                     size_t es, int delta) {
   const void *z;
   size_t zn;
-  int rc = cairn_db_chunk_encode_into(&e->sc, slot, data, n, es, delta, &z, &zn);
+  int rc = cairn_db_chunk_encode_into(&q->sc, slot, data, n, es, delta, &z, &zn);
   if (rc)
     return rc;
-  if (e->arena_len + zn > e->arena_cap) {
-    size_t cap = e->arena_cap ? e->arena_cap : (size_t)1 << 20;
-    while (cap < e->arena_len + zn)
+  if (it->arena_len + zn > it->arena_cap) {
+    size_t cap = it->arena_cap ? it->arena_cap : (size_t)1 << 20;
+    while (cap < it->arena_len + zn)
       cap *= 2;
-    uint8_t *a = realloc(e->arena, cap);
+    uint8_t *a = realloc(it->arena, cap);
     if (!a)
       return CAIRN_ENOMEM;
-    e->arena = a;
-    e->arena_cap = cap;
+    it->arena = a;
+    it->arena_cap = cap;
   }
-  memcpy(e->arena + e->arena_len, z, zn);
-  b->off = e->arena_len;
+  memcpy(it->arena + it->arena_len, z, zn);
+  b->off = it->arena_len;
   b->len = zn;
-  e->arena_len += zn;
+  it->arena_len += zn;
   return CAIRN_OK;
 }
 
-static void *encode_metric(void *arg) {
-  metric_enc *e = arg;
-  const cairn_run_view *v = e->v;
-  const cairn_view_metric *mt = &v->metrics[e->mi];
-  size_t nch = (mt->nsteps + CAIRN_DB_CHUNK - 1) / CAIRN_DB_CHUNK;
-  e->nchunks = nch;
-  e->fields = calloc(nch * CAIRN_DB_NFIELDS + 1, sizeof *e->fields);
-  if (mt->values) {
-    e->vals = calloc(nch * v->ncols + 1, sizeof *e->vals);
-    e->smp = calloc(nch * v->ncols + 1, sizeof *e->smp);
+/* Grows an item's tables for nch chunks of ncols ranks. */
+static int mitem_size(mitem *it, size_t nch, size_t ncols, int detail) {
+  size_t nf = nch * CAIRN_DB_NFIELDS + 1, nv = nch * ncols + 1;
+  int64_t *lo = realloc(it->lo, (nch + 1) * sizeof *lo);
+  if (lo)
+    it->lo = lo;
+  int64_t *hi = realloc(it->hi, (nch + 1) * sizeof *hi);
+  if (hi)
+    it->hi = hi;
+  size_t *n = realloc(it->n, (nch + 1) * sizeof *n);
+  if (n)
+    it->n = n;
+  enc_blob *f = realloc(it->fields, nf * sizeof *f);
+  if (f)
+    it->fields = f;
+  if (!lo || !hi || !n || !f)
+    return CAIRN_ENOMEM;
+  if (detail) {
+    enc_blob *a = realloc(it->vals, nv * sizeof *a);
+    if (a)
+      it->vals = a;
+    enc_blob *b = realloc(it->smp, nv * sizeof *b);
+    if (b)
+      it->smp = b;
+    if (!a || !b)
+      return CAIRN_ENOMEM;
   }
-  /* Per-rank columns are transposed a block of columns at a time (one
-   * sequential pass over the chunk's rows per block, not one strided pass
-   * per rank), with the column stride padded off a power of two: 64 write
-   * streams exactly 512 KiB apart would all land in the same cache sets. */
-  enum { COLBLOCK = 64, CSTRIDE = CAIRN_DB_CHUNK + 72 };
-  double *col = NULL;
-  uint32_t *scol = NULL;
-  if (mt->values) {
-    col = malloc((size_t)COLBLOCK * CSTRIDE * sizeof *col);
-    scol = malloc((size_t)COLBLOCK * CSTRIDE * sizeof *scol);
+  return CAIRN_OK;
+}
+
+/* Summarises and compresses one metric into it (producer side). */
+static int encode_metric(mqueue *q, mitem *it, const cairn_view_metric *mt) {
+  size_t ncols = q->ncols, nch = (mt->nsteps + CAIRN_DB_CHUNK - 1) / CAIRN_DB_CHUNK;
+  int detail = mt->values != NULL;
+  free(it->name);
+  it->name = malloc(mt->name_len + 1);
+  if (!it->name || mitem_size(it, nch, ncols, detail))
+    return CAIRN_ENOMEM;
+  memcpy(it->name, mt->name, mt->name_len);
+  it->name[mt->name_len] = '\0';
+  it->name_len = mt->name_len;
+  it->nsteps = mt->nsteps;
+  it->nchunks = nch;
+  it->ncols = ncols;
+  it->detail = detail;
+  it->missing = mt->missing;
+  it->arena_len = 0;
+  it->samples = 0;
+  if (detail)
+    for (size_t k = 0; k < mt->nsteps * ncols; k++)
+      it->samples += mt->samples[k];
+  else
+    for (size_t k = 0; k < mt->nsteps; k++)
+      it->samples += mt->count[k];
+  if (mt->nsteps) {
+    size_t l = mt->nsteps - 1;
+    it->first = mt->step[0];
+    it->last = mt->step[l];
+    it->last_count = mt->count[l];
+    it->last_sum = mt->sum[l];
+    it->last_min = mt->min[l];
+    it->last_max = mt->max[l];
   }
-  int rc = !e->fields || (mt->values && (!e->vals || !e->smp || !col || !scol)) ? CAIRN_ENOMEM
-                                                                                : CAIRN_OK;
+  if (detail && !q->col) {
+    q->col = malloc((size_t)COLBLOCK * CSTRIDE * sizeof *q->col);
+    q->scol = malloc((size_t)COLBLOCK * CSTRIDE * sizeof *q->scol);
+    if (!q->col || !q->scol)
+      return CAIRN_ENOMEM;
+  }
   const void *fields[CAIRN_DB_NFIELDS] = {mt->step, mt->count, mt->sum, mt->sumsq,
                                          mt->min,  mt->max,   mt->rank_min, mt->rank_max};
+  int rc = CAIRN_OK;
   for (size_t k = 0; k < nch && !rc; k++) {
     size_t a = k * CAIRN_DB_CHUNK;
     size_t n = mt->nsteps - a < CAIRN_DB_CHUNK ? mt->nsteps - a : CAIRN_DB_CHUNK;
+    it->lo[k] = mt->step[a];
+    it->hi[k] = mt->step[a + n - 1];
+    it->n[k] = n;
     for (int f = 0; f < CAIRN_DB_NFIELDS && !rc; f++) {
       size_t es = f == CAIRN_DB_F_COUNT || f >= CAIRN_DB_F_RANK_MIN ? 4 : 8;
-      rc = enc_put(e, &e->fields[k * CAIRN_DB_NFIELDS + (size_t)f], 0,
-                   (const uint8_t *)fields[f] + a * es, n, es, f == CAIRN_DB_F_STEP);
+      rc = arena_put(q, it, &it->fields[k * CAIRN_DB_NFIELDS + (size_t)f], 0,
+                     (const uint8_t *)fields[f] + a * es, n, es, f == CAIRN_DB_F_STEP);
     }
-    for (size_t c0 = 0; mt->values && c0 < v->ncols && !rc; c0 += COLBLOCK) {
-      size_t nc = v->ncols - c0 < COLBLOCK ? v->ncols - c0 : COLBLOCK;
+    /* Per-rank columns are transposed a block of columns at a time (one
+     * sequential pass over the chunk's rows per block, not one strided pass
+     * per rank), the column stride padded off a power of two: 64 write
+     * streams exactly 512 KiB apart would all land in the same cache sets. */
+    for (size_t c0 = 0; detail && c0 < ncols && !rc; c0 += COLBLOCK) {
+      size_t nc = ncols - c0 < COLBLOCK ? ncols - c0 : COLBLOCK;
       for (size_t i = 0; i < n; i++) {
-        const double *vr = mt->values + (a + i) * v->ncols + c0;
-        const uint32_t *sr = mt->samples + (a + i) * v->ncols + c0;
+        const double *vr = mt->values + (a + i) * ncols + c0;
+        const uint32_t *sr = mt->samples + (a + i) * ncols + c0;
         for (size_t c = 0; c < nc; c++) {
-          col[c * CSTRIDE + i] = vr[c];
-          scol[c * CSTRIDE + i] = sr[c];
+          q->col[c * CSTRIDE + i] = vr[c];
+          q->scol[c * CSTRIDE + i] = sr[c];
         }
       }
       for (size_t c = 0; c < nc && !rc; c++) {
-        size_t at = k * v->ncols + c0 + c;
-        rc = enc_put(e, &e->vals[at], 0, col + c * CSTRIDE, n, 8, 0);
+        size_t at = k * ncols + c0 + c;
+        rc = arena_put(q, it, &it->vals[at], 0, q->col + c * CSTRIDE, n, 8, 0);
         if (!rc)
-          rc = enc_put(e, &e->smp[at], 1, scol + c * CSTRIDE, n, 4, 0);
+          rc = arena_put(q, it, &it->smp[at], 1, q->scol + c * CSTRIDE, n, 4, 0);
       }
     }
   }
-  free(col);
-  free(scol);
-  e->rc = rc;
+  return rc;
+}
+
+/* Producer: encodes mt and queues it (waits while MQ_DEPTH items are
+ * queued). Does nothing once the consumer has cancelled. */
+static void mq_produce(mqueue *q, const cairn_view_metric *mt, size_t index, size_t total) {
+  pthread_mutex_lock(&q->mu);
+  q->ready = 1;
+  q->index = index;
+  q->total = total;
+  mitem *it = q->spare;
+  if (it)
+    q->spare = it->next;
+  int skip = q->cancel || q->rc;
+  pthread_cond_broadcast(&q->cv);
+  pthread_mutex_unlock(&q->mu);
+  if (skip) {
+    pthread_mutex_lock(&q->mu);
+    if (it) {
+      it->next = q->spare;
+      q->spare = it;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return;
+  }
+  int rc = it ? CAIRN_OK : CAIRN_ENOMEM;
+  if (!it && (it = calloc(1, sizeof *it)))
+    rc = CAIRN_OK;
+  if (!rc)
+    rc = encode_metric(q, it, mt);
+  pthread_mutex_lock(&q->mu);
+  while (!rc && !q->cancel && q->depth >= MQ_DEPTH)
+    pthread_cond_wait(&q->cv, &q->mu);
+  if (rc || q->cancel) {
+    if (rc && !q->rc)
+      q->rc = rc;
+    if (it) {
+      it->next = q->spare;
+      q->spare = it;
+    }
+  } else {
+    it->next = NULL;
+    if (q->tail)
+      q->tail->next = it;
+    else
+      q->head = it;
+    q->tail = it;
+    q->depth++;
+  }
+  pthread_cond_broadcast(&q->cv);
+  pthread_mutex_unlock(&q->mu);
+}
+
+static void mq_finish(mqueue *q) {
+  pthread_mutex_lock(&q->mu);
+  q->ready = 1;
+  q->done = 1;
+  pthread_cond_broadcast(&q->cv);
+  pthread_mutex_unlock(&q->mu);
+}
+
+/* Consumer: the next item, or NULL when the producer is done (check q->rc). */
+static mitem *mq_pop(mqueue *q, size_t *total) {
+  pthread_mutex_lock(&q->mu);
+  while (!q->head && !q->done)
+    pthread_cond_wait(&q->cv, &q->mu);
+  mitem *it = q->head;
+  if (it) {
+    q->head = it->next;
+    if (!q->head)
+      q->tail = NULL;
+    q->depth--;
+    pthread_cond_broadcast(&q->cv);
+  }
+  *total = q->total;
+  pthread_mutex_unlock(&q->mu);
+  return it;
+}
+
+static void mq_recycle(mqueue *q, mitem *it) {
+  pthread_mutex_lock(&q->mu);
+  it->next = q->spare;
+  q->spare = it;
+  pthread_mutex_unlock(&q->mu);
+}
+
+/* The consumer stops: the producer drops whatever it has or makes. */
+static void mq_cancel(mqueue *q) {
+  pthread_mutex_lock(&q->mu);
+  q->cancel = 1;
+  pthread_cond_broadcast(&q->cv);
+  pthread_mutex_unlock(&q->mu);
+}
+
+static void mq_wait_ready(mqueue *q) {
+  pthread_mutex_lock(&q->mu);
+  while (!q->ready)
+    pthread_cond_wait(&q->cv, &q->mu);
+  pthread_mutex_unlock(&q->mu);
+}
+
+/* A producer thread over the metrics of a complete view. */
+typedef struct {
+  mqueue *q;
+  const cairn_run_view *v;
+} view_producer;
+
+static void *produce_view(void *arg) {
+  view_producer *p = arg;
+  for (size_t i = 0; i < p->v->nmetrics; i++)
+    mq_produce(p->q, &p->v->metrics[i], i, p->v->nmetrics);
+  mq_finish(p->q);
   return NULL;
 }
 
-/* Starts encoding metric mi into e: on a worker thread (*started = 1), or
- * right here when no thread can be had. */
-static void encode_start(metric_enc *e, const cairn_run_view *v, size_t mi, pthread_t *th,
-                         int *started) {
-  cairn_db_scratch keep = e->sc; /* buffers reused from metric to metric */
-  uint8_t *arena = e->arena;
-  size_t cap = e->arena_cap;
-  memset(e, 0, sizeof *e);
-  e->sc = keep;
-  e->arena = arena;
-  e->arena_cap = cap;
-  e->v = v;
-  e->mi = mi;
-  *started = pthread_create(th, NULL, encode_metric, e) == 0;
-  if (!*started)
-    encode_metric(e);
-}
-
-/* Inserts metric mi: its summary row, then the chunks `enc` holds. */
-static int merge_metric(mctx *m, const cairn_run_view *v, size_t mi, const metric_enc *enc,
-                        int64_t run_id, sqlite3_stmt *mst, sqlite3_stmt *cst,
-                        sqlite3_stmt *rst) {
-  const cairn_view_metric *mt = &v->metrics[mi];
-  uint64_t samples = 0;
-  if (mt->samples)
-    for (size_t k = 0; k < mt->nsteps * v->ncols; k++)
-      samples += mt->samples[k];
-  else
-    for (size_t k = 0; k < mt->nsteps; k++)
-      samples += mt->count[k];
+/* Inserts one metric: its summary row, then its compressed chunks. */
+static int insert_metric(mctx *m, const mitem *it, int64_t run_id, const int32_t *col_rank,
+                         sqlite3_stmt *mst, sqlite3_stmt *cst, sqlite3_stmt *rst) {
   sqlite3_bind_int64(mst, 1, run_id);
-  sqlite3_bind_text(mst, 2, mt->name, (int)mt->name_len, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(mst, 3, (int64_t)mt->nsteps);
-  if (mt->nsteps) {
-    size_t l = mt->nsteps - 1;
-    sqlite3_bind_int64(mst, 4, mt->step[0]);
-    sqlite3_bind_int64(mst, 5, mt->step[l]);
-    sqlite3_bind_int64(mst, 10, mt->count[l]);
-    if (mt->count[l])
-      sqlite3_bind_double(mst, 11, mt->sum[l] / mt->count[l]);
-    else
-      sqlite3_bind_null(mst, 11);
-    if (!isnan(mt->min[l]))
-      sqlite3_bind_double(mst, 12, mt->min[l]);
-    else
-      sqlite3_bind_null(mst, 12);
-    if (!isnan(mt->max[l]))
-      sqlite3_bind_double(mst, 13, mt->max[l]);
-    else
-      sqlite3_bind_null(mst, 13);
-  } else {
-    for (int i = 4; i <= 5; i++)
-      sqlite3_bind_null(mst, i);
-    for (int i = 10; i <= 13; i++)
-      sqlite3_bind_null(mst, i);
+  sqlite3_bind_text(mst, 2, it->name, (int)it->name_len, SQLITE_STATIC);
+  sqlite3_bind_int64(mst, 3, (int64_t)it->nsteps);
+  for (int i = 4; i <= 13; i++)
+    sqlite3_bind_null(mst, i);
+  if (it->nsteps) {
+    sqlite3_bind_int64(mst, 4, it->first);
+    sqlite3_bind_int64(mst, 5, it->last);
+    sqlite3_bind_int64(mst, 10, it->last_count);
+    if (it->last_count)
+      sqlite3_bind_double(mst, 11, it->last_sum / it->last_count);
+    if (!isnan(it->last_min))
+      sqlite3_bind_double(mst, 12, it->last_min);
+    if (!isnan(it->last_max))
+      sqlite3_bind_double(mst, 13, it->last_max);
   }
-  sqlite3_bind_int64(mst, 6, (int64_t)v->ncols);
-  sqlite3_bind_int(mst, 7, mt->values != NULL);
-  sqlite3_bind_int64(mst, 8, (int64_t)mt->missing);
-  sqlite3_bind_int64(mst, 9, (int64_t)samples);
+  sqlite3_bind_int64(mst, 6, (int64_t)it->ncols);
+  sqlite3_bind_int(mst, 7, it->detail);
+  sqlite3_bind_int64(mst, 8, (int64_t)it->missing);
+  sqlite3_bind_int64(mst, 9, (int64_t)it->samples);
   int rc = run(m, mst, "insert cairn_metric");
   if (rc)
     return rc;
   int64_t metric_id = sqlite3_last_insert_rowid(m->db);
-  size_t nch = enc->nchunks;
-  for (size_t k = 0; k < nch && !rc; k++) {
-    size_t a0 = k * CAIRN_DB_CHUNK;
-    size_t n = mt->nsteps - a0 < CAIRN_DB_CHUNK ? mt->nsteps - a0 : CAIRN_DB_CHUNK;
-    int64_t lo = mt->step[a0], hi = mt->step[a0 + n - 1];
+  for (size_t k = 0; k < it->nchunks && !rc; k++) {
     for (int f = 0; f < CAIRN_DB_NFIELDS && !rc; f++) {
-      const enc_blob *b = &enc->fields[k * CAIRN_DB_NFIELDS + (size_t)f];
+      const enc_blob *b = &it->fields[k * CAIRN_DB_NFIELDS + (size_t)f];
       sqlite3_bind_int64(cst, 1, metric_id);
       sqlite3_bind_int(cst, 2, f);
-      sqlite3_bind_int64(cst, 3, lo);
-      sqlite3_bind_int64(cst, 4, hi);
-      sqlite3_bind_int64(cst, 5, (int64_t)n);
-      sqlite3_bind_blob(cst, 6, enc->arena + b->off, (int)b->len, SQLITE_STATIC);
+      sqlite3_bind_int64(cst, 3, it->lo[k]);
+      sqlite3_bind_int64(cst, 4, it->hi[k]);
+      sqlite3_bind_int64(cst, 5, (int64_t)it->n[k]);
+      sqlite3_bind_blob(cst, 6, it->arena + b->off, (int)b->len, SQLITE_STATIC);
       rc = run(m, cst, "insert cairn_series_chunk");
     }
-    for (size_t c = 0; enc->vals && c < v->ncols && !rc; c++) {
-      const enc_blob *bv = &enc->vals[k * v->ncols + c], *bs = &enc->smp[k * v->ncols + c];
+    for (size_t c = 0; it->detail && c < it->ncols && !rc; c++) {
+      const enc_blob *bv = &it->vals[k * it->ncols + c], *bs = &it->smp[k * it->ncols + c];
       sqlite3_bind_int64(rst, 1, metric_id);
-      sqlite3_bind_int(rst, 2, v->col_rank[c]);
-      sqlite3_bind_int64(rst, 3, lo);
-      sqlite3_bind_int64(rst, 4, hi);
-      sqlite3_bind_int64(rst, 5, (int64_t)n);
-      sqlite3_bind_blob(rst, 6, enc->arena + bv->off, (int)bv->len, SQLITE_STATIC);
-      sqlite3_bind_blob(rst, 7, enc->arena + bs->off, (int)bs->len, SQLITE_STATIC);
+      sqlite3_bind_int(rst, 2, col_rank[c]);
+      sqlite3_bind_int64(rst, 3, it->lo[k]);
+      sqlite3_bind_int64(rst, 4, it->hi[k]);
+      sqlite3_bind_int64(rst, 5, (int64_t)it->n[k]);
+      sqlite3_bind_blob(rst, 6, it->arena + bv->off, (int)bv->len, SQLITE_STATIC);
+      sqlite3_bind_blob(rst, 7, it->arena + bs->off, (int)bs->len, SQLITE_STATIC);
       rc = run(m, rst, "insert cairn_rank_chunk");
     }
   }
+  return rc;
+}
+
+/* Consumes the queue until the producer is done, inserting every metric.
+ * On an error the producer is cancelled and the queue drained. */
+static int insert_metrics(mctx *m, mqueue *q, int64_t run_id, const int32_t *col_rank) {
+  sqlite3_stmt *mst = NULL, *cst = NULL, *rst = NULL;
+  int rc = prep(m, &mst,
+                "INSERT INTO cairn_metric(run_id, name, nsteps, first_step, last_step, ncols,"
+                " detail, missing, samples, last_count, last_mean, last_min, last_max)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  if (!rc)
+    rc = prep(m, &cst,
+              "INSERT INTO cairn_series_chunk(metric_id, field, step_lo, step_hi, n, data)"
+              " VALUES (?,?,?,?,?,?)");
+  if (!rc)
+    rc = prep(m, &rst,
+              "INSERT INTO cairn_rank_chunk(metric_id, rank, step_lo, step_hi, n, vals,"
+              " samples) VALUES (?,?,?,?,?,?,?)");
+  if (rc)
+    mq_cancel(q);
+  size_t done = 0, total;
+  mitem *it;
+  int cancelled = q->cancel; /* set by this thread only: the caller wants nothing inserted */
+  while ((it = mq_pop(q, &total)) != NULL) {
+    if (!rc && !cancelled) {
+      rc = insert_metric(m, it, run_id, col_rank, mst, cst, rst);
+      if (rc)
+        mq_cancel(q);
+      else {
+        done++;
+        progress(m, "metrics", done, total > done ? total : done);
+      }
+    }
+    mq_recycle(q, it);
+  }
+  if (!rc && q->rc) {
+    rc = q->rc;
+    cairn__fmt(m->err, m->errlen, "compressing metric series failed: %s", cairn_strerror(rc));
+  }
+  sqlite3_finalize(mst);
+  sqlite3_finalize(cst);
+  sqlite3_finalize(rst);
   return rc;
 }
 
@@ -1082,26 +1303,22 @@ static uint64_t damage_count(const cairn_run_report *rep) {
          rep->wal.torn_tails + rep->wal.bad_files + rep->wal.bad_blocks;
 }
 
-static int merge_locked(mctx *m, const cairn_run_view *v, const char *origin,
-                        const cairn_run_report *rep, cairn_db_merge_stats *st,
-                        const char *uuid, const char *fp, const run_totals *t) {
-  int rc = existing(m, uuid, fp);
-  if (rc < 0)
-    return rc;
-  if (rc == 1) {
-    st->runs_unchanged++;
-    return CAIRN_OK;
-  }
+/* Everything of a run but its metric series, in the open transaction: the
+ * pipeline, the run's context and execution, the run row (its totals are
+ * written by run_finish once every metric is in), ranks, accounting,
+ * params, key/values, step markers and lineage. Reads only what a reader
+ * has completed before the metrics. */
+static int run_begin(mctx *m, const cairn_run_view *v, const char *origin, const char *uuid,
+                     int64_t *run_id) {
   lin L;
   memset(&L, 0, sizeof L);
   L.uuid = uuid;
   L.pipeline = run_pipeline(v);
   int64_t t_ms = (int64_t)(v->created_ns / 1000000), tid;
-  int created;
-  if ((rc = mlmd_prepare(m, &L.s)))
-    goto out;
+  int created, rc = mlmd_prepare(m, &L.s);
   /* The pipeline, the run's context and its execution. */
-  rc = type_id(m, "Parent_Context", CAIRN_DB_CONTEXT_TYPE, &tid);
+  if (!rc)
+    rc = type_id(m, "Parent_Context", CAIRN_DB_CONTEXT_TYPE, &tid);
   if (!rc)
     rc = context_id(m, tid, L.pipeline, t_ms, 0, &L.pipe_ctx, &created);
   if (!rc)
@@ -1146,8 +1363,7 @@ static int merge_locked(mctx *m, const cairn_run_view *v, const char *origin,
       rc = run(m, L.s.assoc, "insert Association");
     }
   }
-  /* The run row. */
-  int64_t run_id = 0;
+  /* The run row; totals, source and fingerprint come in run_finish. */
   if (!rc) {
     sqlite3_stmt *r;
     if (!(rc = prep(m, &r,
@@ -1155,15 +1371,13 @@ static int merge_locked(mctx *m, const cairn_run_view *v, const char *origin,
                     " source, format_version, cairn_version, created_ns, merged_ns, nranks,"
                     " naggregators, detail, nmetrics, steps, samples, artifacts, executions,"
                     " recovered_ranks, damaged, logged, stored, dropped, rejected,"
-                    " fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"))) {
-      uint64_t damaged = damage_count(rep);
+                    " fingerprint) VALUES (?,?,?,?,?,'',?,?,?,?,?,?,?,0,0,0,?,?,0,0,0,0,0,0,'')"))) {
       int i = 1;
       bind_text(r, i++, uuid);
       bind_text(r, i++, L.pipeline);
       sqlite3_bind_int64(r, i++, L.run_ctx);
       sqlite3_bind_int64(r, i++, L.run_exec);
       bind_text(r, i++, origin);
-      bind_text(r, i++, source_name(v, origin));
       sqlite3_bind_int64(r, i++, v->format_version);
       bind_text(r, i++, v->cairn_version);
       sqlite3_bind_int64(r, i++, (int64_t)v->created_ns);
@@ -1171,95 +1385,25 @@ static int merge_locked(mctx *m, const cairn_run_view *v, const char *origin,
       sqlite3_bind_int64(r, i++, v->nranks);
       sqlite3_bind_int64(r, i++, v->naggregators);
       sqlite3_bind_int(r, i++, v->detail);
-      sqlite3_bind_int64(r, i++, (int64_t)v->nmetrics);
-      sqlite3_bind_int64(r, i++, (int64_t)t->steps);
-      sqlite3_bind_int64(r, i++, (int64_t)t->samples);
       sqlite3_bind_int64(r, i++, (int64_t)v->nartifacts);
       sqlite3_bind_int64(r, i++, (int64_t)v->nexecutions);
-      sqlite3_bind_int64(r, i++, rep ? rep->wal_ranks : 0);
-      sqlite3_bind_int64(r, i++, (int64_t)damaged);
-      sqlite3_bind_int64(r, i++, (int64_t)t->logged);
-      sqlite3_bind_int64(r, i++, (int64_t)t->stored);
-      sqlite3_bind_int64(r, i++, (int64_t)t->dropped);
-      sqlite3_bind_int64(r, i++, (int64_t)t->rejected);
-      bind_text(r, i++, fp);
       rc = run(m, r, "insert cairn_run");
       sqlite3_finalize(r);
-      run_id = sqlite3_last_insert_rowid(m->db);
+      *run_id = sqlite3_last_insert_rowid(m->db);
     }
   }
   if (!rc)
-    rc = merge_run_rows(m, v, run_id);
-  if (!rc) {
-    sqlite3_stmt *mst = NULL, *cst = NULL, *rst = NULL;
-    rc = prep(m, &mst,
-              "INSERT INTO cairn_metric(run_id, name, nsteps, first_step, last_step, ncols,"
-              " detail, missing, samples, last_count, last_mean, last_min, last_max)"
-              " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    if (!rc)
-      rc = prep(m, &cst,
-                "INSERT INTO cairn_series_chunk(metric_id, field, step_lo, step_hi, n, data)"
-                " VALUES (?,?,?,?,?,?)");
-    if (!rc)
-      rc = prep(m, &rst,
-                "INSERT INTO cairn_rank_chunk(metric_id, rank, step_lo, step_hi, n, vals,"
-                " samples) VALUES (?,?,?,?,?,?,?)");
-    metric_enc enc[2];
-    memset(enc, 0, sizeof enc);
-    pthread_t th;
-    int started = 0;
-    if (!rc && v->nmetrics)
-      encode_start(&enc[0], v, 0, &th, &started);
-    for (size_t i = 0; i < v->nmetrics; i++) {
-      metric_enc *cur = &enc[i % 2], *next = &enc[(i + 1) % 2];
-      if (started)
-        pthread_join(th, NULL);
-      started = 0;
-      if (!rc && i + 1 < v->nmetrics)
-        encode_start(next, v, i + 1, &th, &started);
-      if (!rc && cur->rc) {
-        rc = cur->rc;
-        cairn__fmt(m->err, m->errlen, "compressing metric '%s' failed: %s",
-                   v->metrics[i].name, cairn_strerror(rc));
-      }
-      if (!rc)
-        rc = merge_metric(m, v, i, cur, run_id, mst, cst, rst);
-      enc_free(cur);
-      if (!rc)
-        progress(m, "metrics", i + 1, v->nmetrics);
-      else if (!started)
-        break;
-    }
-    for (int k = 0; k < 2; k++) {
-      if (enc[k].v)
-        enc_free(&enc[k]);
-      cairn_db_scratch_free(&enc[k].sc);
-      free(enc[k].arena);
-    }
-    sqlite3_finalize(mst);
-    sqlite3_finalize(cst);
-    sqlite3_finalize(rst);
-  }
+    rc = merge_run_rows(m, v, *run_id);
   if (!rc)
-    rc = merge_marks(m, v, run_id);
+    rc = merge_marks(m, v, *run_id);
   if (!rc)
-    rc = merge_stages(m, v, run_id, &L);
+    rc = merge_stages(m, v, *run_id, &L);
   if (!rc)
-    rc = merge_executions(m, v, run_id, &L);
+    rc = merge_executions(m, v, *run_id, &L);
   if (!rc)
-    rc = merge_artifacts(m, v, run_id, &L);
+    rc = merge_artifacts(m, v, *run_id, &L);
   if (!rc)
-    rc = merge_events(m, v, run_id, &L);
-  if (!rc) {
-    st->runs_added++;
-    st->steps += t->steps;
-    st->samples += t->samples;
-    st->artifacts += v->nartifacts;
-    st->executions += v->nexecutions;
-    st->recovered_ranks += rep ? rep->wal_ranks : 0;
-    st->dropped += t->dropped;
-  }
-out:
+    rc = merge_events(m, v, *run_id, &L);
   mlmd_finalize(&L.s);
   free(L.stages);
   free(L.execs);
@@ -1268,18 +1412,85 @@ out:
   return rc;
 }
 
+/* The run row's totals, source, damage and fingerprint, once the whole
+ * view is known. A view that ended without per-rank detail (a file where
+ * some metric had none: one view, one shape) keeps none in the database
+ * either. */
+static int run_finish(mctx *m, const cairn_run_view *v, const char *origin,
+                      const cairn_run_report *rep, int64_t run_id, const char *fp,
+                      const run_totals *t) {
+  sqlite3_stmt *u;
+  int rc = prep(m, &u,
+                "UPDATE cairn_run SET source=?, detail=?, nmetrics=?, steps=?, samples=?,"
+                " recovered_ranks=?, damaged=?, logged=?, stored=?, dropped=?, rejected=?,"
+                " fingerprint=? WHERE id=?");
+  if (rc)
+    return rc;
+  int i = 1;
+  bind_text(u, i++, source_name(v, origin));
+  sqlite3_bind_int(u, i++, v->detail);
+  sqlite3_bind_int64(u, i++, (int64_t)v->nmetrics);
+  sqlite3_bind_int64(u, i++, (int64_t)t->steps);
+  sqlite3_bind_int64(u, i++, (int64_t)t->samples);
+  sqlite3_bind_int64(u, i++, rep ? rep->wal_ranks : 0);
+  sqlite3_bind_int64(u, i++, (int64_t)damage_count(rep));
+  sqlite3_bind_int64(u, i++, (int64_t)t->logged);
+  sqlite3_bind_int64(u, i++, (int64_t)t->stored);
+  sqlite3_bind_int64(u, i++, (int64_t)t->dropped);
+  sqlite3_bind_int64(u, i++, (int64_t)t->rejected);
+  bind_text(u, i++, fp);
+  sqlite3_bind_int64(u, i++, run_id);
+  rc = run(m, u, "update cairn_run");
+  sqlite3_finalize(u);
+  if (!rc && !v->detail) {
+    char sql[256];
+    cairn__fmt(sql, sizeof sql,
+               "DELETE FROM cairn_rank_chunk WHERE metric_id IN (SELECT id FROM cairn_metric"
+               " WHERE run_id=%lld); UPDATE cairn_metric SET detail=0 WHERE run_id=%lld",
+               (long long)run_id, (long long)run_id);
+    rc = cairn_db_exec(m->db, sql, m->err, m->errlen);
+  }
+  return rc;
+}
+
+static void count_run(cairn_db_merge_stats *st, const cairn_run_view *v,
+                      const cairn_run_report *rep, const run_totals *t) {
+  st->runs_added++;
+  st->steps += t->steps;
+  st->samples += t->samples;
+  st->artifacts += v->nartifacts;
+  st->executions += v->nexecutions;
+  st->recovered_ranks += rep ? rep->wal_ranks : 0;
+  st->dropped += t->dropped;
+}
+
+static void mctx_init(mctx *m, sqlite3 *db, const cairn_db_merge_opts *o, char *err,
+                      size_t errlen) {
+  memset(m, 0, sizeof *m);
+  m->db = db;
+  m->err = err;
+  m->errlen = errlen;
+  m->o = o;
+  const char *k = getenv("CAIRN_TEST_MERGE_KILL_AFTER");
+  if (k && *k)
+    m->kill_after = strtol(k, NULL, 10);
+}
+
+/* COMMIT on success, ROLLBACK otherwise; returns the final code. */
+static int end_txn(mctx *m, int rc) {
+  if (!rc)
+    rc = cairn_db_exec(m->db, "COMMIT", m->err, m->errlen);
+  if (rc)
+    cairn_db_exec(m->db, "ROLLBACK", NULL, 0);
+  cairn_db_scratch_free(&m->sc);
+  return rc;
+}
+
 int cairn_db_merge_view(sqlite3 *db, const cairn_run_view *v, const char *origin,
                         const cairn_run_report *rep, const cairn_db_merge_opts *o,
                         cairn_db_merge_stats *st, char *err, size_t errlen) {
   mctx m;
-  memset(&m, 0, sizeof m);
-  m.db = db;
-  m.err = err;
-  m.errlen = errlen;
-  m.o = o;
-  const char *k = getenv("CAIRN_TEST_MERGE_KILL_AFTER");
-  if (k && *k)
-    m.kill_after = strtol(k, NULL, 10);
+  mctx_init(&m, db, o, err, errlen);
   if (!v->have_run_id) {
     cairn__fmt(err, errlen, "%s: the run has no run id (its RUN records were lost); not merged",
                origin);
@@ -1293,20 +1504,305 @@ int cairn_db_merge_view(sqlite3 *db, const cairn_run_view *v, const char *origin
   int rc = cairn_db_exec(db, "BEGIN IMMEDIATE", err, errlen);
   if (rc)
     return rc;
-  rc = merge_locked(&m, v, origin, rep, st, uuid, fp, &t);
-  cairn_db_scratch_free(&m.sc);
-  if (rc) {
-    cairn_db_exec(db, "ROLLBACK", NULL, 0);
+  rc = existing(&m, uuid, fp);
+  if (rc == 1) {
+    st->runs_unchanged++;
+    return end_txn(&m, CAIRN_OK);
+  }
+  int64_t run_id = 0;
+  if (!rc)
+    rc = run_begin(&m, v, origin, uuid, &run_id);
+  if (!rc) {
+    mqueue q;
+    mq_init(&q, v->ncols);
+    view_producer p = {&q, v};
+    pthread_t th;
+    int threaded = pthread_create(&th, NULL, produce_view, &p) == 0;
+    if (!threaded) /* no thread to be had: encode everything first, then insert */
+      q.ready = 1;
+    if (!threaded) {
+      for (size_t i = 0; i < v->nmetrics; i++) {
+        mitem *it = calloc(1, sizeof *it);
+        int erc = it ? encode_metric(&q, it, &v->metrics[i]) : CAIRN_ENOMEM;
+        if (erc) {
+          mitem_free(it);
+          q.rc = erc;
+          break;
+        }
+        if (q.tail)
+          q.tail->next = it;
+        else
+          q.head = it;
+        q.tail = it;
+        q.depth++;
+      }
+      q.total = v->nmetrics;
+      q.done = 1;
+    }
+    rc = insert_metrics(&m, &q, run_id, v->col_rank);
+    if (threaded)
+      pthread_join(th, NULL);
+    mq_destroy(&q);
+  }
+  if (!rc)
+    rc = run_finish(&m, v, origin, rep, run_id, fp, &t);
+  rc = end_txn(&m, rc);
+  if (!rc)
+    count_run(st, v, rep, &t);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* A run directory                                                         */
+/* ---------------------------------------------------------------------- */
+
+/* The usual finished run — one complete HDF5 file and nothing else — is
+ * read, compressed and inserted at the same time, by three threads: the
+ * reading thread hands each metric over as soon as it has read it, an
+ * encoding thread compresses it, and this thread inserts it. Other
+ * directories (several group files, write-ahead logs, temporaries) are read
+ * whole first. */
+typedef struct rawm {
+  struct rawm *next;
+  cairn_view_metric m; /* a copy of the struct: the arrays are the view's */
+  size_t index, total, ncols;
+} rawm;
+
+typedef struct {
+  const char *path;
+  cairn_run_view *v;
+  cairn_run_report *rep;
+  mqueue *q;
+  int rc;
+  pthread_mutex_t mu; /* the hand-over from the reader to the encoder   */
+  pthread_cond_t cv;
+  rawm *head, *tail;
+  int busy;           /* the encoder is compressing a metric            */
+  int closed;         /* the reader has returned: nothing more comes    */
+  int failed;         /* out of memory for a hand-over                  */
+} stream_reader;
+
+/* Reading thread: a metric has been read. With m NULL: the reader is about
+ * to move or free the metrics, so wait until the encoder is done with them. */
+static void on_metric_read(void *ctx, const cairn_view_metric *mt, size_t index, size_t total) {
+  stream_reader *s = ctx;
+  pthread_mutex_lock(&s->mu);
+  if (mt) {
+    rawm *r = malloc(sizeof *r);
+    if (r) {
+      r->next = NULL;
+      r->m = *mt;
+      r->index = index;
+      r->total = total;
+      r->ncols = s->v->ncols; /* complete before the first metric */
+      if (s->tail)
+        s->tail->next = r;
+      else
+        s->head = r;
+      s->tail = r;
+    } else {
+      s->failed = 1;
+    }
+  } else {
+    while (s->head || s->busy)
+      pthread_cond_wait(&s->cv, &s->mu);
+  }
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void read_stream_closed(stream_reader *s) {
+  pthread_mutex_lock(&s->mu);
+  s->closed = 1;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void *read_stream(void *arg) {
+  stream_reader *s = arg;
+  s->rc = cairn__view_from_h5(s->path, s->v, s->rep);
+  read_stream_closed(s);
+  return NULL;
+}
+
+/* Encoding thread: compresses what the reader hands over, queues it for the
+ * inserting thread. */
+static void *encode_stream(void *arg) {
+  stream_reader *s = arg;
+  for (;;) {
+    pthread_mutex_lock(&s->mu);
+    while (!s->head && !s->closed)
+      pthread_cond_wait(&s->cv, &s->mu);
+    rawm *r = s->head;
+    if (r) {
+      s->head = r->next;
+      if (!s->head)
+        s->tail = NULL;
+      s->busy = 1;
+    }
+    int failed = s->failed;
+    pthread_mutex_unlock(&s->mu);
+    if (!r) {
+      if (failed) {
+        pthread_mutex_lock(&s->q->mu);
+        if (!s->q->rc)
+          s->q->rc = CAIRN_ENOMEM;
+        pthread_mutex_unlock(&s->q->mu);
+      }
+      break;
+    }
+    s->q->ncols = r->ncols; /* the encoder is the queue's only producer */
+    mq_produce(s->q, &r->m, r->index, r->total);
+    free(r);
+    pthread_mutex_lock(&s->mu);
+    s->busy = 0;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+  }
+  mq_finish(s->q);
+  return NULL;
+}
+
+static int merge_h5_streaming(sqlite3 *db, const char *run_dir, const char *path,
+                              const cairn_db_merge_opts *o, cairn_db_merge_stats *st,
+                              char *err, size_t errlen) {
+  cairn_run_view v;
+  cairn__view_init(&v);
+  cairn_run_report rep;
+  memset(&rep, 0, sizeof rep);
+  rep.fn = o ? o->report : NULL;
+  rep.ctx = o ? o->ctx : NULL;
+  mqueue q;
+  mq_init(&q, 0);
+  stream_reader s;
+  memset(&s, 0, sizeof s);
+  s.path = path;
+  s.v = &v;
+  s.rep = &rep;
+  s.q = &q;
+  pthread_mutex_init(&s.mu, NULL);
+  pthread_cond_init(&s.cv, NULL);
+  rep.on_metric = on_metric_read;
+  rep.metric_ctx = &s;
+  pthread_t th, enc;
+  if (pthread_create(&enc, NULL, encode_stream, &s) != 0) {
+    mq_destroy(&q);
+    pthread_mutex_destroy(&s.mu);
+    pthread_cond_destroy(&s.cv);
+    return -1; /* the caller reads the directory the ordinary way */
+  }
+  if (pthread_create(&th, NULL, read_stream, &s) != 0) {
+    read_stream_closed(&s);
+    pthread_join(enc, NULL);
+    mq_destroy(&q);
+    pthread_mutex_destroy(&s.mu);
+    pthread_cond_destroy(&s.cv);
+    return -1;
+  }
+  mctx m;
+  mctx_init(&m, db, o, err, errlen);
+  /* Until the first metric (or the end of the file), the reader is still
+   * filling the view's identity, ranks and tables. */
+  mq_wait_ready(&q);
+  int rc = CAIRN_OK, intxn = 0, unchanged = 0;
+  int64_t run_id = 0;
+  char uuid[37] = "";
+  pthread_mutex_lock(&q.mu);
+  int ended = q.done;
+  pthread_mutex_unlock(&q.mu);
+  if (!ended && v.have_run_id) {
+    cairn__uuid_format(v.run_id, uuid);
+    rc = cairn_db_exec(db, "BEGIN IMMEDIATE", err, errlen);
+    intxn = !rc;
+    sqlite3_stmt *x = NULL;
+    if (!rc && !(rc = prep(&m, &x, "SELECT 1 FROM cairn_run WHERE uuid=?"))) {
+      bind_text(x, 1, uuid);
+      unchanged = sqlite3_step(x) == SQLITE_ROW; /* decided below, on the whole view */
+      sqlite3_finalize(x);
+    }
+    if (!rc && !unchanged)
+      rc = run_begin(&m, &v, run_dir, uuid, &run_id);
+  }
+  if (rc || unchanged || ended)
+    mq_cancel(&q); /* nothing to insert as it comes: let the reader finish */
+  int irc = insert_metrics(&m, &q, run_id, v.col_rank);
+  if (!rc && !unchanged && !ended)
+    rc = irc;
+  pthread_join(th, NULL);
+  pthread_join(enc, NULL);
+  mq_destroy(&q);
+  pthread_mutex_destroy(&s.mu);
+  pthread_cond_destroy(&s.cv);
+  /* The whole file is read: judge it as cairn__run_open would. */
+  int damaged = s.rc != CAIRN_OK || rep.lost_datasets;
+  if (!rc && (s.rc == CAIRN_ENOMEM || s.rc == CAIRN_EIO || (damaged && v.ncols == 0))) {
+    cairn__fmt(err, errlen, "%s: cannot read the run: %s (see above); not merged", run_dir,
+               cairn_strerror(s.rc ? s.rc : CAIRN_ECORRUPT));
+    rc = s.rc ? s.rc : CAIRN_ECORRUPT;
+  } else if (!rc && damaged && !(o && o->salvage)) {
+    cairn__fmt(err, errlen,
+               "%s: %u damaged HDF5 file(s), %llu unreadable dataset(s) (see above); not "
+               "merged (--salvage merges what could be read)",
+               run_dir, rep.h5_bad ? rep.h5_bad : 1, (unsigned long long)rep.lost_datasets);
+    rc = CAIRN_ECORRUPT;
+  }
+  if (!rc && !v.have_run_id) {
+    cairn__fmt(err, errlen, "%s: the run has no run id (its RUN records were lost); not merged",
+               run_dir);
+    rc = CAIRN_ECORRUPT;
+  }
+  if (!rc && ended) {
+    /* The file ended before any metric: nothing was started; merge the
+     * complete view the ordinary way. */
+    st->damaged += damage_count(&rep);
+    rc = cairn_db_merge_view(db, &v, run_dir, &rep, o, st, err, errlen);
+    cairn__view_free(&v);
     return rc;
   }
-  rc = cairn_db_exec(db, "COMMIT", err, errlen);
-  if (rc)
-    cairn_db_exec(db, "ROLLBACK", NULL, 0);
+  run_totals t;
+  char fp[FP_LEN];
+  if (!rc) {
+    totals_of(&v, &t);
+    fingerprint(&v, &t, fp);
+  }
+  if (!rc && unchanged) {
+    rc = existing(&m, uuid, fp); /* 1 same run, or an error naming the difference */
+    if (rc == 1) {
+      st->runs_unchanged++;
+      rc = CAIRN_OK;
+    } else if (rc == 0) {
+      rc = CAIRN_EIO; /* it was there a moment ago, inside our transaction */
+      cairn__fmt(err, errlen, "%s: run %s vanished during the merge", run_dir, uuid);
+    }
+    if (intxn)
+      rc = end_txn(&m, rc);
+    cairn__view_free(&v);
+    return rc;
+  }
+  if (!rc)
+    rc = run_finish(&m, &v, run_dir, &rep, run_id, fp, &t);
+  if (intxn)
+    rc = end_txn(&m, rc);
+  if (!rc) {
+    st->damaged += damage_count(&rep);
+    count_run(st, &v, &rep, &t);
+  }
+  cairn__view_free(&v);
   return rc;
 }
 
 int cairn_db_merge_dir(sqlite3 *db, const char *run_dir, const cairn_db_merge_opts *o,
                        cairn_db_merge_stats *st, char *err, size_t errlen) {
+  cairn_run_file *files = NULL;
+  size_t nfiles = 0;
+  cairn_run_state state;
+  if (cairn__run_list_files(run_dir, &files, &nfiles, &state, err, errlen) == CAIRN_OK) {
+    int one_h5 = state == CAIRN_RUN_H5 && nfiles == 1 && files[0].kind == CAIRN_FILE_H5;
+    int rc = one_h5 ? merge_h5_streaming(db, run_dir, files[0].path, o, st, err, errlen) : -1;
+    cairn__run_files_free(files, nfiles);
+    if (rc != -1)
+      return rc;
+  }
   cairn_run_view v;
   cairn_run_report rep;
   memset(&rep, 0, sizeof rep);
