@@ -700,6 +700,12 @@ static void *drain_main(void *arg) {
     int term = atomic_load_explicit(&cairn__g.sigterm, memory_order_acquire);
     if (term && !d->term_seen) {
       d->term_seen = 1;
+      /* The handler published the interrupted thread's last records before
+       * raising the flag, possibly after the pass above: take them too, or
+       * they would be counted as logged and never written. */
+      drain_control(d, &drained);
+      drain_rings(d, &drained);
+      drain_control(d, &drained);
       flush = 1;
       req = atomic_fetch_add(&cairn__g.flush_req, 1) + 1; /* a flush of our own */
       atomic_store_explicit(&d->term_req, req, memory_order_relaxed);

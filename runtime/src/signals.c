@@ -29,8 +29,12 @@ static _Atomic int installed;
 static void on_sigterm(int sig, siginfo_t *info, void *uctx) {
   int saved_errno = errno;
   if (atomic_load_explicit(&cairn__g.running_gen, memory_order_acquire) != CAIRN_GEN_NONE &&
-      !atomic_exchange_explicit(&cairn__g.sigterm, 1, memory_order_acq_rel)) {
-    cairn__publish_self(); /* this thread's last records, too */
+      !atomic_exchange_explicit(&cairn__g.sigterm_entered, 1, memory_order_acq_rel)) {
+    /* This thread's last records first, then the flag: a drain that sees
+     * the flag (acquire) sees them published, and drains again before it
+     * writes its final block. */
+    cairn__publish_self();
+    atomic_store_explicit(&cairn__g.sigterm, 1, memory_order_release);
     cairn__drain_wake();
     cairn__agg_wake();
     struct timespec ts = {0, 10 * 1000000};

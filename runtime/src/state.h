@@ -103,6 +103,7 @@ typedef struct {
    * flush at once when they see it and raise sigterm_flushed. */
   _Atomic int sigterm;
   _Atomic int sigterm_flushed;
+  _Atomic int sigterm_entered;   /* the handler ran once (set before sigterm) */
   pthread_key_t tls_key;
   cairn_drain *drain;
 } cairn_state;
