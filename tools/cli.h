@@ -47,6 +47,10 @@ typedef enum { CAIRN_OUT_TEXT = 0, CAIRN_OUT_JSON, CAIRN_OUT_CSV } cairn_out_for
  * backslashes, and '<' '>' '&' as \u escapes so that output is safe to embed
  * in HTML too). */
 void cairn_cli_json_str(FILE *f, const char *s);
+/* Prints s escaped (control characters as \xNN; NULL as nothing), padded
+ * with spaces to w columns. */
+void cairn_cli_cell(const char *s, size_t w);
+
 /* Writes s as a CSV field (quoted when it holds a comma, quote or newline). */
 void cairn_cli_csv_str(FILE *f, const char *s);
 

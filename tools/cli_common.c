@@ -7,6 +7,8 @@
 
 #include "cairn.h"
 #include "cli.h"
+#include "db/db_query.h"
+#include "tool_common.h"
 
 int cairn_cli_opt_value(int argc, char **argv, int *i, const char *name, const char **val) {
   size_t n = strlen(name);
@@ -58,6 +60,13 @@ void cairn_cli_json_str(FILE *f, const char *s) {
     }
   }
   fputc('"', f);
+}
+
+void cairn_cli_cell(const char *s, size_t w) {
+  s = s ? s : "";
+  cairn_tool_fput_text(stdout, s);
+  for (size_t k = cairn_dbq_esc_width(s); k < w; k++)
+    putchar(' ');
 }
 
 void cairn_cli_csv_str(FILE *f, const char *s) {

@@ -17,17 +17,8 @@
 #include "cairn.h"
 #include "cli.h"
 #include "db/db_lineage.h"
+#include "tool_common.h"
 #include "util.h"
-
-/* Writes s for a terminal: verbatim except control characters (\xNN). */
-static void put_text(FILE *f, const char *s) {
-  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-    if (*p < 0x20 || *p == 0x7f)
-      fprintf(f, "\\x%02x", *p);
-    else
-      fputc(*p, f);
-  }
-}
 
 /* ---------------------------------------------------------------------- */
 /* cairn lineage                                                           */
@@ -111,9 +102,9 @@ static const char *short_hash(const char *uri) {
 
 static void node_text(FILE *f, const cairn_db_lineage_node *n) {
   if (n->kind == CAIRN_DB_NODE_ARTIFACT) {
-    put_text(f, n->type);
+    cairn_tool_fput_text(f, n->type);
     fputc(' ', f);
-    put_text(f, *n->path ? n->path : n->name);
+    cairn_tool_fput_text(f, *n->path ? n->path : n->name);
     fprintf(f, "  [artifact %" PRId64, n->id);
     if (strstr(n->uri, "sha256")) {
       fputs(", ", f);
@@ -123,15 +114,15 @@ static void node_text(FILE *f, const cairn_db_lineage_node *n) {
     fputc(']', f);
   } else {
     fputs("execution ", f);
-    put_text(f, *n->label ? n->label : n->name);
+    cairn_tool_fput_text(f, *n->label ? n->label : n->name);
     fprintf(f, "  [execution %" PRId64, n->id);
     if (*n->run) {
       fputs(", run ", f);
-      put_text(f, n->run);
+      cairn_tool_fput_text(f, n->run);
     }
     if (*n->stage) {
       fputs(", stage ", f);
-      put_text(f, n->stage);
+      cairn_tool_fput_text(f, n->stage);
     }
     if (n->rank >= 0)
       fprintf(f, ", rank %d", n->rank);

@@ -14,13 +14,6 @@
 #include "db/db_query.h"
 #include "tool_common.h"
 
-/* Prints s escaped, padded with spaces to w columns. */
-static void cell(const char *s, size_t w) {
-  cairn_tool_put_escaped(s, strlen(s));
-  for (size_t k = cairn_dbq_esc_width(s); k < w; k++)
-    putchar(' ');
-}
-
 /* Options every question shares. Returns -1 to go on, else an exit code. */
 typedef struct {
   const char *db;
@@ -123,8 +116,7 @@ static int parse_terms(const char *cmd, char **args, size_t nargs, cairn_dbq_ter
       fprintf(stderr, "cairn %s: '", cmd);
       fflush(stderr);
       /* The argument is the user's; still never raw control bytes. */
-      for (const unsigned char *p = (const unsigned char *)args[i]; *p; p++)
-        fprintf(stderr, *p < 0x20 || *p == 0x7f ? "\\x%02x" : "%c", *p);
+      cairn_tool_fput_text(stderr, args[i]);
       fprintf(stderr, "' is not a filter (expected KEY=VALUE or KEY~TEXT; see `cairn %s "
                       "--help`)\n",
               cmd);
@@ -198,17 +190,17 @@ static void print_runs(const cairn_dbq_run *r, size_t n, cairn_out_format fmt, c
   if (pw > 40)
     pw = 40;
   printf("%-36s  ", "UUID");
-  cell("PIPELINE", pw);
+  cairn_cli_cell("PIPELINE", pw);
   printf("  %-20s %5s %8s %10s %9s %-6s %7s\n", "CREATED (UTC)", "RANKS", "STEPS", "SAMPLES",
          "ARTIFACTS", "SOURCE", "DROPPED");
   for (size_t i = 0; i < n; i++) {
-    cell(r[i].uuid, 36);
+    cairn_cli_cell(r[i].uuid, 36);
     printf("  ");
-    cell(r[i].pipeline, pw);
+    cairn_cli_cell(r[i].pipeline, pw);
     printf("  %-20s %5" PRId64 " %8" PRId64 " %10" PRId64 " %9" PRId64 " ",
            cairn_dbq_iso_time(r[i].created_ns, 0, t), r[i].nranks, r[i].steps, r[i].samples,
            r[i].artifacts);
-    cell(r[i].source, 6);
+    cairn_cli_cell(r[i].source, 6);
     printf(" %7" PRId64 "\n", r[i].dropped);
   }
 }
@@ -542,9 +534,9 @@ static int print_search_executions(sqlite3 *db, const cairn_dbq_ids *ids, int js
         printf("null}");
     } else {
       printf("  ");
-      cairn_tool_put_escaped(name ? name : "", name ? strlen(name) : 0);
+      cairn_tool_fput_text(stdout, name);
       printf(" (type ");
-      cairn_tool_put_escaped(type ? type : "", type ? strlen(type) : 0);
+      cairn_tool_fput_text(stdout, type);
       printf(")");
       if (run)
         printf("  run %.8s", run);
@@ -586,7 +578,7 @@ static int print_search_contexts(sqlite3 *db, const cairn_dbq_ids *ids, int json
       printf("}");
     } else {
       printf("  %-15s ", type ? type : "?");
-      cairn_tool_put_escaped(name ? name : "", name ? strlen(name) : 0);
+      cairn_tool_fput_text(stdout, name);
       printf("\n");
     }
     shown++;

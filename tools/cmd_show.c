@@ -22,13 +22,6 @@ static void esc(const char *s) {
   cairn_tool_put_escaped(s, strlen(s));
 }
 
-static void cell(const char *s, size_t w) {
-  s = s ? s : "";
-  esc(s);
-  for (size_t k = cairn_dbq_esc_width(s); k < w; k++)
-    putchar(' ');
-}
-
 static void jstr(const char *s) {
   cairn_cli_json_str(stdout, s ? s : "");
 }
@@ -283,11 +276,11 @@ static int show_executions(sqlite3 *db, const cairn_dbq_run *r, const char *cmdl
         printf("\n  %-4s  %-12s %-20s %-20s %-24s %10s\n", "RANK", "STAGE", "NAME", "TYPE",
                "START (UTC)", "DURATION");
       printf("  %4d  ", rank);
-      cell(stage, 12);
+      cairn_cli_cell(stage, 12);
       putchar(' ');
-      cell(name, 20);
+      cairn_cli_cell(name, 20);
       putchar(' ');
-      cell(type, 20);
+      cairn_cli_cell(type, 20);
       printf(" %-24s ", cairn_dbq_iso_time(start, 1, t0));
       if (isfinite(dur))
         printf("%9.3fs\n", dur);
@@ -482,7 +475,7 @@ static int show_metrics(sqlite3 *db, int64_t run_id, int json) {
     for (size_t i = 0; i < n; i++) {
       char a[40], b[40], c[40];
       printf("  ");
-      cell(m[i].name, w);
+      cairn_cli_cell(m[i].name, w);
       /* Six digits for reading; --json and `cairn metrics` give them exactly. */
       snprintf(a, sizeof a, "%.6g", m[i].last_mean);
       snprintf(b, sizeof b, "%.6g", m[i].last_min);

@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "wal_records.h"
 
@@ -14,14 +15,23 @@ void cairn_tool_acct_add(uint64_t totals[2][4], int *complete, const uint64_t ra
   }
 }
 
-void cairn_tool_put_escaped(const char *s, size_t n) {
+void cairn_tool_fput_escaped(FILE *f, const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c < 0x20 || c == 0x7f)
-      printf("\\x%02x", c);
+      fprintf(f, "\\x%02x", c);
     else
-      putchar(c);
+      putc(c, f);
   }
+}
+
+void cairn_tool_put_escaped(const char *s, size_t n) {
+  cairn_tool_fput_escaped(stdout, s, n);
+}
+
+void cairn_tool_fput_text(FILE *f, const char *s) {
+  if (s)
+    cairn_tool_fput_escaped(f, s, strlen(s));
 }
 
 void cairn_tool_print_param(const char *key, size_t klen, int type, int64_t i64, double f64,

@@ -6,6 +6,7 @@
 #define CAIRN_TOOL_COMMON_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 /* Sums the accounting of one rank into totals[channel][logged, written,
@@ -17,6 +18,10 @@ void cairn_tool_acct_add(uint64_t totals[2][4], int *complete, const uint64_t ra
  * application's bytes, not ours) with control characters escaped as \xNN,
  * so that no run can drive the terminal. */
 void cairn_tool_put_escaped(const char *s, size_t n);
+/* The same to any stream. */
+void cairn_tool_fput_escaped(FILE *f, const char *s, size_t n);
+/* The same for a NUL-terminated string (NULL prints nothing). */
+void cairn_tool_fput_text(FILE *f, const char *s);
 
 /* Prints "  param <key> = <value> (<type>)" for a typed param (type as in
  * CAIRN_PARAM_*), key and string value escaped. */
