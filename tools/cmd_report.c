@@ -165,11 +165,6 @@ static void group_end(FILE *f, group *g) {
   g->cap = 0;
 }
 
-static int sqlerr(sqlite3 *db, char *err, size_t el) {
-  cairn__fmt(err, el, "%s: %s", sqlite3_db_filename(db, "main"), sqlite3_errmsg(db));
-  return CAIRN_EIO;
-}
-
 /* ---------------------------------------------------------------------- */
 /* Summary                                                                 */
 /* ---------------------------------------------------------------------- */
@@ -189,7 +184,7 @@ static int write_summary(FILE *f, sqlite3 *db, int64_t run_id, run_info *ri, cha
                          " samples, artifacts, executions, recovered_ranks, damaged, logged,"
                          " stored, dropped, rejected FROM cairn_run WHERE id=?",
                          -1, &st, NULL) != SQLITE_OK)
-    return sqlerr(db, err, el);
+    return cairn_db_sql_error(db, err, el, "read");
   sqlite3_bind_int64(st, 1, run_id);
   if (sqlite3_step(st) != SQLITE_ROW) {
     sqlite3_finalize(st);
@@ -252,7 +247,7 @@ static int write_summary(FILE *f, sqlite3 *db, int64_t run_id, run_info *ri, cha
                          "SELECT hostname, rank FROM cairn_rank WHERE run_id=?"
                          " ORDER BY hostname, rank",
                          -1, &st, NULL) != SQLITE_OK)
-    return sqlerr(db, err, el);
+    return cairn_db_sql_error(db, err, el, "read");
   sqlite3_bind_int64(st, 1, run_id);
   group g = {0};
   g.nranks = ri->nranks;
@@ -273,7 +268,7 @@ static int write_summary(FILE *f, sqlite3 *db, int64_t run_id, run_info *ri, cha
                          " FROM cairn_param WHERE run_id=? ORDER BY key, type, int_value,"
                          " double_value, string_value, rank",
                          -1, &st, NULL) != SQLITE_OK)
-    return sqlerr(db, err, el);
+    return cairn_db_sql_error(db, err, el, "read");
   sqlite3_bind_int64(st, 1, run_id);
   memset(&g, 0, sizeof g);
   g.nranks = ri->nranks;
@@ -314,7 +309,7 @@ static int write_summary(FILE *f, sqlite3 *db, int64_t run_id, run_info *ri, cha
                          " WHEN 'git.branch' THEN 4 WHEN 'git.dirty' THEN 5"
                          " WHEN 'git.root' THEN 6 ELSE 100 END, key, value, rank",
                          -1, &st, NULL) != SQLITE_OK)
-    return sqlerr(db, err, el);
+    return cairn_db_sql_error(db, err, el, "read");
   sqlite3_bind_int64(st, 1, run_id);
   memset(&g, 0, sizeof g);
   g.nranks = ri->nranks;
@@ -336,7 +331,7 @@ static int write_summary(FILE *f, sqlite3 *db, int64_t run_id, run_info *ri, cha
                          "SELECT rank, channel, logged, stored, dropped, rejected FROM"
                          " cairn_accounting WHERE run_id=? ORDER BY rank, channel",
                          -1, &st, NULL) != SQLITE_OK)
-    return sqlerr(db, err, el);
+    return cairn_db_sql_error(db, err, el, "read");
   sqlite3_bind_int64(st, 1, run_id);
   fputs("<h3>Accounting</h3>\n<p class=\"note\">Every record a rank logged is either stored "
         "or counted as dropped (ring full) or rejected (invalid); nothing is lost "
@@ -390,7 +385,7 @@ static int load_metric_rows(sqlite3 *db, int64_t run_id, metric_row **out, size_
                          "SELECT id, name, nsteps, first_step, last_step, last_mean, last_min,"
                          " last_max, last_count FROM cairn_metric WHERE run_id=? ORDER BY name",
                          -1, &st, NULL) != SQLITE_OK)
-    return sqlerr(db, err, el);
+    return cairn_db_sql_error(db, err, el, "read");
   sqlite3_bind_int64(st, 1, run_id);
   size_t cap = 0;
   int rc = CAIRN_OK;
@@ -615,7 +610,7 @@ static int rank_durations(sqlite3 *db, int64_t run_id, rank_steps *rs, double *r
                          "SELECT n, steps, times FROM cairn_step_mark WHERE run_id=? AND rank=?"
                          " ORDER BY step_lo",
                          -1, &st, NULL) != SQLITE_OK)
-    return sqlerr(db, err, el);
+    return cairn_db_sql_error(db, err, el, "read");
   sqlite3_bind_int64(st, 1, run_id);
   sqlite3_bind_int(st, 2, rs->rank);
   int64_t *sp = NULL;
@@ -706,7 +701,7 @@ static int write_steps(FILE *f, sqlite3 *db, int64_t run_id, char *err, size_t e
                          "SELECT min(step_lo), max(step_hi), count(*) FROM cairn_step_mark"
                          " WHERE run_id=?",
                          -1, &st, NULL) != SQLITE_OK)
-    return sqlerr(db, err, el);
+    return cairn_db_sql_error(db, err, el, "read");
   sqlite3_bind_int64(st, 1, run_id);
   int64_t lo = 0, hi = -1;
   if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 2) > 0) {
@@ -718,7 +713,7 @@ static int write_steps(FILE *f, sqlite3 *db, int64_t run_id, char *err, size_t e
   /* The ranks, as rows. */
   if (sqlite3_prepare_v2(db, "SELECT rank, hostname FROM cairn_rank WHERE run_id=? ORDER BY rank",
                          -1, &st, NULL) != SQLITE_OK)
-    return sqlerr(db, err, el);
+    return cairn_db_sql_error(db, err, el, "read");
   sqlite3_bind_int64(st, 1, run_id);
   rank_steps *rs = NULL;
   size_t rows = 0, cap = 0;

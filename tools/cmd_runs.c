@@ -495,15 +495,13 @@ static int print_search_artifacts(sqlite3 *db, const cairn_dbq_ids *ids, int jso
 static int print_search_executions(sqlite3 *db, const cairn_dbq_ids *ids, int json, char *err,
                                    size_t errlen) {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(
-          db,
+  if (cairn_db_prepare(
+          db, &st,
           "SELECT t.name, coalesce(ce.name, e.name), r.uuid, ce.rank FROM Execution e"
           " JOIN Type t ON t.id=e.type_id LEFT JOIN cairn_execution ce ON ce.execution_id=e.id"
           " LEFT JOIN cairn_run r ON r.id=ce.run_id WHERE e.id=?1 LIMIT 1",
-          -1, &st, NULL) != SQLITE_OK) {
-    snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+          err, errlen))
     return CAIRN_EIO;
-  }
   if (!json)
     printf("executions (%zu):\n", ids->n);
   size_t shown = 0;
@@ -553,13 +551,11 @@ static int print_search_executions(sqlite3 *db, const cairn_dbq_ids *ids, int js
 static int print_search_contexts(sqlite3 *db, const cairn_dbq_ids *ids, int json, char *err,
                                  size_t errlen) {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT t.name, c.name FROM Context c JOIN Type t ON t.id=c.type_id"
-                         " WHERE c.id=?1",
-                         -1, &st, NULL) != SQLITE_OK) {
-    snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+  if (cairn_db_prepare(db, &st,
+                       "SELECT t.name, c.name FROM Context c JOIN Type t ON t.id=c.type_id"
+                       " WHERE c.id=?1",
+                       err, errlen))
     return CAIRN_EIO;
-  }
   if (!json)
     printf("contexts (%zu):\n", ids->n);
   size_t shown = 0;

@@ -651,16 +651,14 @@ static void side_free(side *s) {
  * both ways counts once per role. */
 static int load_artifacts(sqlite3 *db, side *s, char *err, size_t errlen) {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(
-          db,
+  if (cairn_db_prepare(
+          db, &st,
           "SELECT DISTINCT CASE e.type WHEN 1 THEN 'input' WHEN 2 THEN 'output' ELSE 'logged'"
           " END, a.kind, a.uri, a.hash FROM cairn_artifact a LEFT JOIN cairn_event e ON"
           " e.run_id=a.run_id AND e.artifact_lineage_id=a.lineage_id WHERE a.run_id=?1"
           " ORDER BY 1, 3, 4",
-          -1, &st, NULL) != SQLITE_OK) {
-    snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+          err, errlen))
     return CAIRN_EIO;
-  }
   sqlite3_bind_int64(st, 1, s->r.id);
   size_t cap = 0;
   int rc = CAIRN_OK;

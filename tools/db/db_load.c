@@ -28,18 +28,13 @@ static char *dup_col(sqlite3_stmt *st, int i) {
   return d;
 }
 
-static int sqlerr(sqlite3 *db, char *err, size_t errlen) {
-  cairn__fmt(err, errlen, "%s: %s", sqlite3_db_filename(db, "main"), sqlite3_errmsg(db));
-  return CAIRN_EIO;
-}
-
 static int load_ranks(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err, size_t el) {
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(db,
                          "SELECT rank, hostname, pid, start_ns, acct_reported FROM cairn_rank"
                          " WHERE run_id=? ORDER BY rank",
                          -1, &st, NULL) != SQLITE_OK)
-    return sqlerr(db, err, el);
+    return cairn_db_sql_error(db, err, el, "read");
   sqlite3_bind_int64(st, 1, run_id);
   size_t cap = 0;
   int rc = CAIRN_OK;
@@ -82,7 +77,7 @@ static int load_ranks(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err,
                          "SELECT rank, channel, logged, stored, dropped, rejected FROM"
                          " cairn_accounting WHERE run_id=?",
                          -1, &st, NULL) != SQLITE_OK)
-    return sqlerr(db, err, el);
+    return cairn_db_sql_error(db, err, el, "read");
   sqlite3_bind_int64(st, 1, run_id);
   while (sqlite3_step(st) == SQLITE_ROW) {
     long c = cairn__view_col_of_rank(v, sqlite3_column_int(st, 0));
@@ -154,7 +149,7 @@ static int load_marks(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err,
                          "SELECT rank, n, steps, times FROM cairn_step_mark WHERE run_id=?"
                          " ORDER BY rank, step_lo",
                          -1, &st, NULL) != SQLITE_OK)
-    return sqlerr(db, err, el);
+    return cairn_db_sql_error(db, err, el, "read");
   sqlite3_bind_int64(st, 1, run_id);
   /* Collected as (rank, step, time) triples, then laid out as the view's
    * [step × column] matrix. */
@@ -229,7 +224,7 @@ static int load_tables(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err
 #define QUERY(sql)                                                                           \
   do {                                                                                       \
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)                             \
-      return sqlerr(db, err, el);                                                            \
+      return cairn_db_sql_error(db, err, el, "read");                                                            \
     sqlite3_bind_int64(st, 1, run_id);                                                       \
   } while (0)
   QUERY("SELECT rank, key, type, int_value, double_value, string_value FROM cairn_param"
@@ -265,7 +260,7 @@ int cairn_db_load_lineage(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *
 #define QUERY(sql)                                                                           \
   do {                                                                                       \
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)                             \
-      return sqlerr(db, err, el);                                                            \
+      return cairn_db_sql_error(db, err, el, "read");                                                            \
     sqlite3_bind_int64(st, 1, run_id);                                                       \
   } while (0)
   QUERY("SELECT lineage_id, name, pipeline, properties FROM cairn_stage WHERE run_id=?"
@@ -339,7 +334,7 @@ int cairn_db_load_view(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err
                          "SELECT uuid, format_version, cairn_version, created_ns, nranks,"
                          " naggregators, detail, source FROM cairn_run WHERE id=?",
                          -1, &st, NULL) != SQLITE_OK)
-    return sqlerr(db, err, el);
+    return cairn_db_sql_error(db, err, el, "read");
   sqlite3_bind_int64(st, 1, run_id);
   if (sqlite3_step(st) != SQLITE_ROW) {
     sqlite3_finalize(st);
@@ -364,7 +359,7 @@ int cairn_db_load_view(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err
                                 "SELECT id, name, nsteps, detail, missing FROM cairn_metric"
                                 " WHERE run_id=? ORDER BY name",
                                 -1, &st, NULL) != SQLITE_OK)
-    rc = sqlerr(db, err, el);
+    rc = cairn_db_sql_error(db, err, el, "read");
   if (!rc) {
     sqlite3_bind_int64(st, 1, run_id);
     size_t cap = 0;
@@ -414,7 +409,7 @@ int cairn_db_merge_db(sqlite3 *db, const char *src_path, const cairn_db_merge_op
   sqlite3_stmt *q;
   if (sqlite3_prepare_v2(src, "SELECT id, uuid FROM cairn_run ORDER BY id", -1, &q, NULL) !=
       SQLITE_OK) {
-    rc = sqlerr(src, err, el);
+    rc = cairn_db_sql_error(src, err, el, "read");
     cairn_db_close(src);
     return rc;
   }
