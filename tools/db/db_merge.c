@@ -404,6 +404,7 @@ typedef struct {
   int done;            /* the producer has finished                       */
   int cancel;          /* the consumer gave up: produce nothing more      */
   int rc;              /* the producer's first error                      */
+  int unbounded;       /* no consumer runs meanwhile: never wait for room  */
   size_t ncols;
   cairn_db_scratch sc; /* the producer's                                  */
   double *col;         /* the producer's transposition buffers            */
@@ -609,7 +610,7 @@ static void mq_produce(mqueue *q, const cairn_view_metric *mt, size_t index, siz
   if (!rc)
     rc = encode_metric(q, it, mt);
   pthread_mutex_lock(&q->mu);
-  while (!rc && !q->cancel && q->depth >= MQ_DEPTH)
+  while (!rc && !q->cancel && !q->unbounded && q->depth >= MQ_DEPTH)
     pthread_cond_wait(&q->cv, &q->mu);
   if (rc || q->cancel) {
     if (rc && !q->rc)
@@ -1518,26 +1519,9 @@ int cairn_db_merge_view(sqlite3 *db, const cairn_run_view *v, const char *origin
     view_producer p = {&q, v};
     pthread_t th;
     int threaded = pthread_create(&th, NULL, produce_view, &p) == 0;
-    if (!threaded) /* no thread to be had: encode everything first, then insert */
-      q.ready = 1;
-    if (!threaded) {
-      for (size_t i = 0; i < v->nmetrics; i++) {
-        mitem *it = calloc(1, sizeof *it);
-        int erc = it ? encode_metric(&q, it, &v->metrics[i]) : CAIRN_ENOMEM;
-        if (erc) {
-          mitem_free(it);
-          q.rc = erc;
-          break;
-        }
-        if (q.tail)
-          q.tail->next = it;
-        else
-          q.head = it;
-        q.tail = it;
-        q.depth++;
-      }
-      q.total = v->nmetrics;
-      q.done = 1;
+    if (!threaded) { /* no thread to be had: encode everything first, then insert */
+      q.unbounded = 1;
+      produce_view(&p);
     }
     rc = insert_metrics(&m, &q, run_id, v->col_rank);
     if (threaded)
