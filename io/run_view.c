@@ -416,18 +416,25 @@ static void step_index_free(step_index *ix) {
 /* Building a view from the WAL                                            */
 /* ---------------------------------------------------------------------- */
 
-typedef struct {
-  int64_t step;
-  uint32_t rank;
-  uint32_t count;
-  double sum;
-} wal_cell;
-
+/* One metric's per-rank cells while blocks are read. Rows are steps in the
+ * order first seen (a step -> row hash finds them again), columns are ranks
+ * in the order the builder first saw them; a cell holds the running sum and
+ * sample count of one (step, rank). A rank's next record usually lands in
+ * the row after its previous one, so most records cost no hash probe, and
+ * builder_finish turns the cells into the view's means in place when rows
+ * and columns are already in order (the common case: no copy, no sort). */
 typedef struct {
   char *name;
   size_t len;
-  wal_cell *cells;
-  size_t n, cap;
+  int64_t *steps;      /* [caprows] row -> step                             */
+  size_t nrows, caprows;
+  uint32_t *rowhash;   /* step -> row + 1, open addressing, 0 = empty       */
+  size_t hcap;
+  size_t stride;       /* columns allocated per row                         */
+  double *val;         /* [caprows × stride] sums of the parts              */
+  uint32_t *cnt;       /* [caprows × stride] samples; 0 = no part yet       */
+  uint32_t *next;      /* [stride] per column: row after its last one, + 1  */
+  int unordered;       /* some row's step is below an earlier row's         */
 } wal_metric;
 
 typedef struct {
@@ -448,6 +455,7 @@ typedef struct {
   int have_ctr;
   uint32_t *idmap;     /* metric id -> builder metric index + 1, 0 = unnamed */
   size_t nid;
+  uint32_t col;        /* builder column (valid when seen)                   */
 } wal_rank;
 
 typedef struct {
@@ -463,6 +471,10 @@ typedef struct {
   uint32_t writers;    /* distinct segment writers (aggregators)             */
   wal_rank *ranks;
   size_t nranks_cap;
+  uint32_t *col_rank;  /* builder column -> rank, in the order first seen   */
+  size_t ncols, capcols;
+  size_t bytes;        /* what the cells and markers hold, for callers that */
+                       /* bound the memory of a builder kept for a run      */
   wal_metric *m;
   size_t nm, capm;
   size_t *hash;        /* open addressing over m, index + 1, 0 = empty       */
@@ -535,7 +547,13 @@ static int set_rank(wal_builder *b, uint32_t rank) {
   wal_rank *w = builder_rank(b, rank);
   if (!w)
     return b->failed = CAIRN_ENOMEM;
-  w->seen = 1;
+  if (!w->seen) {
+    if (grow(&b->col_rank, &b->capcols, b->ncols + 1, sizeof *b->col_rank))
+      return b->failed = CAIRN_ENOMEM;
+    w->col = (uint32_t)b->ncols;
+    b->col_rank[b->ncols++] = rank;
+    w->seen = 1;
+  }
   return 0;
 }
 
@@ -587,6 +605,121 @@ static int on_name(void *ctx, uint32_t id, const char *name, size_t len) {
   return 0;
 }
 
+static uint32_t step_hash(int64_t step) {
+  uint64_t x = (uint64_t)step * 0x9e3779b97f4a7c15ull;
+  return (uint32_t)(x >> 32);
+}
+
+static int metric_rehash(wal_metric *m, size_t nc) {
+  uint32_t *nh = calloc(nc, sizeof *nh);
+  if (!nh)
+    return CAIRN_ENOMEM;
+  for (size_t r = 0; r < m->nrows; r++) {
+    size_t h = step_hash(m->steps[r]) & (nc - 1);
+    while (nh[h])
+      h = (h + 1) & (nc - 1);
+    nh[h] = (uint32_t)r + 1;
+  }
+  free(m->rowhash);
+  m->rowhash = nh;
+  m->hcap = nc;
+  return CAIRN_OK;
+}
+
+/* Widens every row of m to `stride` columns (a rank seen for the first
+ * time; ranks show up early, so this moves little). */
+static int metric_widen(wal_builder *b, wal_metric *m, size_t stride) {
+  size_t rows = m->caprows;
+  double *val = malloc((rows ? rows : 1) * stride * sizeof *val);
+  uint32_t *cnt = calloc((rows ? rows : 1) * stride, sizeof *cnt);
+  uint32_t *next = calloc(stride, sizeof *next);
+  if (!val || !cnt || !next) {
+    free(val);
+    free(cnt);
+    free(next);
+    return CAIRN_ENOMEM;
+  }
+  for (size_t r = 0; r < m->nrows; r++) {
+    memcpy(val + r * stride, m->val + r * m->stride, m->stride * sizeof *val);
+    memcpy(cnt + r * stride, m->cnt + r * m->stride, m->stride * sizeof *cnt);
+  }
+  if (m->stride)
+    memcpy(next, m->next, m->stride * sizeof *next);
+  b->bytes += rows * (stride - m->stride) * (sizeof *val + sizeof *cnt);
+  free(m->val);
+  free(m->cnt);
+  free(m->next);
+  m->val = val;
+  m->cnt = cnt;
+  m->next = next;
+  m->stride = stride;
+  return CAIRN_OK;
+}
+
+/* The row of `step` in m for column col, creating it. -1: out of memory. */
+static long metric_row(wal_builder *b, wal_metric *m, size_t col, int64_t step) {
+  if (col >= m->stride) {
+    size_t ns = m->stride ? m->stride : 1;
+    while (ns <= col)
+      ns *= 2;
+    if (ns < b->ncols)
+      ns = b->ncols;
+    if (metric_widen(b, m, ns))
+      return -1;
+  }
+  uint32_t nx = m->next[col];
+  if (nx) {
+    if (nx < m->nrows && m->steps[nx] == step)
+      return (long)nx;
+    if (m->steps[nx - 1] == step)
+      return (long)nx - 1;
+  }
+  if (m->hcap) {
+    size_t h = step_hash(step) & (m->hcap - 1);
+    while (m->rowhash[h]) {
+      uint32_t r = m->rowhash[h] - 1;
+      if (m->steps[r] == step)
+        return (long)r;
+      h = (h + 1) & (m->hcap - 1);
+    }
+  }
+  if (m->nrows >= UINT32_MAX - 1)
+    return -1;
+  if (m->nrows == m->caprows) {
+    size_t nc = m->caprows ? m->caprows * 2 : 64;
+    int64_t *st = realloc(m->steps, nc * sizeof *st);
+    if (!st)
+      return -1;
+    m->steps = st;
+    double *val = realloc(m->val, nc * m->stride * sizeof *val);
+    if (!val)
+      return -1;
+    m->val = val;
+    uint32_t *cnt = realloc(m->cnt, nc * m->stride * sizeof *cnt);
+    if (!cnt)
+      return -1;
+    m->cnt = cnt;
+    memset(cnt + m->caprows * m->stride, 0, (nc - m->caprows) * m->stride * sizeof *cnt);
+    b->bytes += (nc - m->caprows) * (sizeof *st + m->stride * (sizeof *val + sizeof *cnt));
+    m->caprows = nc;
+  }
+  if ((m->nrows + 1) * 2 > m->hcap) {
+    size_t nc = m->hcap ? m->hcap * 2 : 128;
+    b->bytes += (nc - m->hcap) * sizeof *m->rowhash;
+    if (metric_rehash(m, nc))
+      return -1;
+  }
+  size_t r = m->nrows++;
+  m->steps[r] = step;
+  if (r && step < m->steps[r - 1])
+    m->unordered = 1;
+  size_t h = step_hash(step) & (m->hcap - 1);
+  while (m->rowhash[h])
+    h = (h + 1) & (m->hcap - 1);
+  m->rowhash[h] = (uint32_t)r + 1;
+  return (long)r;
+}
+
 static int on_metric(void *ctx, const cairn_metric_agg *a) {
   wal_builder *b = ctx;
   if (b->skip_rank)
@@ -613,9 +746,17 @@ static int on_metric(void *ctx, const cairn_metric_agg *a) {
     }
   }
   wal_metric *m = &b->m[mi];
-  if (grow(&m->cells, &m->cap, m->n + 1, sizeof *m->cells))
+  size_t col = b->ranks[b->rank].col;
+  long row = metric_row(b, m, col, a->step);
+  if (row < 0)
     return b->failed = CAIRN_ENOMEM;
-  m->cells[m->n++] = (wal_cell){a->step, b->rank, a->count, a->sum};
+  size_t at = (size_t)row * m->stride + col;
+  /* Partial aggregates of one (step, rank) from several blocks add up,
+   * sums and counts, in log order, so every reader gets the same bits; the
+   * first part is taken as is, so a lone -0.0 stays -0.0. */
+  m->val[at] = m->cnt[at] ? m->val[at] + a->sum : a->sum;
+  m->cnt[at] += a->count;
+  m->next[col] = (uint32_t)row + 1;
   return 0;
 }
 
@@ -626,6 +767,7 @@ static int on_step(void *ctx, const cairn_rec_step *s) {
   if (grow(&b->marks, &b->capmarks, b->nmarks + 1, sizeof *b->marks))
     return b->failed = CAIRN_ENOMEM;
   b->marks[b->nmarks++] = (wal_mark){s->step, s->t_ns, b->rank};
+  b->bytes += sizeof *b->marks;
   return 0;
 }
 
@@ -786,6 +928,91 @@ static int sort_by_rank(cairn_run_view *v) {
   return CAIRN_OK;
 }
 
+typedef struct {
+  int64_t step;
+  size_t row;
+} step_row;
+
+static int cmp_step_row(const void *a, const void *b) {
+  const step_row *x = a, *y = b;
+  return x->step < y->step ? -1 : x->step > y->step;
+}
+
+/* Turns one metric's cells into the view's dense [step × rank] means,
+ * steps ascending and columns by rank. When both are already in that order
+ * and no column is spare, the cell arrays become the view's arrays. */
+static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *perm,
+                         int cols_in_order, size_t ncols) {
+  size_t n = wm->nrows;
+  int rc = cairn__view_metric_alloc(m, n, ncols, 0);
+  if (rc)
+    return rc;
+  m->name = wm->name;
+  m->name_len = wm->len;
+  wm->name = NULL;
+  size_t cells = n * ncols;
+  if (!wm->unordered && cols_in_order && wm->stride == ncols) {
+    if (n)
+      memcpy(m->step, wm->steps, n * sizeof *m->step);
+    m->values = cells ? realloc(wm->val, cells * sizeof *m->values) : NULL;
+    m->samples = cells ? realloc(wm->cnt, cells * sizeof *m->samples) : NULL;
+    if (!cells) {
+      free(wm->val);
+      free(wm->cnt);
+      m->values = malloc(sizeof *m->values);
+      m->samples = malloc(sizeof *m->samples);
+    }
+    /* realloc to a smaller size only fails by returning NULL: keep the
+     * larger block then */
+    if (cells && !m->values)
+      m->values = wm->val;
+    if (cells && !m->samples)
+      m->samples = wm->cnt;
+    wm->val = NULL;
+    wm->cnt = NULL;
+    if (!m->values || !m->samples)
+      return CAIRN_ENOMEM;
+  } else {
+    step_row *ord = malloc((n ? n : 1) * sizeof *ord);
+    m->values = malloc((cells ? cells : 1) * sizeof *m->values);
+    m->samples = calloc(cells ? cells : 1, sizeof *m->samples);
+    if (!ord || !m->values || !m->samples) {
+      free(ord);
+      return CAIRN_ENOMEM;
+    }
+    for (size_t r = 0; r < n; r++)
+      ord[r] = (step_row){wm->steps[r], r};
+    if (wm->unordered)
+      qsort(ord, n, sizeof *ord, cmp_step_row);
+    size_t used = wm->stride < ncols ? wm->stride : ncols;
+    for (size_t i = 0; i < n; i++) {
+      m->step[i] = ord[i].step;
+      const double *sv = wm->val + ord[i].row * wm->stride;
+      const uint32_t *sc = wm->cnt + ord[i].row * wm->stride;
+      double *dv = m->values + i * ncols;
+      uint32_t *dc = m->samples + i * ncols;
+      for (size_t j = 0; j < used; j++) {
+        dv[perm[j]] = sv[j];
+        dc[perm[j]] = sc[j];
+      }
+    }
+    free(ord);
+    free(wm->val);
+    free(wm->cnt);
+    wm->val = NULL;
+    wm->cnt = NULL;
+  }
+  for (size_t i = 0; i < cells; i++)
+    m->values[i] = m->samples[i] ? m->values[i] / m->samples[i] : NAN;
+  free(wm->steps);
+  free(wm->rowhash);
+  free(wm->next);
+  wm->steps = NULL;
+  wm->rowhash = NULL;
+  wm->next = NULL;
+  return CAIRN_OK;
+}
+
 /* Turns what the builder gathered into the view's dense arrays. */
 static int builder_finish(wal_builder *b) {
   cairn_run_view *v = b->v;
@@ -871,42 +1098,29 @@ static int builder_finish(wal_builder *b) {
       order[i] = (size_t)(pm[i] - b->m);
     free(pm);
   }
+  /* builder column -> view column */
+  size_t *perm = malloc((b->ncols ? b->ncols : 1) * sizeof *perm);
+  if (!perm) {
+    free(order);
+    free(col_of);
+    return CAIRN_ENOMEM;
+  }
+  int cols_in_order = b->ncols == ncols;
+  for (size_t j = 0; j < b->ncols; j++) {
+    perm[j] = (size_t)col_of[b->col_rank[j]];
+    cols_in_order &= perm[j] == j;
+  }
   int rc = CAIRN_OK;
   for (size_t k = 0; k < b->nm && rc == CAIRN_OK; k++) {
     wal_metric *wm = &b->m[order[k]];
     cairn_view_metric *m = &v->metrics[k];
-    step_index ix;
-    rc = step_index_build(&ix, wm->cells, sizeof *wm->cells, wm->n);
+    rc = finish_metric(wm, m, perm, cols_in_order, ncols);
     if (rc)
       break;
-    rc = cairn__view_metric_alloc(m, ix.nuniq, ncols, 1);
-    if (rc) {
-      step_index_free(&ix);
-      break;
-    }
     v->nmetrics = k + 1;
-    m->name = wm->name;
-    m->name_len = wm->len;
-    wm->name = NULL;
-    memcpy(m->step, ix.uniq, ix.nuniq * sizeof *m->step);
-    size_t cells = ix.nuniq * ncols;
-    memset(m->samples, 0, cells * sizeof *m->samples);
-    /* Partial aggregates of one (step, rank) from several blocks add up:
-     * sums and counts, in log order, so every reader gets the same bits. */
-    for (size_t i = 0; i < wm->n; i++) {
-      const wal_cell *cl = &wm->cells[i];
-      size_t at = step_index_row(&ix, cl->step) * ncols + (size_t)col_of[cl->rank];
-      /* the first part is taken as is, so a lone -0.0 stays -0.0 */
-      m->values[at] = m->samples[at] ? m->values[at] + cl->sum : cl->sum;
-      m->samples[at] += cl->count;
-    }
-    for (size_t i = 0; i < cells; i++)
-      m->values[i] = m->samples[i] ? m->values[i] / m->samples[i] : NAN;
     metric_stats(m, v->col_rank, ncols);
-    step_index_free(&ix);
-    free(wm->cells);
-    wm->cells = NULL;
   }
+  free(perm);
   free(order);
   if (rc) {
     free(col_of);
@@ -946,11 +1160,16 @@ static int builder_finish(wal_builder *b) {
 static void builder_free(wal_builder *b) {
   for (size_t i = 0; i < b->nm; i++) {
     free(b->m[i].name);
-    free(b->m[i].cells);
+    free(b->m[i].steps);
+    free(b->m[i].rowhash);
+    free(b->m[i].val);
+    free(b->m[i].cnt);
+    free(b->m[i].next);
   }
   free(b->m);
   free(b->hash);
   free(b->marks);
+  free(b->col_rank);
   for (size_t r = 0; r < b->nranks_cap; r++) {
     free(b->ranks[r].hostname);
     free(b->ranks[r].idmap);
@@ -959,6 +1178,12 @@ static void builder_free(wal_builder *b) {
 }
 
 /* Reads the segments of one writer (only_writer >= 0) or of all. */
+static cairn_rec_visitor builder_visitor(wal_builder *b) {
+  return (cairn_rec_visitor){b,        on_run, on_name,     on_metric, on_step,
+                             on_param, on_kv,  on_counters, on_source, on_artifact,
+                             on_lineage};
+}
+
 static int from_wal(const char *dir, long only_writer, cairn_run_view *view,
                     cairn_run_report *report, int (*skip)(void *ctx, uint32_t rank),
                     void *skip_ctx) {
@@ -977,9 +1202,7 @@ static int from_wal(const char *dir, long only_writer, cairn_run_view *view,
     first++;
   size_t n = nfiles - first;
   wal_builder b = {.v = view, .rep = report, .skip = skip, .skip_ctx = skip_ctx};
-  cairn_rec_visitor vis = {&b,    on_run, on_name,     on_metric, on_step,
-                           on_param, on_kv, on_counters, on_source, on_artifact,
-                           on_lineage};
+  cairn_rec_visitor vis = builder_visitor(&b);
   uint32_t last_writer = UINT32_MAX;
   size_t used = 0;
   for (size_t i = 0; i < n && rc == CAIRN_OK; i++) {
@@ -1078,6 +1301,72 @@ int cairn__view_from_wal(const char *dir, cairn_run_view *view, cairn_run_report
 int cairn__view_from_wal_of(const char *dir, uint32_t writer, cairn_run_view *view,
                             cairn_run_report *report) {
   return from_wal(dir, (long)writer, view, report, NULL, NULL);
+}
+
+struct cairn_view_builder {
+  wal_builder b;
+  cairn_run_view v;
+  uint32_t last_writer;
+  size_t blocks;
+};
+
+int cairn__view_builder_new(cairn_view_builder **out) {
+  cairn_view_builder *vb = calloc(1, sizeof *vb);
+  if (!vb)
+    return CAIRN_ENOMEM;
+  cairn__view_init(&vb->v);
+  vb->b.v = &vb->v;
+  vb->b.path = "block in memory";
+  vb->last_writer = UINT32_MAX;
+  *out = vb;
+  return CAIRN_OK;
+}
+
+int cairn__view_builder_add(cairn_view_builder *vb, uint32_t writer, const void *payload,
+                            size_t len, char *err, size_t errlen) {
+  wal_builder *b = &vb->b;
+  if (b->failed)
+    return b->failed;
+  if (writer != vb->last_writer) {
+    b->writers++;
+    vb->last_writer = writer;
+  }
+  b->seg_rank = writer;
+  if (set_rank(b, writer) != 0)
+    return b->failed;
+  cairn_rec_visitor vis = builder_visitor(b);
+  int rc = cairn__rec_decode(payload, len, &vis, err, errlen);
+  if (b->failed)
+    return b->failed;
+  vb->blocks++;
+  return rc;
+}
+
+size_t cairn__view_builder_bytes(const cairn_view_builder *vb) { return vb->b.bytes; }
+
+int cairn__view_builder_finish(cairn_view_builder *vb, cairn_run_view *view) {
+  int rc = vb->b.failed;
+  if (rc == CAIRN_OK && vb->blocks == 0)
+    rc = CAIRN_ENOTFOUND;
+  if (rc == CAIRN_OK)
+    rc = builder_finish(&vb->b);
+  if (rc == CAIRN_OK && vb->v.ncols == 0)
+    rc = CAIRN_ENOTFOUND;
+  builder_free(&vb->b);
+  if (rc == CAIRN_OK)
+    *view = vb->v;
+  else
+    cairn__view_free(&vb->v);
+  free(vb);
+  return rc;
+}
+
+void cairn__view_builder_free(cairn_view_builder *vb) {
+  if (!vb)
+    return;
+  builder_free(&vb->b);
+  cairn__view_free(&vb->v);
+  free(vb);
 }
 
 /* ---------------------------------------------------------------------- */

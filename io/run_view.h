@@ -217,6 +217,33 @@ int cairn__view_from_wal_of(const char *dir, uint32_t writer, cairn_run_view *vi
                             cairn_run_report *report);
 
 /*
+ * The same view built block by block as blocks are written, by the thread
+ * that writes them (an aggregator keeps one during the run, so that
+ * MPI_Finalize writes the HDF5 file without reading its log back). Fed the
+ * same DATA block payloads in the same order, it gives exactly the view
+ * cairn__view_from_wal_of gives for the log (same bits). Not thread-safe:
+ * one thread feeds it, then finishes it.
+ *
+ * _add decodes one DATA payload written by WAL writer `writer` (records
+ * without a SOURCE section are that writer's own). Returns CAIRN_OK, or
+ * CAIRN_ECORRUPT with a message in err if the payload does not decode (the
+ * records before the bad one are kept), or CAIRN_ENOMEM; after ENOMEM the
+ * builder is unusable and only _free may be called.
+ * _bytes is what its per-rank cells, step markers and indexes hold, for a
+ * caller bounding its memory.
+ * _finish turns it into *view and frees it (also on failure): CAIRN_OK,
+ * CAIRN_ENOTFOUND (no block with a rank was added), CAIRN_ENOMEM.
+ */
+typedef struct cairn_view_builder cairn_view_builder;
+
+int cairn__view_builder_new(cairn_view_builder **out);
+int cairn__view_builder_add(cairn_view_builder *vb, uint32_t writer, const void *payload,
+                            size_t len, char *err, size_t errlen);
+size_t cairn__view_builder_bytes(const cairn_view_builder *vb);
+int cairn__view_builder_finish(cairn_view_builder *vb, cairn_run_view *view);
+void cairn__view_builder_free(cairn_view_builder *vb);
+
+/*
  * Reads one HDF5 run file into *view (h5_reader.c). Returns CAIRN_OK (some
  * datasets may still have been unreadable: see report->lost_datasets),
  * CAIRN_EFOREIGN (not HDF5, or HDF5 without cairn's root attributes),
