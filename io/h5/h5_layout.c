@@ -15,34 +15,69 @@
 /* Arrays                                                                  */
 /* ---------------------------------------------------------------------- */
 
+/* Hands dataset d, holding all of buf, to the serial writer's chunk
+ * compressor when there is one and the bytes in memory are the file's
+ * (same type; or doubles stored as float32 when cvt). 1: d was taken. */
+static int put_direct(const cairn_h5_part *p, hid_t d, const hsize_t *dims, hid_t ftype,
+                      hid_t mtype, const void *buf, int cvt) {
+  if (!p->chunks || H5Tequal(cvt ? H5T_NATIVE_FLOAT : mtype, ftype) <= 0)
+    return 0;
+  return cairn__h5_chunks_put(p->chunks, d, dims, H5Tget_size(ftype), buf, cvt) == 0;
+}
+
+/* buf as float32 when cvt (the caller checked the values are exact), else
+ * buf itself; *tmp is what to free. */
+static const void *as_stored(const void *buf, size_t n, int cvt, float **tmp) {
+  *tmp = NULL;
+  if (!cvt)
+    return buf;
+  *tmp = malloc((n ? n : 1) * sizeof **tmp);
+  if (*tmp)
+    for (size_t i = 0; i < n; i++)
+      (*tmp)[i] = (float)((const double *)buf)[i];
+  return *tmp;
+}
+
 /* Creates a 1-D dataset of n elements and writes rows [r0, r0+nr) from buf
- * (nr elements of mtype). Every process of a parallel write calls it, with
- * nr = 0 when it has no share. */
-static int write_1d(const cairn_h5_part *p, hid_t loc, const char *name, hid_t ftype,
-                    hid_t mtype, hsize_t n, hsize_t r0, hsize_t nr, const void *buf) {
+ * (nr elements of mtype; doubles to store as float32 if cvt). Every process
+ * of a parallel write calls it, with nr = 0 when it has no share. */
+static int write_1d_as(const cairn_h5_part *p, hid_t loc, const char *name, hid_t ftype,
+                       hid_t mtype, hsize_t n, hsize_t r0, hsize_t nr, const void *buf,
+                       int cvt) {
   hid_t fs = H5Screate_simple(1, &n, NULL);
   hid_t dcpl = cairn__h5_dcpl(1, &n, H5Tget_size(ftype), p->level);
   hid_t d = fs >= 0 && dcpl >= 0
                 ? H5Dcreate2(loc, name, ftype, fs, H5P_DEFAULT, dcpl, H5P_DEFAULT)
                 : -1;
-  hsize_t mn = nr ? nr : 1;
-  hid_t ms = H5Screate_simple(1, &mn, NULL);
-  int rc = d >= 0 && ms >= 0 ? 0 : -1;
-  if (rc == 0) {
-    if (nr && n) {
-      rc = H5Sselect_hyperslab(fs, H5S_SELECT_SET, &r0, NULL, &nr, NULL) < 0 ? -1 : 0;
-    } else {
-      rc = H5Sselect_none(fs) < 0 || H5Sselect_none(ms) < 0 ? -1 : 0;
+  int rc = d >= 0 ? 0 : -1;
+  if (rc == 0 && n && r0 == 0 && nr == n && put_direct(p, d, &n, ftype, mtype, buf, cvt))
+  {
+    /* d was taken: written and closed by the chunk compressor */
+  } else if (rc == 0) {
+    hsize_t mn = nr ? nr : 1;
+    hid_t ms = H5Screate_simple(1, &mn, NULL);
+    rc = ms >= 0 ? 0 : -1;
+    if (rc == 0) {
+      if (nr && n) {
+        rc = H5Sselect_hyperslab(fs, H5S_SELECT_SET, &r0, NULL, &nr, NULL) < 0 ? -1 : 0;
+      } else {
+        rc = H5Sselect_none(fs) < 0 || H5Sselect_none(ms) < 0 ? -1 : 0;
+      }
     }
+    /* An empty dataset (a metric named but never logged) has nothing to
+     * write; every process knows n, so all of them skip the collective call. */
+    float *tmp;
+    const void *data = as_stored(buf, (size_t)nr, cvt, &tmp);
+    if (rc == 0 && cvt && nr && !data)
+      rc = -1;
+    if (rc == 0 && n && H5Dwrite(d, cvt ? H5T_NATIVE_FLOAT : mtype, ms, fs, p->dxpl, data) < 0)
+      rc = -1;
+    free(tmp);
+    if (ms >= 0)
+      H5Sclose(ms);
+    if (H5Dclose(d) < 0)
+      rc = -1;
   }
-  /* An empty dataset (a metric named but never logged) has nothing to
-   * write; every process knows n, so all of them skip the collective call. */
-  if (rc == 0 && n && H5Dwrite(d, mtype, ms, fs, p->dxpl, buf) < 0)
-    rc = -1;
-  if (ms >= 0)
-    H5Sclose(ms);
-  if (d >= 0)
-    H5Dclose(d);
   if (dcpl >= 0)
     H5Pclose(dcpl);
   if (fs >= 0)
@@ -50,48 +85,72 @@ static int write_1d(const cairn_h5_part *p, hid_t loc, const char *name, hid_t f
   return rc;
 }
 
+static int write_1d(const cairn_h5_part *p, hid_t loc, const char *name, hid_t ftype,
+                    hid_t mtype, hsize_t n, hsize_t r0, hsize_t nr, const void *buf) {
+  return write_1d_as(p, loc, name, ftype, mtype, n, r0, nr, buf, 0);
+}
+
 /* Creates an [nrows × p->ncols] dataset and writes this process's columns
- * from buf ([nrows × p->my_ncols], row-major). File elements are visited
- * row by row, selected columns ascending, which is the memory order. */
-static int write_cols(const cairn_h5_part *p, hid_t loc, const char *name, hid_t ftype,
-                      hid_t mtype, hsize_t nrows, const void *buf) {
+ * from buf ([nrows × p->my_ncols], row-major; doubles to store as float32
+ * if cvt). File elements are visited row by row, selected columns
+ * ascending, which is the memory order. */
+static int write_cols_as(const cairn_h5_part *p, hid_t loc, const char *name, hid_t ftype,
+                         hid_t mtype, hsize_t nrows, const void *buf, int cvt) {
   hsize_t dims[2] = {nrows, p->ncols};
   hid_t fs = H5Screate_simple(2, dims, NULL);
   hid_t dcpl = cairn__h5_dcpl(2, dims, H5Tget_size(ftype), p->level);
   hid_t d = fs >= 0 && dcpl >= 0
                 ? H5Dcreate2(loc, name, ftype, fs, H5P_DEFAULT, dcpl, H5P_DEFAULT)
                 : -1;
-  hsize_t mdims[2] = {nrows ? nrows : 1, p->my_ncols ? p->my_ncols : 1};
-  hid_t ms = H5Screate_simple(2, mdims, NULL);
-  int rc = d >= 0 && ms >= 0 ? 0 : -1;
-  if (rc == 0) {
-    if (nrows && p->my_ncols) {
-      rc = H5Sselect_none(fs) < 0 ? -1 : 0;
-      /* one hyperslab per run of consecutive columns */
-      for (size_t c = 0; c < p->my_ncols && rc == 0;) {
-        size_t e = c + 1;
-        while (e < p->my_ncols && p->my_cols[e] == p->my_cols[e - 1] + 1)
-          e++;
-        hsize_t start[2] = {0, p->my_cols[c]}, count[2] = {nrows, e - c};
-        if (H5Sselect_hyperslab(fs, H5S_SELECT_OR, start, NULL, count, NULL) < 0)
-          rc = -1;
-        c = e;
+  int rc = d >= 0 ? 0 : -1;
+  if (rc == 0 && nrows && p->ncols && p->my_ncols == p->ncols &&
+      put_direct(p, d, dims, ftype, mtype, buf, cvt))
+  {
+    /* d was taken: written and closed by the chunk compressor */
+  } else if (rc == 0) {
+    hsize_t mdims[2] = {nrows ? nrows : 1, p->my_ncols ? p->my_ncols : 1};
+    hid_t ms = H5Screate_simple(2, mdims, NULL);
+    rc = ms >= 0 ? 0 : -1;
+    if (rc == 0) {
+      if (nrows && p->my_ncols) {
+        rc = H5Sselect_none(fs) < 0 ? -1 : 0;
+        /* one hyperslab per run of consecutive columns */
+        for (size_t c = 0; c < p->my_ncols && rc == 0;) {
+          size_t e = c + 1;
+          while (e < p->my_ncols && p->my_cols[e] == p->my_cols[e - 1] + 1)
+            e++;
+          hsize_t start[2] = {0, p->my_cols[c]}, count[2] = {nrows, e - c};
+          if (H5Sselect_hyperslab(fs, H5S_SELECT_OR, start, NULL, count, NULL) < 0)
+            rc = -1;
+          c = e;
+        }
+      } else {
+        rc = H5Sselect_none(fs) < 0 || H5Sselect_none(ms) < 0 ? -1 : 0;
       }
-    } else {
-      rc = H5Sselect_none(fs) < 0 || H5Sselect_none(ms) < 0 ? -1 : 0;
     }
+    float *tmp;
+    const void *data = as_stored(buf, (size_t)nrows * p->my_ncols, cvt, &tmp);
+    if (rc == 0 && cvt && nrows && p->my_ncols && !data)
+      rc = -1;
+    if (rc == 0 && nrows && p->ncols &&
+        H5Dwrite(d, cvt ? H5T_NATIVE_FLOAT : mtype, ms, fs, p->dxpl, data) < 0)
+      rc = -1;
+    free(tmp);
+    if (ms >= 0)
+      H5Sclose(ms);
+    if (H5Dclose(d) < 0)
+      rc = -1;
   }
-  if (rc == 0 && nrows && p->ncols && H5Dwrite(d, mtype, ms, fs, p->dxpl, buf) < 0)
-    rc = -1;
-  if (ms >= 0)
-    H5Sclose(ms);
-  if (d >= 0)
-    H5Dclose(d);
   if (dcpl >= 0)
     H5Pclose(dcpl);
   if (fs >= 0)
     H5Sclose(fs);
   return rc;
+}
+
+static int write_cols(const cairn_h5_part *p, hid_t loc, const char *name, hid_t ftype,
+                      hid_t mtype, hsize_t nrows, const void *buf) {
+  return write_cols_as(p, loc, name, ftype, mtype, nrows, buf, 0);
 }
 
 int cairn__h5_fits_f32(const double *v, size_t n) {
@@ -335,7 +394,7 @@ int cairn__h5_layout_tables(hid_t file, const cairn_run_view *v, int level) {
     goto out;
   for (size_t c = 0; c < n; c++)
     all[c] = c;
-  cairn_h5_part p = {file, H5P_DEFAULT, level, n, all, n};
+  cairn_h5_part p = {file, H5P_DEFAULT, level, n, all, n, NULL};
   int r = write_1d(&p, g, CAIRN_H5_RANKS_RANK, H5T_STD_I32LE, H5T_NATIVE_INT32, n, 0, n,
                    v->col_rank) ||
           write_strings(g, CAIRN_H5_RANKS_HOST, n, hosts) ||
@@ -383,7 +442,8 @@ int cairn__h5_layout_tables(hid_t file, const cairn_run_view *v, int level) {
   size_t ch[CAIRN_H5_NCHANNELS];
   for (size_t k = 0; k < CAIRN_H5_NCHANNELS; k++)
     ch[k] = k;
-  cairn_h5_part pa = {file, H5P_DEFAULT, level, CAIRN_H5_NCHANNELS, ch, CAIRN_H5_NCHANNELS};
+  cairn_h5_part pa = {file, H5P_DEFAULT, level, CAIRN_H5_NCHANNELS, ch, CAIRN_H5_NCHANNELS,
+                      NULL};
   if ((g = make_group(file, CAIRN_H5_ACCOUNTING)) < 0) {
     free(all);
     goto out;
@@ -434,16 +494,8 @@ int cairn__h5_layout_marks(const cairn_h5_part *p, size_t nmarks, const int64_t 
 /* min and max are values of the metric: float32 when its values are. */
 static int write_minmax(const cairn_h5_part *p, hid_t g, const char *name, hsize_t n,
                         hsize_t s0, hsize_t ns, const double *x, int as_f32) {
-  if (!as_f32)
-    return write_1d(p, g, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n, s0, ns, x);
-  float *f = malloc((ns ? ns : 1) * sizeof *f);
-  if (!f)
-    return -1;
-  for (hsize_t i = 0; i < ns; i++)
-    f[i] = (float)x[i];
-  int rc = write_1d(p, g, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, n, s0, ns, f);
-  free(f);
-  return rc;
+  return write_1d_as(p, g, name, as_f32 ? H5T_IEEE_F32LE : H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                     n, s0, ns, x, as_f32);
 }
 
 int cairn__h5_layout_metric(const cairn_h5_part *p, const cairn_h5_metric_part *m) {
@@ -479,22 +531,10 @@ int cairn__h5_layout_metric(const cairn_h5_part *p, const cairn_h5_metric_part *
          write_1d(p, g, CAIRN_H5_M_RANK_MAX, H5T_STD_I32LE, H5T_NATIVE_INT32, n, s0, ns,
                   m->rank_max);
   if (!rc && m->detail) {
-    size_t cells = m->nsteps * p->my_ncols;
-    if (m->as_f32) {
-      /* Converted here rather than by HDF5 so that collective transfers
-       * need no datatype conversion. Exact: checked by cairn__h5_fits_f32. */
-      float *f = malloc((cells ? cells : 1) * sizeof *f);
-      if (!f) {
-        rc = -1;
-      } else {
-        for (size_t i = 0; i < cells; i++)
-          f[i] = (float)m->values[i];
-        rc = write_cols(p, g, CAIRN_H5_M_VALUES, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, n, f);
-        free(f);
-      }
-    } else {
-      rc = write_cols(p, g, CAIRN_H5_M_VALUES, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n, m->values);
-    }
+    /* Converted by cairn rather than by HDF5 so that collective transfers
+     * need no datatype conversion. Exact: checked by cairn__h5_fits_f32. */
+    rc = write_cols_as(p, g, CAIRN_H5_M_VALUES, m->as_f32 ? H5T_IEEE_F32LE : H5T_IEEE_F64LE,
+                       H5T_NATIVE_DOUBLE, n, m->values, m->as_f32);
     if (!rc)
       rc = write_cols(p, g, CAIRN_H5_M_SAMPLES, H5T_STD_U32LE, H5T_NATIVE_UINT32, n,
                       m->samples);

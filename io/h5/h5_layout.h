@@ -14,6 +14,7 @@
 
 #include <hdf5.h>
 
+#include "h5_chunks.h"
 #include "h5_writer.h"
 
 typedef struct {
@@ -23,6 +24,8 @@ typedef struct {
   size_t ncols;            /* rank columns in the file                       */
   const size_t *my_cols;   /* this process's columns (file indexes, ascending) */
   size_t my_ncols;
+  cairn_h5_chunks *chunks;  /* serial writer: compresses and writes chunks   */
+                            /* of whole datasets directly; NULL in parallel  */
 } cairn_h5_part;
 
 /* Root attributes of `v`'s identity, with the writer's options. */

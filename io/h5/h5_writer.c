@@ -116,7 +116,12 @@ static int write_all(hid_t file, const cairn_run_view *v, const cairn_h5_write_o
     return CAIRN_ENOMEM;
   for (size_t c = 0; c < v->ncols; c++)
     cols[c] = c;
-  cairn_h5_part p = {file, H5P_DEFAULT, o->zstd_level, v->ncols, cols, v->ncols};
+  /* Chunks of whole datasets are shuffled and compressed on every CPU this
+   * process may use and written directly (h5_chunks.h); without the
+   * compressor (no memory or thread) the filter pipeline does it. */
+  cairn_h5_chunks *chunks =
+      cairn__h5_chunks_new(o->zstd_level, cairn__h5_chunks_default_workers());
+  cairn_h5_part p = {file, H5P_DEFAULT, o->zstd_level, v->ncols, cols, v->ncols, chunks};
   int rc = CAIRN_OK;
   if (cairn__h5_layout_marks(&p, v->nmarks, v->mark_step, 1, v->mark_time) < 0) {
     cairn__h5w_fail(err, errlen, tmp, "cannot write step markers");
@@ -144,6 +149,14 @@ static int write_all(hid_t file, const cairn_run_view *v, const cairn_h5_write_o
       cairn__h5w_fail(err, errlen, tmp, what);
       rc = CAIRN_EIO;
     }
+  }
+  if (chunks) {
+    char cerr[512] = "";
+    if (cairn__h5_chunks_finish(chunks, cerr, sizeof cerr) != 0 && rc == CAIRN_OK) {
+      cairn__h5w_fail(err, errlen, tmp, cerr);
+      rc = CAIRN_EIO;
+    }
+    cairn__h5_chunks_free(chunks);
   }
   if (g >= 0)
     H5Gclose(g);
