@@ -66,10 +66,14 @@ int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const ch
  * only after that file is renamed into place and the directory synced does
  * each process remove its own segments. A process whose log was damaged
  * keeps its segments and returns CAIRN_ECORRUPT (the file holds what was
- * readable); an aggregator without segments contributes nothing. Returns
- * CAIRN_OK or the writer's error (the same on every process), err filled.
+ * readable); an aggregator without segments contributes nothing. A process
+ * that passes `kept`, the view of everything it wrote to its log built
+ * while it wrote (cairn__view_builder_*), writes that instead of reading
+ * the log back; the view stays the caller's. Returns CAIRN_OK or the
+ * writer's error (the same on every process), err filled.
  */
 int cairn__h5_finalize_group(MPI_Comm comm, const char *run_dir, uint32_t writer,
-                             uint32_t group, uint32_t naggregators, char *err, size_t errlen);
+                             uint32_t group, uint32_t naggregators,
+                             const cairn_run_view *kept, char *err, size_t errlen);
 
 #endif /* CAIRN_H5_WRITER_H */

@@ -899,7 +899,7 @@ int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const ch
   }
   if ((rc = agree(comm, rc, err, errlen)) != CAIRN_OK)
     goto out;
-  cairn_h5_part part = {file, dxpl, o.zstd_level, N, my_cols, (size_t)myn};
+  cairn_h5_part part = {file, dxpl, o.zstd_level, N, my_cols, (size_t)myn, NULL};
   {
     size_t nc = (size_t)myn, cells = nmk * nc;
     uint64_t *t = calloc(cells ? cells : 1, sizeof *t);
@@ -1036,12 +1036,15 @@ out:
 
 
 int cairn__h5_finalize_group(MPI_Comm comm, const char *run_dir, uint32_t writer,
-                             uint32_t group, uint32_t naggregators, char *err, size_t errlen) {
+                             uint32_t group, uint32_t naggregators,
+                             const cairn_run_view *kept, char *err, size_t errlen) {
   char damage[1024] = "";
   first_msg fm = {damage, sizeof damage};
   cairn_run_report rep = {.fn = cairn__h5w_keep_first, .ctx = &fm};
   cairn_run_view v;
-  int rc = cairn__view_from_wal_of(run_dir, writer, &v, &rep);
+  int rc = kept ? CAIRN_OK : cairn__view_from_wal_of(run_dir, writer, &v, &rep);
+  if (kept)
+    v = *kept; /* a shallow copy: the caller frees the view */
   if (rc == CAIRN_ENOTFOUND) {
     cairn__view_init(&v); /* nothing logged here: contribute no ranks */
     rc = CAIRN_OK;
@@ -1069,7 +1072,8 @@ int cairn__h5_finalize_group(MPI_Comm comm, const char *run_dir, uint32_t writer
     rc = P == 1 ? cairn__h5_write(&v, path, &o, err, errlen)
                 : cairn__h5_write_parallel(comm, &v, path, &o, err, errlen);
   }
-  cairn__view_free(&v);
+  if (!kept)
+    cairn__view_free(&v);
   if (rc != CAIRN_OK)
     return rc;
   if (rep.wal.corrupt_regions || rep.wal.torn_tails || rep.wal.bad_files ||

@@ -16,6 +16,7 @@
 
 #include "cairn.h"
 #include "lifecycle.h"
+#include "run_view.h"
 #include "state.h"
 #include "util.h"
 #include "wal.h"
@@ -33,6 +34,10 @@ typedef struct {
   uint8_t *done;           /* per channel: closed and empty, or dead */
   cairn_buf *partial;      /* per channel: fragments of a message so far */
   cairn_wal_writer *wal;
+  uint32_t rank;           /* the log's writer: this aggregator's world rank */
+  cairn_view_builder *vb;  /* the same blocks as a view, for finalize; NULL  */
+                           /* once over vb_limit (finalize reads the log)    */
+  uint64_t vb_limit;
   uint64_t interval_ns;
   _Atomic int stop;
   _Atomic int flushed;     /* after SIGTERM: everything seen is synced */
@@ -42,6 +47,7 @@ typedef struct {
 
 static _Atomic uint32_t *doorbell;
 static aggregator *agg;
+static cairn_view_builder *kept_view; /* left by cairn__agg_stop */
 
 void cairn__agg_set_doorbell(_Atomic uint32_t *word) { doorbell = word; }
 
@@ -82,6 +88,28 @@ static void doorbell_wait(uint64_t ns) {
 static int producer_dead(const cairn_shm_channel *c) {
   pid_t pid = (pid_t)atomic_load_explicit(&c->producer_pid, memory_order_acquire);
   return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Adds a block just written to the log to the view kept for finalize, or
+ * gives the view up (finalize then reads the log, which has everything). */
+static void keep_in_view(aggregator *a, const void *msg, size_t len) {
+  char err[512] = "";
+  int rc = cairn__view_builder_add(a->vb, a->rank, msg, len, err, sizeof err);
+  size_t bytes = cairn__view_builder_bytes(a->vb);
+  if (rc == CAIRN_OK && bytes <= a->vb_limit)
+    return;
+  if (rc != CAIRN_OK)
+    cairn__log(CAIRN_LOG_WARN,
+               "aggregator: a block does not decode (%s); MPI_Finalize will read the run "
+               "back from the write-ahead log, which reports what is damaged",
+               err[0] ? err : cairn_strerror(rc));
+  else
+    cairn__log(CAIRN_LOG_INFO,
+               "aggregator: the run's data passed mpi.aggregator_memory (%llu bytes); "
+               "MPI_Finalize will read it back from the write-ahead log instead",
+               (unsigned long long)a->vb_limit);
+  cairn__view_builder_free(a->vb);
+  a->vb = NULL;
 }
 
 /* Forwards everything available. Returns the number of blocks moved. */
@@ -125,6 +153,8 @@ static uint64_t forward(aggregator *a) {
         cairn__log(CAIRN_LOG_ERROR, "aggregator: writing %s failed; blocks are being lost",
                    cairn__g.run_dir);
       }
+      if (a->vb)
+        keep_in_view(a, msg, len);
       if (pb->len)
         cairn__buf_reset(pb);
       else
@@ -199,6 +229,12 @@ static void *agg_main(void *arg) {
   return NULL;
 }
 
+int cairn__agg_take_view(cairn_run_view *view) {
+  cairn_view_builder *vb = kept_view;
+  kept_view = NULL;
+  return vb ? cairn__view_builder_finish(vb, view) : CAIRN_ENOTFOUND;
+}
+
 int cairn__agg_start(cairn_shm_channel *const *chans, uint32_t n, const char *run_dir,
                      const uint8_t run_id[16], uint32_t rank, const cairn_config *cfg,
                      char *err, size_t errlen) {
@@ -218,6 +254,10 @@ int cairn__agg_start(cairn_shm_channel *const *chans, uint32_t n, const char *ru
     atomic_store_explicit(&chans[i]->consumer_pid, (uint32_t)getpid(), memory_order_relaxed);
   a->done = done;
   a->interval_ns = (uint64_t)cfg->flush_interval_ms * 1000000u;
+  a->rank = rank;
+  a->vb_limit = cfg->aggregator_memory;
+  if (a->vb_limit && cairn__view_builder_new(&a->vb) != CAIRN_OK)
+    a->vb = NULL; /* finalize reads the log */
   cairn_wal_options opt = {.dir = run_dir,
                            .rank = rank,
                            .compression_level = cfg->compression_level,
@@ -238,6 +278,7 @@ int cairn__agg_start(cairn_shm_channel *const *chans, uint32_t n, const char *ru
   agg = a;
   return CAIRN_OK;
 fail:
+  cairn__view_builder_free(a->vb);
   free(done);
   free(partial);
   free(a);
@@ -256,6 +297,8 @@ int cairn__agg_stop(void) {
   if (cairn__wal_close(a->wal) != CAIRN_OK)
     rc = CAIRN_EIO;
   agg = NULL;
+  cairn__view_builder_free(kept_view);
+  kept_view = a->vb;
   for (uint32_t i = 0; i < a->n; i++)
     cairn__buf_free(&a->partial[i]);
   free(a->partial);

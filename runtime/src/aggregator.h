@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "run_view.h"
 #include "shm_channel.h"
 
 /* Where producers ring the aggregator's doorbell: a word in the node shared
@@ -29,6 +30,13 @@ int cairn__agg_start(cairn_shm_channel *const *chans, uint32_t n, const char *ru
  * dead, and empty, then closes the WAL and joins the thread. Returns
  * CAIRN_OK or CAIRN_EIO. No-op without an aggregator. */
 int cairn__agg_stop(void);
+
+/* After cairn__agg_stop: the view of everything the aggregator wrote to its
+ * log, built while it wrote (mpi.aggregator_memory), so that finalize need
+ * not read the log back. Returns CAIRN_OK and fills *view (the caller frees
+ * it), CAIRN_ENOTFOUND if none was kept (over the memory bound, disabled,
+ * or nothing was logged) or CAIRN_ENOMEM: then read the log instead. */
+int cairn__agg_take_view(cairn_run_view *view);
 
 /* Rings the doorbell: lock-free, one futex wake only if not already rung.
  * Async-signal-safe. */

@@ -213,6 +213,13 @@ static const key_spec key_table[] = {
      .max = GIB,
      FIELD(channel_bytes),
      .doc = "node shared memory per rank for blocks on their way to the aggregator"},
+    {.name = "mpi.aggregator_memory",
+     .kind = KEY_SIZE,
+     .def = "1G",
+     .min = 0,
+     .max = 1024 * GIB,
+     FIELD(aggregator_memory),
+     .doc = "memory an aggregator may keep its ranks' data in, ready for finalize"},
 };
 
 #define KEY_COUNT (sizeof key_table / sizeof key_table[0])

@@ -26,12 +26,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 
 #include "aggregator.h"
 #include "h5/h5_writer.h"
@@ -47,6 +53,10 @@ typedef struct {
   uint32_t reserved;
   uint64_t channel_footprint;
   alignas(CAIRN_CACHELINE) _Atomic uint32_t doorbell;
+  /* Set by the aggregator once its part of the run's output is written:
+   * the other ranks of the group sleep on it (a futex) in MPI_Finalize
+   * instead of polling in a barrier, leaving the node's cores to it. */
+  alignas(CAIRN_CACHELINE) _Atomic uint32_t written;
 } seg_header;
 
 #define SEG_MAGIC 0x434149524e53484dull /* "CAIRNSHM" */
@@ -181,6 +191,7 @@ void cairn__mpi_activate(int granted) {
       h->nchannels = (uint32_t)gsize;
       h->channel_footprint = fp;
       atomic_init(&h->doorbell, 0);
+      atomic_init(&h->written, 0);
       for (int i = 0; i < gsize; i++)
         cairn__chan_init((cairn_shm_channel *)((char *)seg + sizeof(seg_header) + (size_t)i * fp),
                          cap, 0);
@@ -326,6 +337,34 @@ void cairn__mpi_activate(int granted) {
                cairn__g.run_id_text, size, gsize, dir);
 }
 
+/* The aggregator's output is written: wake the group's ranks sleeping in
+ * wait_written (not FUTEX_PRIVATE: they are other processes). */
+static void set_written(seg_header *h) {
+  atomic_store_explicit(&h->written, 1, memory_order_release);
+#ifdef __linux__
+  syscall(SYS_futex, &h->written, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+#endif
+}
+
+/* A rank that is not the aggregator waits for it to finish writing, asleep,
+ * checking every 100 ms that the aggregator is alive (if it died, the
+ * barrier that follows reports it the way MPI does). */
+static void wait_written(seg_header *h, const cairn_shm_channel *mine) {
+  while (!atomic_load_explicit(&h->written, memory_order_acquire)) {
+    pid_t agg = mine ? (pid_t)atomic_load_explicit(&mine->consumer_pid, memory_order_relaxed)
+                     : 0;
+    if (agg > 0 && kill(agg, 0) != 0 && errno == ESRCH)
+      return;
+#ifdef __linux__
+    struct timespec ts = {0, 100000000};
+    syscall(SYS_futex, &h->written, FUTEX_WAIT, 0, &ts, NULL, 0);
+#else
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+#endif
+  }
+}
+
 int cairn__mpi_active(void) {
   return mpi_state.active &&
          atomic_load_explicit(&cairn__g.running_gen, memory_order_acquire) != CAIRN_GEN_NONE;
@@ -349,10 +388,17 @@ void cairn__mpi_finalize(void) {
    * file is complete. No cairn thread is running any more. */
   if (mpi_state.files != MPI_COMM_NULL) {
     char err[1024] = "";
+    /* The view the aggregator built while it wrote its log, if it kept
+     * one (mpi.aggregator_memory): then the log is not read back. */
+    cairn_run_view kept;
+    int have_kept = cairn__agg_take_view(&kept) == CAIRN_OK;
     int rc = cairn__h5_finalize_group(mpi_state.files, cairn__g.run_dir,
                                       (uint32_t)mpi_state.world_rank,
                                       (uint32_t)mpi_state.file_group,
-                                      (uint32_t)mpi_state.naggregators, err, sizeof err);
+                                      (uint32_t)mpi_state.naggregators,
+                                      have_kept ? &kept : NULL, err, sizeof err);
+    if (have_kept)
+      cairn__view_free(&kept);
     if (rc == CAIRN_ECORRUPT)
       cairn__log(CAIRN_LOG_WARN, "%s (the write-ahead log is kept)", err);
     else if (rc != CAIRN_OK && rc != CAIRN_ENOTFOUND)
@@ -361,6 +407,11 @@ void cairn__mpi_finalize(void) {
                  err, cairn__g.run_dir);
     PMPI_Comm_free(&mpi_state.files);
   }
+  seg_header *h = mpi_state.seg;
+  if (mpi_state.group_rank == 0)
+    set_written(h);
+  else
+    wait_written(h, cairn__g.chan);
   PMPI_Barrier(mpi_state.group);
   cairn__agg_set_doorbell(NULL);
   cairn__g.chan = NULL;
