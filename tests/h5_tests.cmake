@@ -6,6 +6,12 @@ cairn_test(test_h5_roundtrip TIMEOUT 120)
 set_tests_properties(test_h5_roundtrip PROPERTIES LABELS "unit;hdf5"
   ENVIRONMENT "CAIRN_LOG_LEVEL=error;CAIRN_MPI_ENABLED=false")
 target_link_libraries(test_h5_roundtrip PRIVATE m)
+# The view an aggregator builds while it logs, and the serial writer's own
+# chunk compression, against the log and HDF5's filter pipeline.
+cairn_test(test_view_builder TIMEOUT 120)
+set_tests_properties(test_view_builder PROPERTIES LABELS "unit;hdf5"
+  ENVIRONMENT "CAIRN_LOG_LEVEL=error;CAIRN_MPI_ENABLED=false")
+target_link_libraries(test_view_builder PRIVATE m)
 
 # A file with known content for the independent readers.
 add_executable(h5_fixture h5_fixture.c)

@@ -1,0 +1,346 @@
+/*
+ * test_view_builder.c — the two pieces that make MPI_Finalize fast:
+ *  - the run view built block by block (what an aggregator keeps while it
+ *    logs) equals the view read back from the same blocks' log, and both
+ *    equal a recomputation made here from the records themselves, for a
+ *    stream with late ranks, ranks first seen out of order, steps out of
+ *    order, several parts of one (step, rank) in different blocks, and a
+ *    metric named but never logged;
+ *  - chunks the serial writer compresses itself and writes with
+ *    H5Dwrite_chunk are byte for byte what HDF5's filter pipeline writes
+ *    (shuffle + zstd), for 8-, 4-byte and converted float32 elements, 1-D
+ *    and 2-D datasets, edge chunks and chunks split across columns.
+ */
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#include "cairn.h"
+#include "h5/h5_chunks.h"
+#include "h5/h5_format.h"
+#include "h5/h5_schema.h"
+#include "h5_testdata.h"
+#include "h5zstd/h5zstd.h"
+#include "run_view.h"
+#include "wal.h"
+#include "wal_format.h"
+#include "wal_records.h"
+
+static char test_dir[64];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static void rm_test_dir(void) {
+  if (test_dir[0])
+    nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *tempdir(void) {
+  snprintf(test_dir, sizeof test_dir, "/tmp/cairn-vb-XXXXXX");
+  cr_assert_not_null(mkdtemp(test_dir));
+  return test_dir;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Builder == log == recomputation                                         */
+/* ---------------------------------------------------------------------- */
+
+#define NR 7       /* ranks served: 3, 9, 4, 12, 5, 10 and the late 1 */
+#define NM 4       /* "m0".."m3"; "m3" is named and never logged      */
+#define NS 300     /* steps 0..299, logged in windows                  */
+
+static const uint32_t ranks[NR] = {3, 9, 4, 12, 5, 10, 1};
+
+/* Reference: per (metric, step, rank) the parts in log order. */
+typedef struct {
+  double sum;
+  uint32_t count;
+} ref_cell;
+static ref_cell ref[NM][NS][13];
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t next_u32(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (uint32_t)(rng >> 11);
+}
+
+typedef struct {
+  cairn_wal_writer *w;
+  cairn_view_builder *vb;
+  cairn_buf b;
+} sink;
+
+static void emit(sink *s) {
+  cr_assert(!s->b.failed);
+  cr_assert_eq(cairn__wal_append(s->w, CAIRN_WAL_BLOCK_DATA, s->b.data, s->b.len), CAIRN_OK);
+  char err[256] = "";
+  cr_assert_eq(cairn__view_builder_add(s->vb, 3, s->b.data, s->b.len, err, sizeof err),
+               CAIRN_OK, "%s", err);
+  cairn__buf_reset(&s->b);
+}
+
+/* One block of rank r: steps [s0, s1) in the given order of metrics. Ids are
+ * per process (rank r calls metric k id (k + r) % NM). */
+static void block(sink *s, uint32_t r, int64_t s0, int64_t s1, int first) {
+  cairn__rec_put_source(&s->b, r);
+  if (first) {
+    cairn_rec_run run = {.rank = r, .nranks = 13, .pid = 100 + r, .start_ns = 1000 + r,
+                         .hostname = "node", .hostname_len = 4, .version = "t",
+                         .version_len = 1};
+    cairn__rec_put_run(&s->b, &run);
+    const char *names[NM] = {"m0", "m1", "m2", "m3"};
+    uint32_t ids[NM];
+    for (uint32_t k = 0; k < NM; k++)
+      ids[k] = (k + r) % NM;
+    cairn__rec_put_names(&s->b, NM, ids, names);
+  }
+  for (int64_t st = s0; st < s1; st++) {
+    cairn_rec_step mark = {st, (uint64_t)(st * 1000 + r), 0};
+    cairn__rec_put_steps(&s->b, 1, &mark);
+    for (uint32_t k = 0; k < NM - 1; k++) {
+      if ((next_u32() % 50) == 0)
+        continue; /* a missing sample */
+      uint32_t n = 1 + next_u32() % 3;
+      double sum = (double)(next_u32() % 100000) / 7.0 - 5000.0;
+      cairn_metric_agg a = {st, (k + r) % NM, n, sum, sum, sum};
+      cairn__rec_put_metrics(&s->b, 1, &a);
+      ref_cell *c = &ref[k][st][r];
+      c->sum = c->count ? c->sum + sum : sum;
+      c->count += n;
+    }
+  }
+  emit(s);
+}
+
+Test(view_builder, equals_the_log_and_a_recomputation, .fini = rm_test_dir) {
+  char *dir = tempdir();
+  cairn_wal_options o = {.dir = dir, .rank = 3, .compression_level = 1, .segment_bytes = 1 << 20};
+  sink s = {0};
+  char err[512];
+  cr_assert_eq(cairn__wal_open(&s.w, &o, err, sizeof err), CAIRN_OK, "%s", err);
+  cr_assert_eq(cairn__view_builder_new(&s.vb), CAIRN_OK);
+
+  /* Windows of 20 steps; ranks 0..5 of the list in a rotating order; the
+   * late rank joins at step 200; window 100..120 comes after 120..140
+   * (steps out of order); window 40..60 of rank 9 is sent twice (several
+   * parts of one (step, rank)). */
+  int seen[NR] = {0};
+  int64_t windows[] = {0, 20, 40, 60, 80, 120, 100, 140, 160, 180, 200, 220, 240, 260, 280};
+  for (size_t w = 0; w < sizeof windows / sizeof windows[0]; w++) {
+    for (size_t i = 0; i < NR; i++) {
+      size_t j = (i + w) % NR;
+      if (j == NR - 1 && windows[w] < 200)
+        continue;
+      block(&s, ranks[j], windows[w], windows[w] + 20, !seen[j]);
+      seen[j] = 1;
+      if (ranks[j] == 9 && windows[w] == 40)
+        block(&s, ranks[j], 40, 60, 0);
+    }
+  }
+  cr_assert_eq(cairn__wal_close(s.w), CAIRN_OK);
+  cairn__buf_free(&s.b);
+  cr_assert_gt(cairn__view_builder_bytes(s.vb), (size_t)(NS * NR * 12));
+
+  cairn_run_view built, logged;
+  cr_assert_eq(cairn__view_builder_finish(s.vb, &built), CAIRN_OK);
+  cr_assert_eq(cairn__view_from_wal_of(dir, 3, &logged, NULL), CAIRN_OK);
+  char why[512];
+  cr_assert_eq(td_compare(&built, &logged, why, sizeof why), 0, "%s", why);
+
+  /* Against the recomputation. */
+  cr_assert_eq(built.ncols, NR);
+  const int32_t want_cols[NR] = {1, 3, 4, 5, 9, 10, 12};
+  for (size_t c = 0; c < NR; c++)
+    cr_assert_eq(built.col_rank[c], want_cols[c]);
+  cr_assert_eq(built.nmetrics, NM);
+  cr_assert_eq(built.metrics[3].nsteps, 0, "m3 was named, never logged");
+  for (size_t k = 0; k < NM - 1; k++) {
+    const cairn_view_metric *m = &built.metrics[k];
+    cr_assert_eq(m->nsteps, NS, "%s", m->name);
+    for (size_t i = 0; i < NS; i++) {
+      cr_assert_eq(m->step[i], (int64_t)i, "steps ascending");
+      for (size_t c = 0; c < NR; c++) {
+        const ref_cell *rc = &ref[k][i][want_cols[c]];
+        double v = m->values[i * NR + c];
+        cr_assert_eq(m->samples[i * NR + c], rc->count, "%s step %zu rank %d", m->name, i,
+                     want_cols[c]);
+        if (rc->count)
+          cr_assert_eq(v, rc->sum / rc->count, "%s step %zu rank %d", m->name, i,
+                       want_cols[c]);
+        else
+          cr_assert(isnan(v));
+      }
+    }
+  }
+  /* the late rank has no samples before step 200, markers only from 200 */
+  cr_assert_eq(built.metrics[0].samples[199 * NR + 0], 0);
+  cr_assert_eq(built.mark_time[199 * NR + 0], 0);
+  cr_assert_eq(built.mark_time[200 * NR + 0], 200 * 1000 + 1);
+  cairn__view_free(&built);
+  cairn__view_free(&logged);
+}
+
+Test(view_builder, nothing_added_is_not_found_and_bad_blocks_are_reported) {
+  cairn_view_builder *vb;
+  cairn_run_view v;
+  cr_assert_eq(cairn__view_builder_new(&vb), CAIRN_OK);
+  cr_assert_eq(cairn__view_builder_finish(vb, &v), CAIRN_ENOTFOUND);
+  cr_assert_eq(cairn__view_builder_new(&vb), CAIRN_OK);
+  char junk[64], err[256] = "";
+  memset(junk, 0xa5, sizeof junk);
+  cr_assert_eq(cairn__view_builder_add(vb, 0, junk, sizeof junk, err, sizeof err),
+               CAIRN_ECORRUPT);
+  cr_assert_neq(err[0], '\0', "the damage is described");
+  cairn__view_builder_free(vb);
+  cairn__view_builder_free(NULL);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Direct chunks == filter pipeline                                        */
+/* ---------------------------------------------------------------------- */
+
+/* Writes src to dataset `name` of the given shape through the filters
+ * (H5Dwrite) and to `name`_direct through the chunk compressor, then
+ * compares every chunk's stored bytes and filter mask. */
+static void same_chunks(hid_t f, cairn_h5_chunks *c, const char *name, int rank,
+                        const hsize_t *dims, hid_t ftype, hid_t mtype, const void *src,
+                        int cvt) {
+  size_t esize = H5Tget_size(ftype);
+  hid_t fs = H5Screate_simple(rank, dims, NULL);
+  hid_t dcpl = cairn__h5_dcpl(rank, dims, esize, CAIRN_H5_ZSTD_LEVEL);
+  cr_assert_geq(fs, 0);
+  cr_assert_geq(dcpl, 0);
+  char dname[64];
+  snprintf(dname, sizeof dname, "%s_direct", name);
+  hid_t a = H5Dcreate2(f, name, ftype, fs, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  hid_t b = H5Dcreate2(f, dname, ftype, fs, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  cr_assert_geq(a, 0);
+  cr_assert_geq(b, 0);
+  size_t n = (size_t)dims[0] * (rank == 2 ? (size_t)dims[1] : 1);
+  const void *via = src;
+  float *f32 = NULL;
+  if (cvt) {
+    f32 = malloc(n * sizeof *f32);
+    for (size_t i = 0; i < n; i++)
+      f32[i] = (float)((const double *)src)[i];
+    via = f32;
+  }
+  cr_assert_geq(H5Dwrite(a, cvt ? H5T_NATIVE_FLOAT : mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, via),
+                0);
+  cr_assert_eq(cairn__h5_chunks_put(c, b, dims, esize, src, cvt), 0);
+  char err[256] = "";
+  cr_assert_eq(cairn__h5_chunks_finish(c, err, sizeof err), 0, "%s", err);
+  free(f32);
+
+  b = H5Dopen2(f, dname, H5P_DEFAULT);
+  hsize_t cd[2] = {1, 1};
+  cr_assert_eq(H5Pget_chunk(dcpl, 2, cd), rank);
+  size_t compared = 0;
+  for (hsize_t r0 = 0; r0 < dims[0]; r0 += cd[0])
+    for (hsize_t c0 = 0; c0 < (rank == 2 ? dims[1] : 1); c0 += (rank == 2 ? cd[1] : 1)) {
+      hsize_t off[2] = {r0, c0}, sa = 0, sb = 0;
+      cr_assert_geq(H5Dget_chunk_storage_size(a, off, &sa), 0);
+      cr_assert_geq(H5Dget_chunk_storage_size(b, off, &sb), 0);
+      cr_assert_eq(sa, sb, "%s chunk (%llu, %llu): %llu vs %llu bytes", name,
+                   (unsigned long long)r0, (unsigned long long)c0, (unsigned long long)sa,
+                   (unsigned long long)sb);
+      void *ba = malloc(sa), *bb = malloc(sb);
+      uint32_t fa = 99, fb = 99;
+      cr_assert_geq(H5Dread_chunk(a, H5P_DEFAULT, off, &fa, ba), 0);
+      cr_assert_geq(H5Dread_chunk(b, H5P_DEFAULT, off, &fb, bb), 0);
+      cr_assert_eq(fa, fb);
+      cr_assert_eq(memcmp(ba, bb, sa), 0, "%s chunk (%llu, %llu) differs", name,
+                   (unsigned long long)r0, (unsigned long long)c0);
+      free(ba);
+      free(bb);
+      compared++;
+    }
+  cr_assert_gt(compared, 0);
+  H5Dclose(a);
+  H5Dclose(b);
+  H5Pclose(dcpl);
+  H5Sclose(fs);
+}
+
+static void chunks_match_the_filters(unsigned workers) {
+  char *dir = tempdir();
+  char path[128];
+  snprintf(path, sizeof path, "%s/c.h5", dir);
+  cr_assert_eq(cairn__h5zstd_register(), 0);
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  cr_assert_geq(f, 0);
+  cairn_h5_chunks *c = cairn__h5_chunks_new(CAIRN_H5_ZSTD_LEVEL, workers);
+  cr_assert_not_null(c);
+
+  /* 2-D doubles, several row chunks and a partial last one */
+  hsize_t d2[2] = {20001, 16};
+  double *x = malloc(d2[0] * d2[1] * sizeof *x);
+  for (size_t i = 0; i < d2[0] * d2[1]; i++)
+    x[i] = 1.0 / (double)(1 + i % 977) + (double)(next_u32() % 1000) * 1e-9;
+  same_chunks(f, c, "f64", 2, d2, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, x, 0);
+  /* the same values as float32, converted by the compressor */
+  for (size_t i = 0; i < d2[0] * d2[1]; i++)
+    x[i] = (double)(float)x[i];
+  same_chunks(f, c, "f32", 2, d2, H5T_IEEE_F32LE, H5T_NATIVE_DOUBLE, x, 1);
+  /* more columns than a chunk holds: chunks split across columns, a
+   * partial one on the right edge and at the bottom */
+  hsize_t dw[2] = {45, 300};
+  same_chunks(f, c, "wide", 2, dw, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, x, 0);
+  free(x);
+  /* 1-D uint32 and int64, lengths that are not multiples of 8 */
+  hsize_t d1 = 300007;
+  uint32_t *u = malloc(d1 * sizeof *u);
+  int64_t *s = malloc(d1 * sizeof *s);
+  for (size_t i = 0; i < d1; i++) {
+    u[i] = next_u32() % 5 == 0 ? next_u32() : 16;
+    s[i] = (int64_t)i * 3 - 7;
+  }
+  same_chunks(f, c, "u32", 1, &d1, H5T_STD_U32LE, H5T_NATIVE_UINT32, u, 0);
+  same_chunks(f, c, "i64", 1, &d1, H5T_STD_I64LE, H5T_NATIVE_INT64, s, 0);
+  hsize_t tiny = 3;
+  same_chunks(f, c, "tiny", 1, &tiny, H5T_STD_I64LE, H5T_NATIVE_INT64, s, 0);
+  free(u);
+  free(s);
+  cairn__h5_chunks_free(c);
+  cr_assert_geq(H5Fclose(f), 0);
+}
+
+Test(h5_chunks, match_the_filter_pipeline_on_the_calling_thread, .fini = rm_test_dir) {
+  chunks_match_the_filters(0);
+}
+
+Test(h5_chunks, match_the_filter_pipeline_with_three_workers, .fini = rm_test_dir) {
+  chunks_match_the_filters(3);
+}
+
+Test(h5_chunks, refuse_a_contiguous_dataset_and_leave_it_to_the_caller, .fini = rm_test_dir) {
+  char *dir = tempdir();
+  char path[128];
+  snprintf(path, sizeof path, "%s/c.h5", dir);
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t n = 10;
+  hid_t fs = H5Screate_simple(1, &n, NULL);
+  hid_t d = H5Dcreate2(f, "plain", H5T_STD_I64LE, fs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  cairn_h5_chunks *c = cairn__h5_chunks_new(3, 1);
+  int64_t v[10] = {0};
+  cr_assert_eq(cairn__h5_chunks_put(c, d, &n, 8, v, 0), -1);
+  char err[128] = "";
+  cr_assert_eq(cairn__h5_chunks_finish(c, err, sizeof err), 0);
+  cairn__h5_chunks_free(c);
+  cr_assert_geq(H5Dclose(d), 0, "still the caller's");
+  H5Sclose(fs);
+  H5Fclose(f);
+}
