@@ -30,6 +30,20 @@ add_test(NAME mpi_run_small_channel_np8_rpa4
                  $<TARGET_FILE_DIR:mpi_log_app> 8 4 20000)
 set_tests_properties(mpi_run_small_channel_np8_rpa4 PROPERTIES LABELS "mpi" TIMEOUT 300 RUN_SERIAL ON
                      ENVIRONMENT "CHANNEL_BYTES=65536;FLUSH_MS=5")
+# MPI_Finalize without the aggregators' ready views: with
+# mpi.aggregator_memory 0 they read their logs back; with 4 KiB the view is
+# given up during the run (said once) and the log is read back as well.
+add_test(NAME mpi_run_log_readback_np8_rpa4
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_mpi_case.sh
+                 $<TARGET_FILE_DIR:mpi_log_app> 8 4 300)
+set_tests_properties(mpi_run_log_readback_np8_rpa4 PROPERTIES LABELS "mpi" TIMEOUT 300
+                     RUN_SERIAL ON ENVIRONMENT "AGG_MEMORY=0;AGGS_PER_FILE=1")
+add_test(NAME mpi_run_view_over_memory_np8_rpa2
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_mpi_case.sh
+                 $<TARGET_FILE_DIR:mpi_log_app> 8 2 300)
+set_tests_properties(mpi_run_view_over_memory_np8_rpa2 PROPERTIES LABELS "mpi" TIMEOUT 300
+                     RUN_SERIAL ON ENVIRONMENT
+                     "AGG_MEMORY=4K;LOG_LEVEL=info;EXPECT_LOG=passed mpi.aggregator_memory")
 
 # An unmodified MPI program (not linked with cairn) under LD_PRELOAD.
 add_executable(plain_mpi mpirt/plain_mpi.c)
