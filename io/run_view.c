@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1013,6 +1015,37 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
   return CAIRN_OK;
 }
 
+/* Views of at least this many cells are finished on several threads. */
+#define FINISH_PARALLEL_CELLS (1u << 15)
+#define FINISH_MAX_THREADS 7u
+
+typedef struct {
+  wal_builder *b;
+  cairn_run_view *v;
+  const size_t *order, *perm;
+  int cols_in_order;
+  size_t ncols;
+  _Atomic size_t next;
+  _Atomic int rc;
+} finish_work;
+
+static void *finish_worker(void *arg) {
+  finish_work *w = arg;
+  for (;;) {
+    size_t k = atomic_fetch_add(&w->next, 1);
+    if (k >= w->b->nm || atomic_load(&w->rc) != CAIRN_OK)
+      return NULL;
+    cairn_view_metric *m = &w->v->metrics[k];
+    int rc = finish_metric(&w->b->m[w->order[k]], m, w->perm, w->cols_in_order, w->ncols);
+    if (rc != CAIRN_OK) {
+      int ok = CAIRN_OK;
+      atomic_compare_exchange_strong(&w->rc, &ok, rc);
+      return NULL;
+    }
+    metric_stats(m, w->v->col_rank, w->ncols);
+  }
+}
+
 /* Turns what the builder gathered into the view's dense arrays. */
 static int builder_finish(wal_builder *b) {
   cairn_run_view *v = b->v;
@@ -1110,16 +1143,27 @@ static int builder_finish(wal_builder *b) {
     perm[j] = (size_t)col_of[b->col_rank[j]];
     cols_in_order &= perm[j] == j;
   }
-  int rc = CAIRN_OK;
-  for (size_t k = 0; k < b->nm && rc == CAIRN_OK; k++) {
-    wal_metric *wm = &b->m[order[k]];
-    cairn_view_metric *m = &v->metrics[k];
-    rc = finish_metric(wm, m, perm, cols_in_order, ncols);
-    if (rc)
-      break;
-    v->nmetrics = k + 1;
-    metric_stats(m, v->col_rank, ncols);
-  }
+  /* Metrics are independent: large views are finished on every CPU the
+   * process may use (finalize waits for this). Entries never reached stay
+   * zeroed, which cairn__view_free accepts. */
+  v->nmetrics = b->nm;
+  finish_work fw = {b, v, order, perm, cols_in_order, ncols, 0, CAIRN_OK};
+  size_t cells = 0;
+  for (size_t k = 0; k < b->nm; k++)
+    cells += b->m[k].nrows * ncols;
+  unsigned extra = cells >= FINISH_PARALLEL_CELLS ? cairn__usable_cpus() - 1 : 0;
+  if (extra > FINISH_MAX_THREADS)
+    extra = FINISH_MAX_THREADS;
+  if (extra > b->nm)
+    extra = b->nm ? (unsigned)b->nm - 1 : 0;
+  pthread_t th[FINISH_MAX_THREADS];
+  unsigned started = 0;
+  while (started < extra && pthread_create(&th[started], NULL, finish_worker, &fw) == 0)
+    started++;
+  finish_worker(&fw);
+  for (unsigned i = 0; i < started; i++)
+    pthread_join(th[i], NULL);
+  int rc = atomic_load(&fw.rc);
   free(perm);
   free(order);
   if (rc) {

@@ -5,7 +5,8 @@
  *    equal a recomputation made here from the records themselves, for a
  *    stream with late ranks, ranks first seen out of order, steps out of
  *    order, several parts of one (step, rank) in different blocks, and a
- *    metric named but never logged;
+ *    metric named but never logged, with enough cells to be finished on
+ *    several threads;
  *  - chunks the serial writer compresses itself and writes with
  *    H5Dwrite_chunk are byte for byte what HDF5's filter pipeline writes
  *    (shuffle + zstd), for 8-, 4-byte and converted float32 elements, 1-D
@@ -58,7 +59,7 @@ static char *tempdir(void) {
 
 #define NR 7       /* ranks served: 3, 9, 4, 12, 5, 10 and the late 1 */
 #define NM 4       /* "m0".."m3"; "m3" is named and never logged      */
-#define NS 300     /* steps 0..299, logged in windows                  */
+#define NS 3000    /* steps 0..2999, logged in windows                 */
 
 static const uint32_t ranks[NR] = {3, 9, 4, 12, 5, 10, 1};
 
@@ -150,6 +151,10 @@ Test(view_builder, equals_the_log_and_a_recomputation, .fini = rm_test_dir) {
         block(&s, ranks[j], 40, 60, 0);
     }
   }
+  /* then in order, enough cells (63k) to be finished on several threads */
+  for (int64_t w0 = 300; w0 < NS; w0 += 100)
+    for (size_t j = 0; j < NR; j++)
+      block(&s, ranks[j], w0, w0 + 100, 0);
   cr_assert_eq(cairn__wal_close(s.w), CAIRN_OK);
   cairn__buf_free(&s.b);
   cr_assert_gt(cairn__view_builder_bytes(s.vb), (size_t)(NS * NR * 12));

@@ -4,7 +4,6 @@
 #include "h5_chunks.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <zstd.h>
 
 #include "h5_format.h"
+#include "util.h"
 
 /* Chunks compressed or being compressed but not yet written: bounds the
  * memory held (each holds one compressed chunk of at most about
@@ -68,17 +68,8 @@ struct cairn_h5_chunks {
 };
 
 unsigned cairn__h5_chunks_default_workers(void) {
-  long n = 1;
-#ifdef CPU_COUNT
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0)
-    n = CPU_COUNT(&set);
-  else
-#endif
-    n = sysconf(_SC_NPROCESSORS_ONLN);
-  if (n <= 1)
-    return 0;
-  return n - 1 > (long)MAXWORKERS ? MAXWORKERS : (unsigned)(n - 1);
+  unsigned n = cairn__usable_cpus() - 1;
+  return n > MAXWORKERS ? MAXWORKERS : n;
 }
 
 static int scratch_fit(scratch *s, size_t bytes, int level) {

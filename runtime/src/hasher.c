@@ -50,12 +50,8 @@ static _Atomic unsigned busy, peak_busy;
 /* lineage.hasher_threads; 0 means min(2, cores this process may run on). */
 static unsigned pool_size(void) {
   unsigned n = cairn__g.cfg.hasher_threads;
-  if (n == 0) {
-    cpu_set_t set;
-    long cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
-                                                              : sysconf(_SC_NPROCESSORS_ONLN);
-    n = cores >= 2 ? 2 : 1;
-  }
+  if (n == 0)
+    n = cairn__usable_cpus() >= 2 ? 2 : 1;
   return n > MAX_THREADS ? MAX_THREADS : n;
 }
 

@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,6 +13,13 @@
 
 #include "cairn.h"
 #include "config.h"
+
+unsigned cairn__usable_cpus(void) {
+  cpu_set_t set;
+  long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                       : sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 1 ? (unsigned)n : 1u;
+}
 
 int cairn__uuid_generate(uint8_t id[16]) {
   size_t got = 0;

@@ -56,6 +56,9 @@ int cairn__uuid_parse(const char *text, uint8_t id[16]);
 
 /* Creates `path` and missing parents with `mode` (existing directories are
  * fine). Returns CAIRN_OK or CAIRN_EIO with a message in err. */
+/* CPUs this process may run on (its affinity mask), at least 1. */
+unsigned cairn__usable_cpus(void);
+
 int cairn__mkdir_p(const char *path, unsigned mode, char *err, size_t errlen);
 
 /* cairn's own diagnostics: "cairn: <level>: message\n" on stderr, filtered
