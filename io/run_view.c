@@ -306,17 +306,6 @@ void cairn__view_stats_row(const double *values, const uint32_t *samples,
   *rank_max = rhi;
 }
 
-/* Fills the statistics and the missing count of a metric from its detail. */
-static void metric_stats(cairn_view_metric *m, const int32_t *col_rank, size_t ncols) {
-  m->missing = 0;
-  for (size_t i = 0; i < m->nsteps; i++) {
-    cairn__view_stats_row(m->values + i * ncols, m->samples + i * ncols, col_rank, ncols,
-                          &m->count[i], &m->sum[i], &m->sumsq[i], &m->min[i], &m->max[i],
-                          &m->rank_min[i], &m->rank_max[i]);
-    m->missing += ncols - m->count[i];
-  }
-}
-
 /* ---------------------------------------------------------------------- */
 /* Step index: sorted unique steps of a set of records, and a lookup       */
 /* ---------------------------------------------------------------------- */
@@ -940,8 +929,8 @@ static int cmp_step_row(const void *a, const void *b) {
   return x->step < y->step ? -1 : x->step > y->step;
 }
 
-/* Turns one metric's cells into the view's dense [step × rank] means,
- * steps ascending and columns by rank. When both are already in that order
+/* Turns one metric's cells into the view's dense [step × rank] sums,
+ * steps ascending and columns by rank (means_and_stats divides them). When both are already in that order
  * and no column is spare, the cell arrays become the view's arrays. */
 static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *perm,
                          int cols_in_order, size_t ncols) {
@@ -1004,8 +993,6 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
     wm->val = NULL;
     wm->cnt = NULL;
   }
-  for (size_t i = 0; i < cells; i++)
-    m->values[i] = m->samples[i] ? m->values[i] / m->samples[i] : NAN;
   free(wm->steps);
   free(wm->rowhash);
   free(wm->next);
@@ -1013,6 +1000,21 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
   wm->rowhash = NULL;
   wm->next = NULL;
   return CAIRN_OK;
+}
+
+/* Divides each cell's sum by its samples (NaN without any) and computes the
+ * row's statistics while the row is in cache. */
+static void means_and_stats(cairn_view_metric *m, const int32_t *col_rank, size_t ncols) {
+  m->missing = 0;
+  for (size_t i = 0; i < m->nsteps; i++) {
+    double *v = m->values + i * ncols;
+    const uint32_t *n = m->samples + i * ncols;
+    for (size_t c = 0; c < ncols; c++)
+      v[c] = n[c] ? v[c] / n[c] : NAN;
+    cairn__view_stats_row(v, n, col_rank, ncols, &m->count[i], &m->sum[i], &m->sumsq[i],
+                          &m->min[i], &m->max[i], &m->rank_min[i], &m->rank_max[i]);
+    m->missing += ncols - m->count[i];
+  }
 }
 
 /* Views of at least this many cells are finished on several threads. */
@@ -1042,7 +1044,7 @@ static void *finish_worker(void *arg) {
       atomic_compare_exchange_strong(&w->rc, &ok, rc);
       return NULL;
     }
-    metric_stats(m, w->v->col_rank, w->ncols);
+    means_and_stats(m, w->v->col_rank, w->ncols);
   }
 }
 

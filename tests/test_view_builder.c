@@ -245,7 +245,7 @@ static void same_chunks(hid_t f, cairn_h5_chunks *c, const char *name, int rank,
   }
   cr_assert_geq(H5Dwrite(a, cvt ? H5T_NATIVE_FLOAT : mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, via),
                 0);
-  cr_assert_eq(cairn__h5_chunks_put(c, b, dims, esize, src, cvt), 0);
+  cr_assert_eq(cairn__h5_chunks_put(c, b, dims, esize, src, cvt, NULL), 0);
   char err[256] = "";
   cr_assert_eq(cairn__h5_chunks_finish(c, err, sizeof err), 0, "%s", err);
   free(f32);
@@ -341,11 +341,58 @@ Test(h5_chunks, refuse_a_contiguous_dataset_and_leave_it_to_the_caller, .fini = 
   hid_t d = H5Dcreate2(f, "plain", H5T_STD_I64LE, fs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   cairn_h5_chunks *c = cairn__h5_chunks_new(3, 1);
   int64_t v[10] = {0};
-  cr_assert_eq(cairn__h5_chunks_put(c, d, &n, 8, v, 0), -1);
+  cr_assert_eq(cairn__h5_chunks_put(c, d, &n, 8, v, 0, NULL), -1);
   char err[128] = "";
   cr_assert_eq(cairn__h5_chunks_finish(c, err, sizeof err), 0);
   cairn__h5_chunks_free(c);
   cr_assert_geq(H5Dclose(d), 0, "still the caller's");
   H5Sclose(fs);
+  H5Fclose(f);
+}
+
+Test(h5_chunks, chunks_of_only_the_fill_value_are_not_stored, .fini = rm_test_dir) {
+  char *dir = tempdir();
+  char path[128];
+  snprintf(path, sizeof path, "%s/c.h5", dir);
+  cr_assert_eq(cairn__h5zstd_register(), 0);
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  /* samples of 20000 steps × 16 ranks: chunks of 16384 rows; the second
+   * chunk holds one cell with 2 samples and one with none */
+  hsize_t dims[2] = {20000, 16};
+  uint32_t *s = malloc(dims[0] * dims[1] * sizeof *s);
+  for (size_t i = 0; i < dims[0] * dims[1]; i++)
+    s[i] = 1;
+  s[17000 * 16 + 5] = 2;
+  s[19999 * 16 + 15] = 0;
+  const uint32_t one = 1;
+  hid_t fs = H5Screate_simple(2, dims, NULL);
+  hid_t dcpl = cairn__h5_dcpl(2, dims, 4, CAIRN_H5_ZSTD_LEVEL);
+  cr_assert_geq(H5Pset_fill_value(dcpl, H5T_NATIVE_UINT32, &one), 0);
+  cr_assert_geq(H5Pset_fill_time(dcpl, H5D_FILL_TIME_IFSET), 0);
+  hid_t d = H5Dcreate2(f, "samples", H5T_STD_U32LE, fs, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  cairn_h5_chunks *c = cairn__h5_chunks_new(CAIRN_H5_ZSTD_LEVEL, 1);
+  cr_assert_eq(cairn__h5_chunks_put(c, d, dims, 4, s, 0, &one), 0);
+  char err[128] = "";
+  cr_assert_eq(cairn__h5_chunks_finish(c, err, sizeof err), 0, "%s", err);
+  cairn__h5_chunks_free(c);
+  H5Pclose(dcpl);
+  H5Sclose(fs);
+  H5Fclose(f);
+
+  f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  d = H5Dopen2(f, "samples", H5P_DEFAULT);
+  hsize_t stored = 99, second[2] = {16384, 0}, bytes = 0;
+  hid_t space = H5Dget_space(d);
+  cr_assert_geq(H5Dget_num_chunks(d, space, &stored), 0);
+  H5Sclose(space);
+  cr_assert_eq(stored, 1, "the chunk of ones is not stored");
+  cr_assert_geq(H5Dget_chunk_storage_size(d, second, &bytes), 0);
+  cr_assert_gt(bytes, 0);
+  uint32_t *back = malloc(dims[0] * dims[1] * sizeof *back);
+  cr_assert_geq(H5Dread(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, back), 0);
+  cr_assert_eq(memcmp(back, s, dims[0] * dims[1] * sizeof *s), 0);
+  free(back);
+  free(s);
+  H5Dclose(d);
   H5Fclose(f);
 }

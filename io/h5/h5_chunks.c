@@ -31,6 +31,8 @@ typedef struct {
   size_t crows, ccols;     /* chunk shape (ccols = 1 for 1-D datasets)       */
   size_t esize;            /* bytes per element in the file                  */
   int cvt;                 /* source doubles -> float32                      */
+  int skip;                /* not stored if every element equals `fill`      */
+  unsigned char fill[8];
   int state;
   void *out;
   size_t outlen;
@@ -156,20 +158,49 @@ static void shuffle(unsigned char *out, const unsigned char *in, size_t n, size_
       out[k * n + i] = in[i * esize + k];
 }
 
+/* 1 if every element of the chunk inside the dataset equals j->fill. */
+static int all_fill(const job *j) {
+  for (size_t r = 0; r < j->rows; r++) {
+    const unsigned char *p = j->src + r * j->src_stride;
+    for (size_t k = 0; k < j->cols; k++)
+      if (memcmp(p + k * j->esize, j->fill, j->esize) != 0)
+        return 0;
+  }
+  return 1;
+}
+
+static int compress_out(const cairn_h5_chunks *c, job *j, const void *in, size_t bytes,
+                        scratch *s) {
+  size_t z = ZSTD_compress2(s->cctx, j->out, c->bufsize, in, bytes);
+  if (ZSTD_isError(z))
+    return -1;
+  j->outlen = z;
+  return 0;
+}
+
 /* Gathers, shuffles and compresses one chunk into j->out (a buffer of
  * c->bufsize bytes). Needs no lock: reads the caller's data only. */
 static int compress_job(const cairn_h5_chunks *c, job *j, scratch *s) {
   size_t n = j->crows * j->ccols, bytes = n * j->esize;
   if (!j->out || scratch_fit(s, bytes, c->level) != 0)
     return -1;
+  size_t selem = j->cvt ? sizeof(double) : j->esize;
+  int whole = j->cols == j->ccols && j->src_stride == j->cols * selem;
+  if (j->skip && all_fill(j)) {
+    j->outlen = 0; /* reads as the fill value */
+    return 0;
+  }
+  if (whole && !j->cvt && j->rows == j->crows && j->esize > 1) {
+    /* a full chunk of one contiguous run: shuffled straight from it */
+    shuffle(s->shuf, j->src, n, j->esize);
+    return compress_out(c, j, s->shuf, bytes, s);
+  }
   unsigned char *g = s->gather;
   /* Elements outside the dataset (edge chunks) are written as zeros. */
   if (j->rows < j->crows || j->cols < j->ccols)
     memset(g, 0, bytes);
   /* Full-width chunks (every 1-D chunk, and 2-D ones with all columns)
    * are one contiguous run of the source. */
-  size_t selem = j->cvt ? sizeof(double) : j->esize;
-  int whole = j->cols == j->ccols && j->src_stride == j->cols * selem;
   size_t runs = whole ? 1 : j->rows, run = whole ? j->rows * j->cols : j->cols;
   for (size_t r = 0; r < runs; r++) {
     const unsigned char *from = j->src + r * j->src_stride;
@@ -190,11 +221,7 @@ static int compress_job(const cairn_h5_chunks *c, job *j, scratch *s) {
     shuffle(s->shuf, g, n, j->esize);
     in = s->shuf;
   }
-  size_t z = ZSTD_compress2(s->cctx, j->out, c->bufsize, in, bytes);
-  if (ZSTD_isError(z))
-    return -1;
-  j->outlen = z;
-  return 0;
+  return compress_out(c, j, in, bytes, s);
 }
 
 static void *worker(void *arg) {
@@ -236,7 +263,7 @@ static void progress(cairn_h5_chunks *c) {
     pthread_mutex_unlock(&c->mu);
     if (t->state == J_FAILED)
       fail(c, "cannot compress", t->off);
-    else if (H5Dwrite_chunk(ds->d, H5P_DEFAULT, 0, t->off, t->outlen, t->out) < 0)
+    else if (t->outlen && H5Dwrite_chunk(ds->d, H5P_DEFAULT, 0, t->off, t->outlen, t->out) < 0)
       fail(c, "cannot write", t->off);
     if (--ds->pending == 0) {
       if (H5Dclose(ds->d) < 0)
@@ -288,7 +315,9 @@ cairn_h5_chunks *cairn__h5_chunks_new(int level, unsigned workers) {
 }
 
 int cairn__h5_chunks_put(cairn_h5_chunks *c, hid_t d, const hsize_t *dims, size_t esize,
-                         const void *src, int f64_to_f32) {
+                         const void *src, int f64_to_f32, const void *skip_fill) {
+  if (skip_fill && (f64_to_f32 || esize > 8))
+    return -1;
   hid_t dcpl = H5Dget_create_plist(d);
   if (dcpl < 0)
     return -1;
@@ -333,8 +362,11 @@ int cairn__h5_chunks_put(cairn_h5_chunks *c, hid_t d, const hsize_t *dims, size_
                  .ccols = (size_t)ccols,
                  .esize = esize,
                  .cvt = f64_to_f32,
+                 .skip = skip_fill != NULL,
                  .state = J_QUEUED,
                  .out = out}; /* NULL (out of memory): compressing it fails */
+      if (skip_fill)
+        memcpy(j->fill, skip_fill, esize);
       c->head++;
       pthread_cond_signal(&c->work);
     }

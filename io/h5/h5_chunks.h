@@ -37,14 +37,17 @@ unsigned cairn__h5_chunks_default_workers(void);
  * [dims[0]] or [dims[0] × dims[1]] row-major at src, which must stay valid
  * until cairn__h5_chunks_finish returns. f64_to_f32: src holds doubles
  * that the file stores as float32 (esize 4; exactly representable, checked
- * by the caller). Takes d: it is closed once its last chunk is written.
+ * by the caller). skip_fill, if not NULL, is one element (esize bytes, as
+ * in the file): a chunk whose elements all equal it is not stored, and
+ * reads back as the dataset's fill value, which the caller set to it.
+ * Takes d: it is closed once its last chunk is written.
  * Returns 0, or -1 when the dataset is not one it can write directly (the
  * caller then writes it through the filter pipeline and still owns d).
  * May write chunks of earlier datasets and compress chunks while waiting
  * for room.
  */
 int cairn__h5_chunks_put(cairn_h5_chunks *c, hid_t d, const hsize_t *dims, size_t esize,
-                         const void *src, int f64_to_f32);
+                         const void *src, int f64_to_f32, const void *skip_fill);
 
 /* Waits for every queued chunk, writes it and closes its dataset. Returns
  * 0, or -1 if a chunk could not be compressed or written (the first such

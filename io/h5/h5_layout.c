@@ -19,10 +19,10 @@
  * compressor when there is one and the bytes in memory are the file's
  * (same type; or doubles stored as float32 when cvt). 1: d was taken. */
 static int put_direct(const cairn_h5_part *p, hid_t d, const hsize_t *dims, hid_t ftype,
-                      hid_t mtype, const void *buf, int cvt) {
+                      hid_t mtype, const void *buf, int cvt, const void *fill) {
   if (!p->chunks || H5Tequal(cvt ? H5T_NATIVE_FLOAT : mtype, ftype) <= 0)
     return 0;
-  return cairn__h5_chunks_put(p->chunks, d, dims, H5Tget_size(ftype), buf, cvt) == 0;
+  return cairn__h5_chunks_put(p->chunks, d, dims, H5Tget_size(ftype), buf, cvt, fill) == 0;
 }
 
 /* buf as float32 when cvt (the caller checked the values are exact), else
@@ -50,7 +50,7 @@ static int write_1d_as(const cairn_h5_part *p, hid_t loc, const char *name, hid_
                 ? H5Dcreate2(loc, name, ftype, fs, H5P_DEFAULT, dcpl, H5P_DEFAULT)
                 : -1;
   int rc = d >= 0 ? 0 : -1;
-  if (rc == 0 && n && r0 == 0 && nr == n && put_direct(p, d, &n, ftype, mtype, buf, cvt))
+  if (rc == 0 && n && r0 == 0 && nr == n && put_direct(p, d, &n, ftype, mtype, buf, cvt, NULL))
   {
     /* d was taken: written and closed by the chunk compressor */
   } else if (rc == 0) {
@@ -93,18 +93,29 @@ static int write_1d(const cairn_h5_part *p, hid_t loc, const char *name, hid_t f
 /* Creates an [nrows × p->ncols] dataset and writes this process's columns
  * from buf ([nrows × p->my_ncols], row-major; doubles to store as float32
  * if cvt). File elements are visited row by row, selected columns
- * ascending, which is the memory order. */
+ * ascending, which is the memory order. fill (one mtype element, or NULL):
+ * the serial writer makes it the dataset's fill value and does not store
+ * chunks holding nothing else (they read back as the fill value). */
 static int write_cols_as(const cairn_h5_part *p, hid_t loc, const char *name, hid_t ftype,
-                         hid_t mtype, hsize_t nrows, const void *buf, int cvt) {
+                         hid_t mtype, hsize_t nrows, const void *buf, int cvt,
+                         const void *fill) {
   hsize_t dims[2] = {nrows, p->ncols};
   hid_t fs = H5Screate_simple(2, dims, NULL);
   hid_t dcpl = cairn__h5_dcpl(2, dims, H5Tget_size(ftype), p->level);
+  if (!p->chunks)
+    fill = NULL; /* parallel: every chunk is written, collectively */
+  if (dcpl >= 0 && fill &&
+      (H5Pset_fill_value(dcpl, mtype, fill) < 0 ||
+       H5Pset_fill_time(dcpl, H5D_FILL_TIME_IFSET) < 0)) {
+    H5Pclose(dcpl);
+    dcpl = -1;
+  }
   hid_t d = fs >= 0 && dcpl >= 0
                 ? H5Dcreate2(loc, name, ftype, fs, H5P_DEFAULT, dcpl, H5P_DEFAULT)
                 : -1;
   int rc = d >= 0 ? 0 : -1;
   if (rc == 0 && nrows && p->ncols && p->my_ncols == p->ncols &&
-      put_direct(p, d, dims, ftype, mtype, buf, cvt))
+      put_direct(p, d, dims, ftype, mtype, buf, cvt, fill))
   {
     /* d was taken: written and closed by the chunk compressor */
   } else if (rc == 0) {
@@ -150,7 +161,7 @@ static int write_cols_as(const cairn_h5_part *p, hid_t loc, const char *name, hi
 
 static int write_cols(const cairn_h5_part *p, hid_t loc, const char *name, hid_t ftype,
                       hid_t mtype, hsize_t nrows, const void *buf) {
-  return write_cols_as(p, loc, name, ftype, mtype, nrows, buf, 0);
+  return write_cols_as(p, loc, name, ftype, mtype, nrows, buf, 0, NULL);
 }
 
 int cairn__h5_fits_f32(const double *v, size_t n) {
@@ -534,10 +545,14 @@ int cairn__h5_layout_metric(const cairn_h5_part *p, const cairn_h5_metric_part *
     /* Converted by cairn rather than by HDF5 so that collective transfers
      * need no datatype conversion. Exact: checked by cairn__h5_fits_f32. */
     rc = write_cols_as(p, g, CAIRN_H5_M_VALUES, m->as_f32 ? H5T_IEEE_F32LE : H5T_IEEE_F64LE,
-                       H5T_NATIVE_DOUBLE, n, m->values, m->as_f32);
-    if (!rc)
-      rc = write_cols(p, g, CAIRN_H5_M_SAMPLES, H5T_STD_U32LE, H5T_NATIVE_UINT32, n,
-                      m->samples);
+                       H5T_NATIVE_DOUBLE, n, m->values, m->as_f32, NULL);
+    if (!rc) {
+      /* Almost every cell holds one sample: chunks of nothing but ones are
+       * not stored and read back as the fill value, 1. */
+      const uint32_t one = 1;
+      rc = write_cols_as(p, g, CAIRN_H5_M_SAMPLES, H5T_STD_U32LE, H5T_NATIVE_UINT32, n,
+                         m->samples, 0, &one);
+    }
   }
   H5Gclose(g);
   return rc ? -1 : 0;
