@@ -61,3 +61,11 @@ add_test(NAME h5_parallel_equals_serial_h5py
                  ${_h5_par_dir}/run-g000000.h5 ${_h5_par_dir}/serial/run-g000000.h5)
 set_tests_properties(h5_parallel_equals_serial_h5py PROPERTIES LABELS "mpi;hdf5" TIMEOUT 60
   FIXTURES_REQUIRED cairn_h5_parallel ENVIRONMENT "${_h5_plugin_env}" SKIP_RETURN_CODE 77)
+
+# Criterion-free: the view finished on several threads and the chunk
+# compressor's workers, also run by the ThreadSanitizer build (tools/test.sh).
+add_executable(stress_h5_write stress_h5_write.c)
+target_link_libraries(stress_h5_write PRIVATE cairn_internal cairn_build_flags)
+add_test(NAME stress_h5_write COMMAND stress_h5_write 3)
+set_tests_properties(stress_h5_write PROPERTIES LABELS "unit;stress;hdf5" TIMEOUT 600
+  ENVIRONMENT "CAIRN_LOG_LEVEL=error;CAIRN_MPI_ENABLED=false")
