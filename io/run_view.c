@@ -677,7 +677,8 @@ static long metric_row(wal_builder *b, wal_metric *m, size_t col, int64_t step) 
   if (m->nrows >= UINT32_MAX - 1)
     return -1;
   if (m->nrows == m->caprows) {
-    size_t nc = m->caprows ? m->caprows * 2 : 64;
+    /* large arrays grow in place (mremap): a small factor wastes little */
+    size_t nc = m->caprows + m->caprows / 4 + 64;
     int64_t *st = realloc(m->steps, nc * sizeof *st);
     if (!st)
       return -1;
