@@ -419,7 +419,8 @@ typedef struct {
   size_t len;
   int64_t *steps;      /* [caprows] row -> step                             */
   size_t nrows, caprows;
-  uint32_t *rowhash;   /* step -> row + 1, open addressing, 0 = empty       */
+  uint32_t *rowhash;   /* step -> row + 1, open addressing, 0 = empty; only */
+                       /* once rows are out of order (else: bisection)      */
   size_t hcap;
   size_t stride;       /* columns allocated per row                         */
   double *val;         /* [caprows × stride] sums of the parts              */
@@ -665,7 +666,22 @@ static long metric_row(wal_builder *b, wal_metric *m, size_t col, int64_t step) 
     if (m->steps[nx - 1] == step)
       return (long)nx - 1;
   }
-  if (m->hcap) {
+  if (!m->unordered) {
+    /* Rows in ascending step order (the usual case): a step above the last
+     * row's is new; any other is found by bisection. No hash is kept. */
+    if (m->nrows && step <= m->steps[m->nrows - 1]) {
+      size_t lo = 0, hi = m->nrows;
+      while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->steps[mid] < step)
+          lo = mid + 1;
+        else
+          hi = mid;
+      }
+      if (m->steps[lo] == step)
+        return (long)lo;
+    }
+  } else {
     size_t h = step_hash(step) & (m->hcap - 1);
     while (m->rowhash[h]) {
       uint32_t r = m->rowhash[h] - 1;
@@ -695,20 +711,28 @@ static long metric_row(wal_builder *b, wal_metric *m, size_t col, int64_t step) 
     b->bytes += (nc - m->caprows) * (sizeof *st + m->stride * (sizeof *val + sizeof *cnt));
     m->caprows = nc;
   }
-  if ((m->nrows + 1) * 2 > m->hcap) {
-    size_t nc = m->hcap ? m->hcap * 2 : 128;
-    b->bytes += (nc - m->hcap) * sizeof *m->rowhash;
+  size_t r = m->nrows;
+  int unordered = m->unordered || (r && step < m->steps[r - 1]);
+  /* From the first row out of order on, rows are found through a hash
+   * (built then over every row so far). */
+  if (unordered && (r + 1) * 2 > m->hcap) {
+    size_t nc = m->hcap ? m->hcap : 128;
+    while ((r + 1) * 2 > nc)
+      nc *= 2;
+    size_t before = m->hcap;
     if (metric_rehash(m, nc))
       return -1;
+    b->bytes += (nc - before) * sizeof *m->rowhash;
   }
-  size_t r = m->nrows++;
+  m->nrows++;
   m->steps[r] = step;
-  if (r && step < m->steps[r - 1])
-    m->unordered = 1;
-  size_t h = step_hash(step) & (m->hcap - 1);
-  while (m->rowhash[h])
-    h = (h + 1) & (m->hcap - 1);
-  m->rowhash[h] = (uint32_t)r + 1;
+  m->unordered = unordered;
+  if (unordered) {
+    size_t h = step_hash(step) & (m->hcap - 1);
+    while (m->rowhash[h])
+      h = (h + 1) & (m->hcap - 1);
+    m->rowhash[h] = (uint32_t)r + 1;
+  }
   return (long)r;
 }
 
@@ -749,6 +773,13 @@ static int on_metric(void *ctx, const cairn_metric_agg *a) {
   m->val[at] = m->cnt[at] ? m->val[at] + a->sum : a->sum;
   m->cnt[at] += a->count;
   m->next[col] = (uint32_t)row + 1;
+  /* This rank's next record of this metric is usually the next step's,
+   * about one record per metric later: fetch its cells now (a block covers
+   * more rows than the caches hold, so they would miss). */
+  if ((size_t)row + 1 < m->nrows) {
+    __builtin_prefetch(&m->val[at + m->stride], 1);
+    __builtin_prefetch(&m->cnt[at + m->stride], 1);
+  }
   return 0;
 }
 
