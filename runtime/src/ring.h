@@ -29,21 +29,18 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "cairn.h"
 #include "util.h"
 
-/* One metric sample, 24 bytes. */
-typedef struct {
-  uint32_t id;   /* metric id from cairn_metric_id */
-  uint32_t kind; /* CAIRN_REC_* (room for later record kinds)  */
-  int64_t step;
-  double value;
-} cairn_rec;
-
-enum { CAIRN_REC_METRIC = 1 };
+/* One metric sample, 24 bytes. The record, the producer cursor and the
+ * publication batch are defined in cairn.h: the inline fast path there
+ * fills rings directly (their layout is ABI). */
+typedef cairn__rec cairn_rec;
+enum { CAIRN_REC_METRIC = CAIRN__REC_METRIC };
 
 /* Records are made visible to the drain in batches of this many (a power of
  * two), and at step boundaries, cairn_flush and thread exit. */
-#define CAIRN_RING_PUBLISH_BATCH 32u
+#define CAIRN_RING_PUBLISH_BATCH CAIRN__PUBLISH_BATCH
 
 typedef struct cairn_ring {
   /* --- published by the producer, read by the drain ---------------------- */
@@ -65,20 +62,14 @@ typedef struct cairn_ring {
 } cairn_ring;
 
 /*
- * The producer's private cursor. It lives with the producing thread (in its
- * thread-local storage), not in the shared ring, so the hot path reads only
- * memory the thread owns: no pointer chase through the ring to find head.
- * `limit` is the cached tail plus the capacity: the ring is full, as far as
- * the producer knows, when head reaches it — one comparison per push.
+ * The producer's private cursor (cairn__cursor in cairn.h). It lives with
+ * the producing thread (in its thread-local storage), not in the shared
+ * ring, so the hot path reads only memory the thread owns: no pointer chase
+ * through the ring to find head. `limit` is the cached tail plus the
+ * capacity: the ring is full, as far as the producer knows, when head
+ * reaches it — one comparison per push. `gen` is the API's business.
  */
-typedef struct {
-  uint64_t head;    /* next slot to fill (free-running)                */
-  uint64_t limit;   /* cached tail + capacity                           */
-  uint64_t mask;    /* capacity - 1                                     */
-  cairn_rec *slots; /* == ring->slots                                   */
-  uint64_t dropped; /* records dropped when full                        */
-  cairn_ring *ring;
-} cairn_ring_producer;
+typedef cairn__cursor cairn_ring_producer;
 
 /* Allocates a ring of `capacity` (power of two, >= CAIRN_RING_PUBLISH_BATCH)
  * records. Returns NULL when out of memory or for a bad capacity.
@@ -113,6 +104,9 @@ static inline int cairn__ring_push_spsc(cairn_ring_producer *p, uint32_t id, int
   s->kind = CAIRN_REC_METRIC;
   s->step = step;
   s->value = v;
+  /* The record is complete before head covers it, also for a signal handler
+   * of this thread that publishes head (a compiler barrier, no instruction). */
+  atomic_signal_fence(memory_order_release);
   p->head = ++h;
   if (CAIRN_UNLIKELY((h & (CAIRN_RING_PUBLISH_BATCH - 1)) == 0))
     cairn__ring_publish(p);
