@@ -117,6 +117,7 @@ static void assert_defaults(const cairn_config *c) {
   cr_assert_eq(c->ring_capacity, 65536);
   cr_assert_eq(c->ring_policy, CAIRN_POLICY_DROP);
   cr_assert_float_eq(c->ring_high_water, 0.5, 1e-12);
+  cr_assert_eq(c->ring_overflow_bytes, 64ULL << 20);
   cr_assert_eq(c->flush_interval_ms, 100);
   cr_assert_eq(c->compression_level, 1);
   cr_assert_eq(c->wal_sync, CAIRN_SYNC_INTERVAL);
@@ -159,9 +160,9 @@ Test(config, load_without_file_or_env_gives_defaults) {
   assert_defaults(&c);
 }
 
-Test(config, key_table_lists_twenty_one_unique_keys) {
+Test(config, key_table_lists_twenty_two_unique_keys) {
   size_t n = cairn__config_key_count();
-  cr_assert_eq(n, 21);
+  cr_assert_eq(n, 22);
   for (size_t i = 0; i < n; i++) {
     cr_assert_not_null(cairn__config_key_name(i));
     for (size_t j = 0; j < i; j++)

@@ -100,6 +100,7 @@ static int register_thread(void) {
                                      cairn__g.cfg.ring_policy == CAIRN_POLICY_BLOCK);
   if (!r)
     return CAIRN_ENOMEM;
+  cairn__ring_set_overflow(r, cairn__g.cfg.ring_overflow_bytes);
   r->generation = gen;
   r->thread_index = thread_index();
   pthread_mutex_lock(&cairn__g.reg_lock);
