@@ -182,12 +182,18 @@ CAIRN_API int cairn_metric_id(const char *name);
  * Logs one sample of metric `id` at the current step (the last value given
  * to cairn_step by any thread; 0 before the first cairn_step).
  *
- * Returns CAIRN_OK; CAIRN_EDROPPED if the calling thread's ring was full and
- * ring.policy is "drop" (the record is counted as dropped); CAIRN_EBADID for
- * an id cairn_metric_id did not return; CAIRN_ENOTINIT before init or after
- * finalize; CAIRN_ENOMEM if the thread's first call cannot allocate its ring.
- * Under ring.policy "block" a full ring makes this call wait for the drain.
- * Thread-safe, lock-free, no system call in the common case.
+ * A full ring first grows by an overflow segment (up to ring.overflow_bytes
+ * per thread; the segment is usually one the drain prepared, else this call
+ * allocates it: the full-ring path, never the common case).
+ *
+ * Returns CAIRN_OK; CAIRN_EDROPPED if the calling thread's ring was full, could
+ * not grow, and ring.policy is "drop" (the record is counted as dropped);
+ * CAIRN_EBADID for an id cairn_metric_id did not return; CAIRN_ENOTINIT before
+ * init or after finalize; CAIRN_ENOMEM if the thread's first call cannot
+ * allocate its ring. Under ring.policy "block" a ring that is full and cannot
+ * grow makes this call wait for the drain. Thread-safe, lock-free, no system
+ * call in the common case. With GCC or Clang the common case is inlined at
+ * the call site (see the inline fast path below).
  */
 CAIRN_API int cairn_metric(int id, double value);
 
@@ -211,10 +217,10 @@ CAIRN_API int cairn_metric_at(int id, int64_t step, double value);
  * functions instead.
  *
  * ABI: the layouts of cairn__rec, cairn__cursor and cairn__hot_t, the
- * thread-local object cairn__tls (initial-exec model: the library must be
+ * thread-local object cairn_abi_tls (initial-exec model: the library must be
  * loaded at program start — linked, or LD_PRELOADed — or fit in the static
  * TLS surplus when dlopened, as it already must for its own thread-local
- * state) and the global cairn__hot are part of libcairn's ABI
+ * state) and the global cairn_abi_hot are part of libcairn's ABI
  * (CAIRN__INLINE_ABI; a change bumps the SONAME). Nothing in them is API:
  * never read or write them directly.
  */
@@ -253,28 +259,30 @@ typedef struct cairn__hot_t {
   uint64_t reserved2_[7];
 } cairn__hot_t;
 
-CAIRN_API extern cairn__hot_t cairn__hot;
+CAIRN_API extern cairn__hot_t cairn_abi_hot;
 /* Out-of-line halves of the fast path (not API). */
-CAIRN_API int cairn__metric_slow(int id, int64_t step, double value);
-CAIRN_API void cairn__metric_publish(void);
+CAIRN_API int cairn_abi_metric_slow(int id, int64_t step, double value);
+CAIRN_API void cairn_abi_metric_publish(void);
 
 #if defined(__GNUC__)
-CAIRN_API extern __thread cairn__cursor cairn__tls __attribute__((tls_model("initial-exec")));
+CAIRN_API extern __thread cairn__cursor cairn_abi_tls
+    __attribute__((tls_model("initial-exec")));
 #endif
 
 #if defined(__GNUC__) && !defined(CAIRN_NO_INLINE)
 static inline __attribute__((always_inline)) int cairn__metric_inline(int id, int64_t step,
                                                                       double value) {
-  cairn__cursor *c = &cairn__tls;
+  cairn__cursor *c = &cairn_abi_tls;
   uint64_t h = c->head;
-  if (__builtin_expect(c->gen == __atomic_load_n(&cairn__hot.running_gen, __ATOMIC_RELAXED) &&
-                           (uint32_t)id < __atomic_load_n(&cairn__hot.metric_ids,
-                                                          __ATOMIC_RELAXED) &&
-                           h != c->limit,
-                       1)) {
+  if (__builtin_expect(
+          c->gen == __atomic_load_n(&cairn_abi_hot.running_gen, __ATOMIC_RELAXED) &&
+              (uint32_t)id < __atomic_load_n(&cairn_abi_hot.metric_ids, __ATOMIC_RELAXED) &&
+              h != c->limit,
+          1)) {
     cairn__rec *s = &c->slots[h & c->mask];
     /* The line a few records ahead was last read by the drain on another
-     * core: ask for it now, for writing. A hint: no fault, no effect. */
+     * core: ask for it now (a write prefetch where the target has one). A
+     * hint: no fault, no effect. */
     __builtin_prefetch(&c->slots[(h + 8) & c->mask], 1, 3);
     s->id = (uint32_t)id;
     s->kind = CAIRN__REC_METRIC;
@@ -285,14 +293,14 @@ static inline __attribute__((always_inline)) int cairn__metric_inline(int id, in
     __atomic_signal_fence(__ATOMIC_RELEASE);
     c->head = ++h;
     if (__builtin_expect((h & (CAIRN__PUBLISH_BATCH - 1)) == 0, 0))
-      cairn__metric_publish();
+      cairn_abi_metric_publish();
     return 0;
   }
-  return cairn__metric_slow(id, step, value);
+  return cairn_abi_metric_slow(id, step, value);
 }
 #define cairn_metric_at(id, step, value) cairn__metric_inline((id), (step), (value))
-#define cairn_metric(id, value)                                                          \
-  cairn__metric_inline((id), __atomic_load_n(&cairn__hot.current_step, __ATOMIC_RELAXED), \
+#define cairn_metric(id, value)                                                            \
+  cairn__metric_inline((id), __atomic_load_n(&cairn_abi_hot.current_step, __ATOMIC_RELAXED), \
                        (value))
 #endif
 

@@ -34,15 +34,15 @@
 #else
 #define CAIRN_TLS _Thread_local
 #endif
-CAIRN_API CAIRN_TLS cairn__cursor cairn__tls;
+CAIRN_API CAIRN_TLS cairn__cursor cairn_abi_tls;
 static CAIRN_TLS uint32_t tls_thread; /* 1-based; 0 = not assigned yet */
-#define tls_gen cairn__tls.gen
+#define tls_gen cairn_abi_tls.gen
 
 /* The values every hot call reads (cairn.h; accessed with CAIRN_HOT_*). */
-CAIRN_API alignas(CAIRN_CACHELINE) cairn__hot_t cairn__hot = {.running_gen = CAIRN_GEN_NONE};
-_Static_assert(sizeof(cairn__hot_t) == 2 * CAIRN_CACHELINE, "cairn__hot: two cache lines");
+CAIRN_API alignas(CAIRN_CACHELINE) cairn__hot_t cairn_abi_hot = {.running_gen = CAIRN_GEN_NONE};
+_Static_assert(sizeof(cairn__hot_t) == 2 * CAIRN_CACHELINE, "cairn_abi_hot: two cache lines");
 _Static_assert(offsetof(cairn__hot_t, current_step) == CAIRN_CACHELINE,
-               "cairn__hot: the step on its own line");
+               "cairn_abi_hot: the step on its own line");
 _Static_assert(sizeof(cairn__rec) == 24, "cairn__rec: 24 bytes");
 
 static pthread_mutex_t lifecycle_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -83,8 +83,8 @@ static uint32_t thread_index(void) {
 static void ring_thread_exit(void *p) {
   cairn_ring *r = p;
   /* Thread-local storage is still valid while key destructors run. */
-  if (cairn__tls.ring == r)
-    cairn__ring_publish(&cairn__tls);
+  if (cairn_abi_tls.ring == r)
+    cairn__ring_publish(&cairn_abi_tls);
   /* release: the publication above happens before the drain sees the ring
    * as orphaned. */
   atomic_store_explicit(&r->orphaned, 1, memory_order_release);
@@ -118,7 +118,7 @@ static int register_thread(void) {
   cairn__g.rings[cairn__g.nrings++] = r;
   pthread_mutex_unlock(&cairn__g.reg_lock);
   pthread_setspecific(cairn__g.tls_key, r);
-  cairn__ring_producer_init(&cairn__tls, r);
+  cairn__ring_producer_init(&cairn_abi_tls, r);
   tls_gen = gen;
   return CAIRN_OK;
 }
@@ -127,8 +127,8 @@ static int register_thread(void) {
  * cursor's head only ever covers complete records, so a signal that
  * interrupted a push in the middle publishes the records before it. */
 void cairn__publish_self(void) {
-  if (tls_gen == CAIRN_HOT_LOAD(running_gen, __ATOMIC_RELAXED) && cairn__tls.ring)
-    cairn__ring_publish(&cairn__tls);
+  if (tls_gen == CAIRN_HOT_LOAD(running_gen, __ATOMIC_RELAXED) && cairn_abi_tls.ring)
+    cairn__ring_publish(&cairn_abi_tls);
 }
 
 /* ---- metrics ---------------------------------------------------------------- */
@@ -149,7 +149,7 @@ static int __attribute__((noinline)) metric_slow(int id, int64_t step, double va
     if (rc != CAIRN_OK)
       return rc;
   }
-  return cairn__ring_push_spsc(&cairn__tls, (uint32_t)id, step, value);
+  return cairn__ring_push_spsc(&cairn_abi_tls, (uint32_t)id, step, value);
 }
 
 /* The hot path, shared by both entry points (a direct call to an exported
@@ -159,7 +159,7 @@ static int __attribute__((noinline)) metric_slow(int id, int64_t step, double va
 static inline int metric_at(int id, int64_t step, double value) {
   if (CAIRN_LIKELY(tls_gen == CAIRN_HOT_LOAD(running_gen, __ATOMIC_RELAXED) &&
                    (uint32_t)id < CAIRN_HOT_LOAD(metric_ids, __ATOMIC_RELAXED)))
-    return cairn__ring_push_spsc(&cairn__tls, (uint32_t)id, step, value);
+    return cairn__ring_push_spsc(&cairn_abi_tls, (uint32_t)id, step, value);
   return metric_slow(id, step, value);
 }
 
@@ -174,11 +174,11 @@ CAIRN_API int(cairn_metric)(int id, double value) {
 }
 
 /* The inline fast path's calls back into the library (cairn.h). */
-CAIRN_API int cairn__metric_slow(int id, int64_t step, double value) {
+CAIRN_API int cairn_abi_metric_slow(int id, int64_t step, double value) {
   return metric_slow(id, step, value);
 }
 
-CAIRN_API void cairn__metric_publish(void) { cairn__ring_publish(&cairn__tls); }
+CAIRN_API void cairn_abi_metric_publish(void) { cairn__ring_publish(&cairn_abi_tls); }
 
 CAIRN_API int cairn_metric_id(const char *name) {
   if (!running())
@@ -192,7 +192,7 @@ CAIRN_API int cairn_metric_id(const char *name) {
    * threads may intern concurrently). */
   uint32_t n = cairn__names_count(&cairn__g.names);
   uint32_t cur = CAIRN_HOT_LOAD(metric_ids, __ATOMIC_RELAXED);
-  while (cur < n && !__atomic_compare_exchange_n(&cairn__hot.metric_ids, &cur, n, 1,
+  while (cur < n && !__atomic_compare_exchange_n(&cairn_abi_hot.metric_ids, &cur, n, 1,
                                                  __ATOMIC_RELEASE, __ATOMIC_RELAXED))
     ;
   return rc;
@@ -258,7 +258,7 @@ CAIRN_API int cairn_step(int64_t step) {
     return CAIRN_ENOTINIT;
   CAIRN_HOT_STORE(current_step, step, __ATOMIC_RELAXED);
   if (tls_gen == CAIRN_HOT_LOAD(running_gen, __ATOMIC_RELAXED))
-    cairn__ring_publish(&cairn__tls);
+    cairn__ring_publish(&cairn_abi_tls);
   cairn_ctl *c = malloc(sizeof *c);
   if (!c)
     return CAIRN_ENOMEM;
@@ -832,7 +832,7 @@ CAIRN_API int cairn_flush(void) {
   if (!running())
     return CAIRN_ENOTINIT;
   if (tls_gen == CAIRN_HOT_LOAD(running_gen, __ATOMIC_RELAXED))
-    cairn__ring_publish(&cairn__tls);
+    cairn__ring_publish(&cairn_abi_tls);
   /* seq_cst RMW: orders our publications before the request the drain
    * acquires. */
   uint64_t req = atomic_fetch_add(&cairn__g.flush_req, 1) + 1;
@@ -1071,7 +1071,7 @@ static int stop_locked(void) {
   if (!running())
     return CAIRN_ENOTINIT;
   if (tls_gen == CAIRN_HOT_LOAD(running_gen, __ATOMIC_RELAXED))
-    cairn__ring_publish(&cairn__tls);
+    cairn__ring_publish(&cairn_abi_tls);
   /* Artifacts already logged are hashed and recorded before the drain's
    * last block (the hasher pushes onto the control channel). */
   drop_uncommitted_slices();
@@ -1098,7 +1098,7 @@ static int stop_locked(void) {
   pthread_key_delete(cairn__g.tls_key);
   CAIRN_HOT_STORE(metric_ids, 0, __ATOMIC_SEQ_CST);
   cairn__names_destroy(&cairn__g.names);
-  memset(&cairn__tls, 0, sizeof cairn__tls);
+  memset(&cairn_abi_tls, 0, sizeof cairn_abi_tls);
   if (rc != CAIRN_OK)
     cairn__fmt(last_error, sizeof last_error,
                "some records could not be written to %s (see cairn_get_counters)",

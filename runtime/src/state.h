@@ -56,7 +56,7 @@ typedef struct cairn_drain cairn_drain;
 
 typedef struct {
   /* The run generation, the metric-id bound and the current step, which
-   * every hot call reads, are in cairn__hot (cairn.h): the inline fast path
+   * every hot call reads, are in cairn_abi_hot (cairn.h): the inline fast path
    * reads them too. Access them with the CAIRN_HOT_* macros below. */
   /* Control channel: the MPSC stack and its counters. */
   alignas(CAIRN_CACHELINE) _Atomic(cairn_ctl *) ctl_head;
@@ -108,7 +108,7 @@ typedef struct {
 
 extern cairn_state cairn__g;
 
-/* cairn__hot's fields are plain integers (the public header is also C++);
+/* cairn_abi_hot's fields are plain integers (the public header is also C++);
  * every access goes through these, with the memory order spelled out.
  *   running_gen: release store at init/finalize, acquire where a thread
  *                goes on to use what init set up, relaxed on the hot path
@@ -116,8 +116,8 @@ extern cairn_state cairn__g;
  *   metric_ids:  raised with a CAS by cairn_metric_id (release), read relaxed
  *                (an id is only valid once cairn_metric_id returned it).
  *   current_step: relaxed (a value, not a publication). */
-#define CAIRN_HOT_LOAD(field, mo) __atomic_load_n(&cairn__hot.field, mo)
-#define CAIRN_HOT_STORE(field, v, mo) __atomic_store_n(&cairn__hot.field, v, mo)
+#define CAIRN_HOT_LOAD(field, mo) __atomic_load_n(&cairn_abi_hot.field, mo)
+#define CAIRN_HOT_STORE(field, v, mo) __atomic_store_n(&cairn_abi_hot.field, v, mo)
 
 /* Sum of the metric channel's logged and dropped over live and retired rings.
  * Takes reg_lock. */
