@@ -382,6 +382,53 @@ Test(api, a_thread_that_exits_leaves_all_its_records) {
   rm_free(&m);
 }
 
+/* cairn.h turns cairn_metric(...) into an inline fast path; the exported
+ * functions, (cairn_metric)(...), are what dlopen and FFI users call. Both
+ * fill the same ring, with the same returns and accounting, across publication
+ * batches, a full ring (drops), a bad id and the end of the run. */
+Test(api, inline_and_exported_metric_calls_share_one_ring_and_its_accounting) {
+  setenv("CAIRN_RING_CAPACITY", "1024", 1);
+  setenv("CAIRN_DRAIN_FLUSH_INTERVAL_MS", "60000", 1);
+  setenv("CAIRN_RING_HIGH_WATER", "1.0", 1);
+  cr_assert_eq(cairn_init(NULL), CAIRN_OK);
+  unsetenv("CAIRN_RING_CAPACITY");
+  unsetenv("CAIRN_DRAIN_FLUSH_INTERVAL_MS");
+  unsetenv("CAIRN_RING_HIGH_WATER");
+  int id = cairn_metric_id("x");
+  int (*exported)(int, double) = cairn_metric; /* no call: not the macro */
+  uint64_t ok = 0, dropped = 0;
+  for (int i = 0; i < 3000; i++) {
+    int rc;
+    switch (i % 4) {
+    case 0: rc = cairn_metric(id, 1.0); break;
+    case 1: rc = (cairn_metric)(id, 1.0); break;
+    case 2: rc = cairn_metric_at(id, 7, 1.0); break;
+    default: rc = exported(id, 1.0); break;
+    }
+    cr_assert(rc == CAIRN_OK || rc == CAIRN_EDROPPED, "rc %d", rc);
+    ok += rc == CAIRN_OK;
+    dropped += rc == CAIRN_EDROPPED;
+  }
+  cr_assert_eq(cairn_metric(id + 1, 1.0), CAIRN_EBADID);
+  cr_assert_eq((cairn_metric)(id + 1, 1.0), CAIRN_EBADID);
+  cr_assert_eq(cairn_metric_at(-1, 0, 1.0), CAIRN_EBADID);
+  cairn_run_info info;
+  cairn_get_run_info(&info);
+  cr_assert_eq(cairn_finalize(), CAIRN_OK);
+  cr_assert_eq(cairn_metric(id, 1.0), CAIRN_ENOTINIT);
+  cr_assert_eq((cairn_metric_at)(id, 1, 1.0), CAIRN_ENOTINIT);
+  cairn_counters c;
+  cairn_get_counters(CAIRN_CHANNEL_METRICS, &c);
+  cr_assert_eq(c.logged, 3000);
+  cr_assert_eq(c.dropped, dropped);
+  cr_assert_eq(c.written, ok);
+  cr_assert_eq(c.rejected, 3);
+  run_model m;
+  cr_assert_eq(rm_read(&m, info.run_dir), CAIRN_OK);
+  cr_assert_eq(m.samples[id], ok);
+  rm_free(&m);
+}
+
 Test(api, flush_makes_records_durable_before_finalize) {
   cr_assert_eq(cairn_init(NULL), CAIRN_OK);
   int id = cairn_metric_id("loss");

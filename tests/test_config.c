@@ -117,6 +117,7 @@ static void assert_defaults(const cairn_config *c) {
   cr_assert_eq(c->ring_capacity, 65536);
   cr_assert_eq(c->ring_policy, CAIRN_POLICY_DROP);
   cr_assert_float_eq(c->ring_high_water, 0.5, 1e-12);
+  cr_assert_eq(c->ring_overflow_bytes, 64ULL << 20);
   cr_assert_eq(c->flush_interval_ms, 100);
   cr_assert_eq(c->compression_level, 1);
   cr_assert_eq(c->wal_sync, CAIRN_SYNC_INTERVAL);

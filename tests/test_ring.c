@@ -120,6 +120,81 @@ Test(ring, full_ring_exactly_at_the_counter_limit_still_detects_full) {
   cairn__ring_destroy(r);
 }
 
+/* ---- overflow segments ---------------------------------------------------- */
+
+Test(ring, full_ring_chains_overflow_segments_up_to_the_bound_in_order) {
+  cairn_ring *r = cairn__ring_create(CAP, 1.0, 0);
+  /* Room for two overflow segments. */
+  cairn__ring_set_overflow(r, 2 * CAP * sizeof(cairn_rec));
+  cairn_ring_producer p;
+  cairn__ring_producer_init(&p, r);
+  for (uint32_t i = 0; i < 3 * CAP; i++)
+    cr_assert_eq(cairn__ring_push_spsc(&p, 1, i, (double)i), CAIRN_OK, "record %u", i);
+  cr_assert_eq(atomic_load(&r->overflows), 2);
+  cr_assert_eq(atomic_load(&r->nsegs), 3);
+  /* At the bound: drops, counted. */
+  cr_assert_eq(cairn__ring_push_spsc(&p, 1, 0, 0.0), CAIRN_EDROPPED);
+  cr_assert_eq(p.dropped, 1);
+  /* The drain reads all three segments in index order. */
+  uint64_t t, n = cairn__ring_peek_spsc(r, &t);
+  cr_assert_eq(n, 3 * CAP);
+  for (uint64_t k = 0; k < n; k++) {
+    const cairn_rec *rec = cairn__ring_slot(r, t + k);
+    cr_assert_eq(rec->step, (int64_t)k);
+    cr_assert_float_eq(rec->value, (double)k, 0);
+  }
+  cairn__ring_release_spsc(r, t + n);
+  /* Two segments were left behind: one is kept as the spare, one freed. */
+  cr_assert_not_null(atomic_load(&r->spare));
+  cr_assert_eq(atomic_load(&r->nsegs), 2);
+  /* The producer's segment has room again; the next overflow takes the
+   * spare instead of allocating. */
+  for (uint32_t i = 0; i < 2 * CAP; i++)
+    cr_assert_eq(cairn__ring_push_spsc(&p, 2, 3 * CAP + i, 0.0), CAIRN_OK);
+  cr_assert_null(atomic_load(&r->spare));
+  cr_assert_eq(atomic_load(&r->nsegs), 2);
+  cr_assert_eq(drain_all(r, NULL, NULL), 2 * CAP);
+  cairn__ring_destroy(r);
+}
+
+Test(ring, overflow_across_the_64_bit_counter_limit_keeps_order) {
+  cairn_ring *r = cairn__ring_create(CAP, 1.0, 0);
+  cairn__ring_set_overflow(r, 8 * CAP * sizeof(cairn_rec));
+  uint64_t start = UINT64_MAX - CAP - CAP / 2;
+  atomic_store(&r->pub_head, start);
+  atomic_store(&r->tail, start);
+  cairn_ring_producer p;
+  cairn__ring_producer_init(&p, r);
+  uint64_t sum = 0, expect = 0;
+  for (uint32_t i = 0; i < 4 * CAP; i++) {
+    cr_assert_eq(cairn__ring_push_spsc(&p, i % 1000, 0, 0.0), CAIRN_OK);
+    expect += i % 1000;
+  }
+  cairn__ring_publish(&p);
+  cr_assert_eq(drain_all(r, &sum, NULL), 4 * CAP);
+  cr_assert_eq(sum, expect);
+  cr_assert_eq(p.dropped, 0);
+  cairn__ring_destroy(r);
+}
+
+Test(ring, spare_provisioned_by_the_drain_is_used_and_bounded) {
+  cairn_ring *r = cairn__ring_create(CAP, 0.5, 0);
+  cairn__ring_provision_spare(r);
+  cr_assert_null(atomic_load(&r->spare), "no overflow allowed: no spare");
+  cairn__ring_set_overflow(r, CAP * sizeof(cairn_rec));
+  cairn__ring_provision_spare(r);
+  cr_assert_not_null(atomic_load(&r->spare));
+  cairn__ring_provision_spare(r); /* already has one: no second */
+  cr_assert_eq(atomic_load(&r->nsegs), 2);
+  cairn_ring_producer p;
+  cairn__ring_producer_init(&p, r);
+  for (uint32_t i = 0; i < 2 * CAP; i++)
+    cr_assert_eq(cairn__ring_push_spsc(&p, 1, i, 0.0), CAIRN_OK);
+  cr_assert_eq(cairn__ring_push_spsc(&p, 1, 0, 0.0), CAIRN_EDROPPED);
+  cr_assert_eq(drain_all(r, NULL, NULL), 2 * CAP);
+  cairn__ring_destroy(r);
+}
+
 /* ---- two-thread stress --------------------------------------------------- */
 
 #define STRESS_N 4000000ull
@@ -149,6 +224,8 @@ static void *consumer(void *p) {
       expect = seq + 1;
     }
     cairn__ring_release_spsc(s->r, t + n);
+    if (n >= s->r->high_water)
+      cairn__ring_provision_spare(s->r); /* as the drain does */
     s->consumed += n;
     if (done && n == 0)
       break;
@@ -157,8 +234,9 @@ static void *consumer(void *p) {
   return NULL;
 }
 
-static void run_stress(int block) {
+static void run_stress(int block, uint64_t overflow_bytes) {
   stress s = {.r = cairn__ring_create(CAP, 0.5, block)};
+  cairn__ring_set_overflow(s.r, overflow_bytes);
   cairn_ring_producer p;
   cairn__ring_producer_init(&p, s.r);
   atomic_init(&s.done, 0);
@@ -185,6 +263,16 @@ static void run_stress(int block) {
   cairn__ring_destroy(s.r);
 }
 
-Test(ring, stress_drop_policy_accounts_for_every_record, .timeout = 120) { run_stress(0); }
+Test(ring, stress_drop_policy_accounts_for_every_record, .timeout = 120) { run_stress(0, 0); }
 
-Test(ring, stress_block_policy_loses_nothing, .timeout = 120) { run_stress(1); }
+Test(ring, stress_block_policy_loses_nothing, .timeout = 120) { run_stress(1, 0); }
+
+/* The consumer provisions spares and retires segments while the producer
+ * chains them: every record arrives once, in order, or is a counted drop. */
+Test(ring, stress_overflow_segments_account_for_every_record, .timeout = 120) {
+  run_stress(0, 4 * CAP * sizeof(cairn_rec));
+}
+
+Test(ring, stress_block_policy_with_overflow_loses_nothing, .timeout = 120) {
+  run_stress(1, 2 * CAP * sizeof(cairn_rec));
+}

@@ -182,17 +182,127 @@ CAIRN_API int cairn_metric_id(const char *name);
  * Logs one sample of metric `id` at the current step (the last value given
  * to cairn_step by any thread; 0 before the first cairn_step).
  *
- * Returns CAIRN_OK; CAIRN_EDROPPED if the calling thread's ring was full and
- * ring.policy is "drop" (the record is counted as dropped); CAIRN_EBADID for
- * an id cairn_metric_id did not return; CAIRN_ENOTINIT before init or after
- * finalize; CAIRN_ENOMEM if the thread's first call cannot allocate its ring.
- * Under ring.policy "block" a full ring makes this call wait for the drain.
- * Thread-safe, lock-free, no system call in the common case.
+ * A full ring first grows by an overflow segment (up to ring.overflow_bytes
+ * per thread; the segment is usually one the drain prepared, else this call
+ * allocates it: the full-ring path, never the common case).
+ *
+ * Returns CAIRN_OK; CAIRN_EDROPPED if the calling thread's ring was full, could
+ * not grow, and ring.policy is "drop" (the record is counted as dropped);
+ * CAIRN_EBADID for an id cairn_metric_id did not return; CAIRN_ENOTINIT before
+ * init or after finalize; CAIRN_ENOMEM if the thread's first call cannot
+ * allocate its ring. Under ring.policy "block" a ring that is full and cannot
+ * grow makes this call wait for the drain. Thread-safe, lock-free, no system
+ * call in the common case. With GCC or Clang the common case is inlined at
+ * the call site (see the inline fast path below).
  */
 CAIRN_API int cairn_metric(int id, double value);
 
 /* Like cairn_metric, at an explicit step. Same returns and guarantees. */
 CAIRN_API int cairn_metric_at(int id, int64_t step, double value);
+
+/*
+ * The inline fast path of cairn_metric and cairn_metric_at.
+ *
+ * With GCC or Clang, this header turns cairn_metric(...) and
+ * cairn_metric_at(...) into calls of cairn__metric_inline, which the
+ * compiler inlines at the call site: check the run generation and the id
+ * bound, store one record into the calling thread's ring through its
+ * thread-local cursor, and call back into the library only when the ring
+ * is full, at a publication boundary (every CAIRN__PUBLISH_BATCH records),
+ * or when the thread is not yet registered in the run. Behaviour, returns
+ * and accounting are exactly those of the exported functions, which remain
+ * (for dlopen, FFI — ctypes, Fortran bind(C) — and for taking the function's
+ * address: `(cairn_metric)(id, v)` or `&cairn_metric` bypasses the macro).
+ * Define CAIRN_NO_INLINE before including cairn.h to call the exported
+ * functions instead.
+ *
+ * ABI: the layouts of cairn__rec, cairn__cursor and cairn__hot_t, the
+ * thread-local object cairn_abi_tls (initial-exec model: the library must be
+ * loaded at program start — linked, or LD_PRELOADed — or fit in the static
+ * TLS surplus when dlopened, as it already must for its own thread-local
+ * state) and the global cairn_abi_hot are part of libcairn's ABI
+ * (CAIRN__INLINE_ABI; a change bumps the SONAME). Nothing in them is API:
+ * never read or write them directly.
+ */
+#define CAIRN__INLINE_ABI 1
+#define CAIRN__PUBLISH_BATCH 32u /* power of two */
+#define CAIRN__REC_METRIC 1u
+
+/* One metric record in a ring, 24 bytes. */
+typedef struct cairn__rec {
+  uint32_t id;   /* metric id from cairn_metric_id */
+  uint32_t kind; /* CAIRN__REC_METRIC              */
+  int64_t step;
+  double value;
+} cairn__rec;
+
+/* A thread's producer cursor into its ring (thread-local). */
+typedef struct cairn__cursor {
+  uint64_t gen;            /* run generation the cursor belongs to        */
+  uint64_t head;           /* next record to fill (free-running)          */
+  uint64_t limit;          /* head == limit: the ring looks full          */
+  uint64_t mask;           /* ring capacity - 1                           */
+  cairn__rec *slots;       /* the ring's records                          */
+  uint64_t dropped;        /* records dropped by this thread in this ring */
+  struct cairn_ring *ring; /* opaque                                      */
+  uint64_t reserved_;
+} cairn__cursor;
+
+/* Process-wide values every fast-path call reads; two cache lines, so the
+ * step (written at each cairn_step) does not share the read-mostly one. */
+typedef struct cairn__hot_t {
+  uint64_t running_gen; /* generation of the running run; UINT64_MAX none */
+  uint32_t metric_ids;  /* ids below this are valid                       */
+  uint32_t reserved0_;
+  uint64_t reserved1_[6];
+  int64_t current_step; /* the last cairn_step                            */
+  uint64_t reserved2_[7];
+} cairn__hot_t;
+
+CAIRN_API extern cairn__hot_t cairn_abi_hot;
+/* Out-of-line halves of the fast path (not API). */
+CAIRN_API int cairn_abi_metric_slow(int id, int64_t step, double value);
+CAIRN_API void cairn_abi_metric_publish(void);
+
+#if defined(__GNUC__)
+CAIRN_API extern __thread cairn__cursor cairn_abi_tls
+    __attribute__((tls_model("initial-exec")));
+#endif
+
+#if defined(__GNUC__) && !defined(CAIRN_NO_INLINE)
+static inline __attribute__((always_inline)) int cairn__metric_inline(int id, int64_t step,
+                                                                      double value) {
+  cairn__cursor *c = &cairn_abi_tls;
+  uint64_t h = c->head;
+  if (__builtin_expect(
+          c->gen == __atomic_load_n(&cairn_abi_hot.running_gen, __ATOMIC_RELAXED) &&
+              (uint32_t)id < __atomic_load_n(&cairn_abi_hot.metric_ids, __ATOMIC_RELAXED) &&
+              h != c->limit,
+          1)) {
+    cairn__rec *s = &c->slots[h & c->mask];
+    /* The line a few records ahead was last read by the drain on another
+     * core: ask for it now (a write prefetch where the target has one). A
+     * hint: no fault, no effect. */
+    __builtin_prefetch(&c->slots[(h + 8) & c->mask], 1, 3);
+    s->id = (uint32_t)id;
+    s->kind = CAIRN__REC_METRIC;
+    s->step = step;
+    s->value = value;
+    /* The record is complete before head covers it, also for a signal
+     * handler of this thread that publishes head (compiler barrier only). */
+    __atomic_signal_fence(__ATOMIC_RELEASE);
+    c->head = ++h;
+    if (__builtin_expect((h & (CAIRN__PUBLISH_BATCH - 1)) == 0, 0))
+      cairn_abi_metric_publish();
+    return 0;
+  }
+  return cairn_abi_metric_slow(id, step, value);
+}
+#define cairn_metric_at(id, step, value) cairn__metric_inline((id), (step), (value))
+#define cairn_metric(id, value)                                                            \
+  cairn__metric_inline((id), __atomic_load_n(&cairn_abi_hot.current_step, __ATOMIC_RELAXED), \
+                       (value))
+#endif
 
 /*
  * Marks the start of `step`: later cairn_metric calls (from any thread) log

@@ -24,22 +24,26 @@
 #define CAIRN_STR2(x) #x
 #define CAIRN_STR(x) CAIRN_STR2(x)
 
-/* The calling thread's ring and the run generation it belongs to. The
- * initial-exec model makes the access a single %fs-relative load; cairn is
- * loaded at program start (linked or LD_PRELOADed), where static TLS is
- * available. */
+/* The calling thread's cursor into its ring, with the run generation it
+ * belongs to (cairn__cursor, cairn.h). Exported: the inline fast path in
+ * cairn.h uses it. The initial-exec model makes the access a single
+ * %fs-relative load; cairn is loaded at program start (linked or
+ * LD_PRELOADed), where static TLS is available. */
 #if defined(__GNUC__)
 #define CAIRN_TLS __thread __attribute__((tls_model("initial-exec")))
 #else
 #define CAIRN_TLS _Thread_local
 #endif
-typedef struct {
-  uint64_t gen;          /* run generation the cursor belongs to */
-  cairn_ring_producer p; /* this thread's cursor into its ring   */
-} cairn_tls_slot;
-static CAIRN_TLS cairn_tls_slot tls; /* one TLS block: one address computation */
+CAIRN_API CAIRN_TLS cairn__cursor cairn_abi_tls;
 static CAIRN_TLS uint32_t tls_thread; /* 1-based; 0 = not assigned yet */
-#define tls_gen tls.gen
+#define tls_gen cairn_abi_tls.gen
+
+/* The values every hot call reads (cairn.h; accessed with CAIRN_HOT_*). */
+CAIRN_API alignas(CAIRN_CACHELINE) cairn__hot_t cairn_abi_hot = {.running_gen = CAIRN_GEN_NONE};
+_Static_assert(sizeof(cairn__hot_t) == 2 * CAIRN_CACHELINE, "cairn_abi_hot: two cache lines");
+_Static_assert(offsetof(cairn__hot_t, current_step) == CAIRN_CACHELINE,
+               "cairn_abi_hot: the step on its own line");
+_Static_assert(sizeof(cairn__rec) == 24, "cairn__rec: 24 bytes");
 
 static pthread_mutex_t lifecycle_lock = PTHREAD_MUTEX_INITIALIZER;
 static char last_error[1024];
@@ -47,7 +51,6 @@ static int atexit_registered;
 
 /* Static initialisation of the parts that must be valid before any init. */
 __attribute__((constructor)) static void cairn_state_ctor(void) {
-  atomic_init(&cairn__g.running_gen, CAIRN_GEN_NONE);
   pthread_mutex_init(&cairn__g.reg_lock, NULL);
   pthread_mutex_init(&cairn__g.flush_lock, NULL);
   pthread_cond_init(&cairn__g.flush_cond, NULL);
@@ -61,7 +64,7 @@ CAIRN_API const char *cairn_version(void) {
 CAIRN_API const char *cairn_last_error(void) { return last_error; }
 
 static inline int running(void) {
-  return atomic_load_explicit(&cairn__g.running_gen, memory_order_acquire) != CAIRN_GEN_NONE;
+  return CAIRN_HOT_LOAD(running_gen, __ATOMIC_ACQUIRE) != CAIRN_GEN_NONE;
 }
 
 int cairn__running(void) { return running(); }
@@ -80,8 +83,8 @@ static uint32_t thread_index(void) {
 static void ring_thread_exit(void *p) {
   cairn_ring *r = p;
   /* Thread-local storage is still valid while key destructors run. */
-  if (tls.p.ring == r)
-    cairn__ring_publish(&tls.p);
+  if (cairn_abi_tls.ring == r)
+    cairn__ring_publish(&cairn_abi_tls);
   /* release: the publication above happens before the drain sees the ring
    * as orphaned. */
   atomic_store_explicit(&r->orphaned, 1, memory_order_release);
@@ -90,13 +93,14 @@ static void ring_thread_exit(void *p) {
 
 /* Slow path of the first metric call of a thread in this run. */
 static int register_thread(void) {
-  uint64_t gen = atomic_load_explicit(&cairn__g.running_gen, memory_order_acquire);
+  uint64_t gen = CAIRN_HOT_LOAD(running_gen, __ATOMIC_ACQUIRE);
   if (gen == CAIRN_GEN_NONE)
     return CAIRN_ENOTINIT;
   cairn_ring *r = cairn__ring_create(cairn__g.cfg.ring_capacity, cairn__g.cfg.ring_high_water,
                                      cairn__g.cfg.ring_policy == CAIRN_POLICY_BLOCK);
   if (!r)
     return CAIRN_ENOMEM;
+  cairn__ring_set_overflow(r, cairn__g.cfg.ring_overflow_bytes);
   r->generation = gen;
   r->thread_index = thread_index();
   pthread_mutex_lock(&cairn__g.reg_lock);
@@ -114,7 +118,7 @@ static int register_thread(void) {
   cairn__g.rings[cairn__g.nrings++] = r;
   pthread_mutex_unlock(&cairn__g.reg_lock);
   pthread_setspecific(cairn__g.tls_key, r);
-  cairn__ring_producer_init(&tls.p, r);
+  cairn__ring_producer_init(&cairn_abi_tls, r);
   tls_gen = gen;
   return CAIRN_OK;
 }
@@ -123,9 +127,8 @@ static int register_thread(void) {
  * cursor's head only ever covers complete records, so a signal that
  * interrupted a push in the middle publishes the records before it. */
 void cairn__publish_self(void) {
-  if (tls_gen == atomic_load_explicit(&cairn__g.running_gen, memory_order_relaxed) &&
-      tls.p.ring)
-    cairn__ring_publish(&tls.p);
+  if (tls_gen == CAIRN_HOT_LOAD(running_gen, __ATOMIC_RELAXED) && cairn_abi_tls.ring)
+    cairn__ring_publish(&cairn_abi_tls);
 }
 
 /* ---- metrics ---------------------------------------------------------------- */
@@ -141,12 +144,12 @@ static int __attribute__((noinline)) metric_slow(int id, int64_t step, double va
     reject(CAIRN_CHANNEL_METRICS);
     return CAIRN_EBADID;
   }
-  if (tls_gen != atomic_load_explicit(&cairn__g.running_gen, memory_order_relaxed)) {
+  if (tls_gen != CAIRN_HOT_LOAD(running_gen, __ATOMIC_RELAXED)) {
     int rc = register_thread();
     if (rc != CAIRN_OK)
       return rc;
   }
-  return cairn__ring_push_spsc(&tls.p, (uint32_t)id, step, value);
+  return cairn__ring_push_spsc(&cairn_abi_tls, (uint32_t)id, step, value);
 }
 
 /* The hot path, shared by both entry points (a direct call to an exported
@@ -154,22 +157,28 @@ static int __attribute__((noinline)) metric_slow(int id, int64_t step, double va
  * line and two thread-local loads; the generation check covers "not
  * initialized", "finalized" and "this thread has no ring in this run". */
 static inline int metric_at(int id, int64_t step, double value) {
-  if (CAIRN_LIKELY(tls_gen == atomic_load_explicit(&cairn__g.running_gen,
-                                                   memory_order_relaxed) &&
-                   (uint32_t)id < atomic_load_explicit(&cairn__g.metric_ids,
-                                                       memory_order_relaxed)))
-    return cairn__ring_push_spsc(&tls.p, (uint32_t)id, step, value);
+  if (CAIRN_LIKELY(tls_gen == CAIRN_HOT_LOAD(running_gen, __ATOMIC_RELAXED) &&
+                   (uint32_t)id < CAIRN_HOT_LOAD(metric_ids, __ATOMIC_RELAXED)))
+    return cairn__ring_push_spsc(&cairn_abi_tls, (uint32_t)id, step, value);
   return metric_slow(id, step, value);
 }
 
-CAIRN_API int cairn_metric_at(int id, int64_t step, double value) {
+/* The exported functions (the names are parenthesised: cairn.h makes them
+ * function-like macros for the inline fast path). */
+CAIRN_API int(cairn_metric_at)(int id, int64_t step, double value) {
   return metric_at(id, step, value);
 }
 
-CAIRN_API int cairn_metric(int id, double value) {
-  return metric_at(id, atomic_load_explicit(&cairn__g.current_step, memory_order_relaxed),
-                   value);
+CAIRN_API int(cairn_metric)(int id, double value) {
+  return metric_at(id, CAIRN_HOT_LOAD(current_step, __ATOMIC_RELAXED), value);
 }
+
+/* The inline fast path's calls back into the library (cairn.h). */
+CAIRN_API int cairn_abi_metric_slow(int id, int64_t step, double value) {
+  return metric_slow(id, step, value);
+}
+
+CAIRN_API void cairn_abi_metric_publish(void) { cairn__ring_publish(&cairn_abi_tls); }
 
 CAIRN_API int cairn_metric_id(const char *name) {
   if (!running())
@@ -182,10 +191,9 @@ CAIRN_API int cairn_metric_id(const char *name) {
   /* Raise the hot path's mirror of the name count; never lower it (two
    * threads may intern concurrently). */
   uint32_t n = cairn__names_count(&cairn__g.names);
-  uint32_t cur = atomic_load_explicit(&cairn__g.metric_ids, memory_order_relaxed);
-  while (cur < n && !atomic_compare_exchange_weak_explicit(&cairn__g.metric_ids, &cur, n,
-                                                          memory_order_release,
-                                                          memory_order_relaxed))
+  uint32_t cur = CAIRN_HOT_LOAD(metric_ids, __ATOMIC_RELAXED);
+  while (cur < n && !__atomic_compare_exchange_n(&cairn_abi_hot.metric_ids, &cur, n, 1,
+                                                 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
     ;
   return rc;
 }
@@ -248,9 +256,9 @@ static int ctl_new(uint16_t type, const char *key, const char *val, cairn_ctl **
 CAIRN_API int cairn_step(int64_t step) {
   if (!running())
     return CAIRN_ENOTINIT;
-  atomic_store_explicit(&cairn__g.current_step, step, memory_order_relaxed);
-  if (tls_gen == atomic_load_explicit(&cairn__g.running_gen, memory_order_relaxed))
-    cairn__ring_publish(&tls.p);
+  CAIRN_HOT_STORE(current_step, step, __ATOMIC_RELAXED);
+  if (tls_gen == CAIRN_HOT_LOAD(running_gen, __ATOMIC_RELAXED))
+    cairn__ring_publish(&cairn_abi_tls);
   cairn_ctl *c = malloc(sizeof *c);
   if (!c)
     return CAIRN_ENOMEM;
@@ -823,8 +831,8 @@ CAIRN_API int cairn_execution_end(int64_t id) {
 CAIRN_API int cairn_flush(void) {
   if (!running())
     return CAIRN_ENOTINIT;
-  if (tls_gen == atomic_load_explicit(&cairn__g.running_gen, memory_order_relaxed))
-    cairn__ring_publish(&tls.p);
+  if (tls_gen == CAIRN_HOT_LOAD(running_gen, __ATOMIC_RELAXED))
+    cairn__ring_publish(&cairn_abi_tls);
   /* seq_cst RMW: orders our publications before the request the drain
    * acquires. */
   uint64_t req = atomic_fetch_add(&cairn__g.flush_req, 1) + 1;
@@ -897,7 +905,7 @@ static void reset_counters(void) {
   atomic_store(&cairn__g.m_written, 0);
   atomic_store(&cairn__g.m_lost, 0);
   atomic_store(&cairn__g.flush_error, 0);
-  atomic_store(&cairn__g.current_step, 0);
+  CAIRN_HOT_STORE(current_step, 0, __ATOMIC_SEQ_CST);
 }
 
 /* Makes run.dir absolute (against the working directory) into parent. */
@@ -999,7 +1007,7 @@ int cairn__start(const cairn_config *cfg, const cairn_start_opts *o, char *err,
   cairn__g.generation++;
   /* release: everything set up above is visible to a thread that sees the
    * run as running. */
-  atomic_store_explicit(&cairn__g.running_gen, cairn__g.generation, memory_order_release);
+  CAIRN_HOT_STORE(running_gen, cairn__g.generation, __ATOMIC_RELEASE);
   if (!atexit_registered) {
     atexit_registered = 1;
     atexit(cairn_atexit);
@@ -1062,14 +1070,14 @@ out:
 static int stop_locked(void) {
   if (!running())
     return CAIRN_ENOTINIT;
-  if (tls_gen == atomic_load_explicit(&cairn__g.running_gen, memory_order_relaxed))
-    cairn__ring_publish(&tls.p);
+  if (tls_gen == CAIRN_HOT_LOAD(running_gen, __ATOMIC_RELAXED))
+    cairn__ring_publish(&cairn_abi_tls);
   /* Artifacts already logged are hashed and recorded before the drain's
    * last block (the hasher pushes onto the control channel). */
   drop_uncommitted_slices();
   cairn__hasher_stop();
   /* From here on every logging call returns CAIRN_ENOTINIT. */
-  atomic_store_explicit(&cairn__g.running_gen, CAIRN_GEN_NONE, memory_order_release);
+  CAIRN_HOT_STORE(running_gen, CAIRN_GEN_NONE, __ATOMIC_RELEASE);
   int rc = cairn__drain_stop();
 
   /* Keep the final accounting readable after the rings are gone. */
@@ -1088,9 +1096,9 @@ static int stop_locked(void) {
   pthread_mutex_unlock(&cairn__g.reg_lock);
   /* No destructor may run for rings of this run any more. */
   pthread_key_delete(cairn__g.tls_key);
-  atomic_store(&cairn__g.metric_ids, 0);
+  CAIRN_HOT_STORE(metric_ids, 0, __ATOMIC_SEQ_CST);
   cairn__names_destroy(&cairn__g.names);
-  memset(&tls, 0, sizeof tls);
+  memset(&cairn_abi_tls, 0, sizeof cairn_abi_tls);
   if (rc != CAIRN_OK)
     cairn__fmt(last_error, sizeof last_error,
                "some records could not be written to %s (see cairn_get_counters)",

@@ -31,6 +31,7 @@ typedef struct cairn_config {
   uint32_t ring_capacity;        /* ring.capacity (records, 2^k)    */
   cairn_ring_policy ring_policy; /* ring.policy                     */
   double ring_high_water;        /* ring.high_water (fraction)      */
+  uint64_t ring_overflow_bytes;  /* ring.overflow_bytes             */
   uint32_t flush_interval_ms;    /* drain.flush_interval_ms         */
   int compression_level;         /* wal.compression_level (zstd)    */
   cairn_sync_policy wal_sync;    /* wal.sync                        */

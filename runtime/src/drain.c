@@ -318,6 +318,10 @@ static void drain_rings(cairn_drain *d, uint64_t *drained) {
     }
     cairn__ring_release_spsc(r, t + n);
     *drained += n;
+    /* A ring that ran high may soon overflow: have a spare segment ready,
+     * allocated here rather than by its producer. */
+    if (n >= r->high_water && !orphan)
+      cairn__ring_provision_spare(r);
     if (orphan) {
       /* Its owner has exited: fold its accounting into the retired totals
        * and free it. */

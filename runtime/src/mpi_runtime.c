@@ -109,7 +109,7 @@ void cairn__mpi_activate(int granted) {
   cairn__log_set_level((int)cfg.log_level);
   if (!cfg.enabled || !cfg.mpi_enabled)
     return;
-  if (cairn__g.have_run && atomic_load(&cairn__g.running_gen) != CAIRN_GEN_NONE) {
+  if (cairn__g.have_run && CAIRN_HOT_LOAD(running_gen, __ATOMIC_SEQ_CST) != CAIRN_GEN_NONE) {
     /* The application called cairn_init before MPI_Init: that standalone
      * run continues; say so once per job. */
     disable("cairn_init was called before MPI_Init; that process-local run continues",
@@ -300,7 +300,7 @@ void cairn__mpi_activate(int granted) {
   }
   cairn__meta_free(&extra);
   if (!all_ok(ok)) {
-    if (atomic_load(&cairn__g.running_gen) != CAIRN_GEN_NONE)
+    if (CAIRN_HOT_LOAD(running_gen, __ATOMIC_SEQ_CST) != CAIRN_GEN_NONE)
       cairn__stop();
     atomic_store(&mine->closed, 1);
     cairn__agg_stop();
@@ -367,14 +367,14 @@ static void wait_written(seg_header *h, const cairn_shm_channel *mine) {
 
 int cairn__mpi_active(void) {
   return mpi_state.active &&
-         atomic_load_explicit(&cairn__g.running_gen, memory_order_acquire) != CAIRN_GEN_NONE;
+         CAIRN_HOT_LOAD(running_gen, __ATOMIC_ACQUIRE) != CAIRN_GEN_NONE;
 }
 
 void cairn__mpi_finalize(void) {
   if (!mpi_state.active)
     return;
   /* This rank's last records go to its channel, which is then closed. */
-  if (atomic_load(&cairn__g.running_gen) != CAIRN_GEN_NONE)
+  if (CAIRN_HOT_LOAD(running_gen, __ATOMIC_SEQ_CST) != CAIRN_GEN_NONE)
     cairn__stop();
   else if (cairn__g.chan)
     atomic_store_explicit(&cairn__g.chan->closed, 1, memory_order_release);

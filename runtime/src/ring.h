@@ -29,21 +29,41 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "cairn.h"
 #include "util.h"
 
-/* One metric sample, 24 bytes. */
-typedef struct {
-  uint32_t id;   /* metric id from cairn_metric_id */
-  uint32_t kind; /* CAIRN_REC_* (room for later record kinds)  */
-  int64_t step;
-  double value;
-} cairn_rec;
-
-enum { CAIRN_REC_METRIC = 1 };
+/* One metric sample, 24 bytes. The record, the producer cursor and the
+ * publication batch are defined in cairn.h: the inline fast path there
+ * fills rings directly (their layout is ABI). */
+typedef cairn__rec cairn_rec;
+enum { CAIRN_REC_METRIC = CAIRN__REC_METRIC };
 
 /* Records are made visible to the drain in batches of this many (a power of
  * two), and at step boundaries, cairn_flush and thread exit. */
-#define CAIRN_RING_PUBLISH_BATCH 32u
+#define CAIRN_RING_PUBLISH_BATCH CAIRN__PUBLISH_BATCH
+
+/*
+ * Storage of a ring: one segment, or a chain of them while the drain is
+ * behind. Every segment has the ring's capacity and maps free-running index
+ * i to slots[i & (capacity - 1)]. The producer writes into its segment until
+ * it is full; then, instead of dropping (or waiting), it may chain an
+ * overflow segment: it sets the full one's `count` and `next` and goes on at
+ * the same index in the new one. The drain reads in index order and moves to
+ * `next` when it has read `count` records of a segment; the segment it leaves becomes the ring's
+ * spare (or is freed). Bounded by ring.overflow_bytes per ring.
+ */
+typedef struct cairn_ring_seg {
+  /* Set by the producer when it moves on, before it publishes any record at
+   * beyond this segment; read by the drain after acquiring pub_head. */
+  _Atomic(struct cairn_ring_seg *) next;
+  /* Records written here, set when the producer moves on; UINT64_MAX while
+   * it is still filling this segment (relative, not an end index: indices
+   * are free-running and may take any value). */
+  _Atomic uint64_t count;
+  uint64_t start;           /* index of the first record written here         */
+  uint64_t capacity;        /* records, a power of two                        */
+  alignas(CAIRN_CACHELINE) cairn_rec slots[];
+} cairn_ring_seg;
 
 typedef struct cairn_ring {
   /* --- published by the producer, read by the drain ---------------------- */
@@ -52,48 +72,66 @@ typedef struct cairn_ring {
 
   /* --- consumer line ------------------------------------------------------ */
   alignas(CAIRN_CACHELINE) _Atomic uint64_t tail;
+  cairn_ring_seg *cseg; /* the segment the drain reads (drain only)          */
+
+  /* --- the producer's slow path ------------------------------------------ */
+  alignas(CAIRN_CACHELINE) cairn_ring_seg *pseg; /* segment it writes (producer only) */
+  /* A segment ready for the next overflow: left there by the drain (a
+   * segment it finished reading, or one it allocated when the ring ran
+   * high), taken by the producer with an exchange. */
+  _Atomic(cairn_ring_seg *) spare;
+  _Atomic uint32_t nsegs;       /* segments allocated, spare included      */
+  uint32_t max_segs;            /* 1: no overflow                          */
+  _Atomic uint64_t overflows;   /* overflow segments chained (statistics)  */
 
   /* --- bookkeeping, touched at registration and thread exit -------------- */
   alignas(CAIRN_CACHELINE) _Atomic int orphaned; /* owner thread exited     */
   uint32_t thread_index;                         /* order of registration  */
   uint64_t generation;                           /* run generation         */
-  uint64_t capacity;
+  uint64_t capacity;                             /* records per segment    */
   uint64_t high_water;                           /* fill that wakes the drain */
   int block;                                     /* ring.policy == block   */
-
-  alignas(CAIRN_CACHELINE) cairn_rec slots[];
 } cairn_ring;
 
 /*
- * The producer's private cursor. It lives with the producing thread (in its
- * thread-local storage), not in the shared ring, so the hot path reads only
- * memory the thread owns: no pointer chase through the ring to find head.
- * `limit` is the cached tail plus the capacity: the ring is full, as far as
- * the producer knows, when head reaches it — one comparison per push.
+ * The producer's private cursor (cairn__cursor in cairn.h). It lives with
+ * the producing thread (in its thread-local storage), not in the shared
+ * ring, so the hot path reads only memory the thread owns: no pointer chase
+ * through the ring to find head. `limit` is the cached tail plus the
+ * capacity: the ring is full, as far as the producer knows, when head
+ * reaches it — one comparison per push. `gen` is the API's business.
  */
-typedef struct {
-  uint64_t head;    /* next slot to fill (free-running)                */
-  uint64_t limit;   /* cached tail + capacity                           */
-  uint64_t mask;    /* capacity - 1                                     */
-  cairn_rec *slots; /* == ring->slots                                   */
-  uint64_t dropped; /* records dropped when full                        */
-  cairn_ring *ring;
-} cairn_ring_producer;
+typedef cairn__cursor cairn_ring_producer;
 
 /* Allocates a ring of `capacity` (power of two, >= CAIRN_RING_PUBLISH_BATCH)
- * records. Returns NULL when out of memory or for a bad capacity.
- * high_water is a fraction of capacity in (0, 1]. */
+ * records, without overflow. Returns NULL when out of memory or for a bad
+ * capacity. high_water is a fraction of capacity in (0, 1]. */
 cairn_ring *cairn__ring_create(uint64_t capacity, double high_water, int block);
+/* Frees the ring and every segment it holds. */
 void cairn__ring_destroy(cairn_ring *r);
+
+/* Lets the ring grow by up to `bytes` of overflow segments (each of the
+ * ring's capacity) when full; 0 (the default of a new ring) disables it.
+ * Call before the first push. */
+void cairn__ring_set_overflow(cairn_ring *r, uint64_t bytes);
+
+/* Drain side: gives the ring a pre-faulted spare segment if it has none and
+ * may grow, so that the producer's next overflow costs no allocation. */
+void cairn__ring_provision_spare(cairn_ring *r);
 
 /* Points a producer cursor at a fresh ring (head = tail = 0). */
 void cairn__ring_producer_init(cairn_ring_producer *p, cairn_ring *r);
 
 /* Slow paths of push, out of line: the ring is full as far as the cached
- * tail says (re-read it; then drop and count, or wait under the block
- * policy); a batch boundary (publish, maybe wake the drain). */
+ * tail says (re-read it; then chain an overflow segment if allowed, else
+ * drop and count, or wait under the block policy); a batch boundary
+ * (publish, maybe wake the drain). */
 int cairn__ring_push_full(cairn_ring_producer *p, uint32_t id, int64_t step, double v);
 void cairn__ring_publish(cairn_ring_producer *p);
+
+/* Drain side: the drain reached the end of its segment; moves to the next
+ * one and retires the finished one. Returns the new segment. */
+cairn_ring_seg *cairn__ring_next_seg(cairn_ring *r);
 
 /*
  * Pushes one record. Returns CAIRN_OK or CAIRN_EDROPPED (ring full under the
@@ -113,6 +151,9 @@ static inline int cairn__ring_push_spsc(cairn_ring_producer *p, uint32_t id, int
   s->kind = CAIRN_REC_METRIC;
   s->step = step;
   s->value = v;
+  /* The record is complete before head covers it, also for a signal handler
+   * of this thread that publishes head (a compiler barrier, no instruction). */
+  atomic_signal_fence(memory_order_release);
   p->head = ++h;
   if (CAIRN_UNLIKELY((h & (CAIRN_RING_PUBLISH_BATCH - 1)) == 0))
     cairn__ring_publish(p);
@@ -122,7 +163,7 @@ static inline int cairn__ring_push_spsc(cairn_ring_producer *p, uint32_t id, int
 /*
  * Consumer side: the range of published records is [tail, avail). Returns
  * the number of records available; *first is the tail. The drain reads
- * slots[(first + i) & (capacity - 1)] and then calls cairn__ring_release_spsc.
+ * them in order with cairn__ring_slot and then calls cairn__ring_release_spsc.
  */
 static inline uint64_t cairn__ring_peek_spsc(cairn_ring *r, uint64_t *first) {
   /* acquire: pairs with the producer's release store of pub_head; the slot
@@ -133,8 +174,15 @@ static inline uint64_t cairn__ring_peek_spsc(cairn_ring *r, uint64_t *first) {
   return avail - t;
 }
 
-static inline const cairn_rec *cairn__ring_slot(const cairn_ring *r, uint64_t i) {
-  return &r->slots[i & (r->capacity - 1)];
+/* Drain side: record i, for i = first, first + 1, ... in order (the drain
+ * moves to the next segment when i reaches the end of its own). */
+static inline const cairn_rec *cairn__ring_slot(cairn_ring *r, uint64_t i) {
+  cairn_ring_seg *s = r->cseg;
+  /* relaxed: `count` was stored before the pub_head the caller acquired
+   * covered index i, so it is visible whenever i is past the segment. */
+  if (CAIRN_UNLIKELY(i - s->start == atomic_load_explicit(&s->count, memory_order_relaxed)))
+    s = cairn__ring_next_seg(r);
+  return &s->slots[i & (s->capacity - 1)];
 }
 
 static inline void cairn__ring_release_spsc(cairn_ring *r, uint64_t new_tail) {

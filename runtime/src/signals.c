@@ -28,7 +28,7 @@ static _Atomic int installed;
 
 static void on_sigterm(int sig, siginfo_t *info, void *uctx) {
   int saved_errno = errno;
-  if (atomic_load_explicit(&cairn__g.running_gen, memory_order_acquire) != CAIRN_GEN_NONE &&
+  if (CAIRN_HOT_LOAD(running_gen, __ATOMIC_ACQUIRE) != CAIRN_GEN_NONE &&
       !atomic_exchange_explicit(&cairn__g.sigterm_entered, 1, memory_order_acq_rel)) {
     /* This thread's last records first, then the flag: a drain that sees
      * the flag (acquire) sees them published, and drains again before it

@@ -55,11 +55,9 @@ typedef struct cairn_ctl {
 typedef struct cairn_drain cairn_drain;
 
 typedef struct {
-  /* Read by every hot call: keep it on a line that rarely changes. */
-  alignas(CAIRN_CACHELINE) _Atomic uint64_t running_gen;
-  _Atomic uint32_t metric_ids; /* ids below this are valid (names.count) */
-  /* Written by cairn_step, read by cairn_metric. */
-  alignas(CAIRN_CACHELINE) _Atomic int64_t current_step;
+  /* The run generation, the metric-id bound and the current step, which
+   * every hot call reads, are in cairn_abi_hot (cairn.h): the inline fast path
+   * reads them too. Access them with the CAIRN_HOT_* macros below. */
   /* Control channel: the MPSC stack and its counters. */
   alignas(CAIRN_CACHELINE) _Atomic(cairn_ctl *) ctl_head;
   _Atomic uint64_t ctl_logged;
@@ -109,6 +107,17 @@ typedef struct {
 } cairn_state;
 
 extern cairn_state cairn__g;
+
+/* cairn_abi_hot's fields are plain integers (the public header is also C++);
+ * every access goes through these, with the memory order spelled out.
+ *   running_gen: release store at init/finalize, acquire where a thread
+ *                goes on to use what init set up, relaxed on the hot path
+ *                (a thread compares it with its own cursor's generation).
+ *   metric_ids:  raised with a CAS by cairn_metric_id (release), read relaxed
+ *                (an id is only valid once cairn_metric_id returned it).
+ *   current_step: relaxed (a value, not a publication). */
+#define CAIRN_HOT_LOAD(field, mo) __atomic_load_n(&cairn_abi_hot.field, mo)
+#define CAIRN_HOT_STORE(field, v, mo) __atomic_store_n(&cairn_abi_hot.field, v, mo)
 
 /* Sum of the metric channel's logged and dropped over live and retired rings.
  * Takes reg_lock. */

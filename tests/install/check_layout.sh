@@ -37,6 +37,11 @@ for s in cairn_version cairn_init cairn_metric MPI_Init MPI_Finalize PMPI_Init; 
   echo "$syms" | grep -qx "$s" || bad "libcairn.so does not export $s"
 done
 if echo "$syms" | grep -q '^cairn__'; then bad "libcairn.so exports internal cairn__ symbols"; fi
+# The ABI of cairn.h's inline fast path (CAIRN__INLINE_ABI): exactly these.
+abi=$(echo "$syms" | grep '^cairn_abi_' | sort | tr '\n' ' ')
+[ "$abi" = "cairn_abi_hot cairn_abi_metric_publish cairn_abi_metric_slow cairn_abi_tls " ] ||
+  bad "libcairn.so exports inline-ABI symbols '$abi'"
+echo "$syms" | grep -qx cairn_metric_at || bad "libcairn.so does not export cairn_metric_at"
 
 # Header version macros = project() version.
 hv=$(awk '/#define CAIRN_VERSION_(MAJOR|MINOR|PATCH)/ {printf "%s%s", sep, $3; sep="."}' "$prefix/include/cairn.h")
