@@ -160,9 +160,9 @@ Test(config, load_without_file_or_env_gives_defaults) {
   assert_defaults(&c);
 }
 
-Test(config, key_table_lists_twenty_two_unique_keys) {
+Test(config, key_table_lists_twenty_three_unique_keys) {
   size_t n = cairn__config_key_count();
-  cr_assert_eq(n, 22);
+  cr_assert_eq(n, 23);
   for (size_t i = 0; i < n; i++) {
     cr_assert_not_null(cairn__config_key_name(i));
     for (size_t j = 0; j < i; j++)
