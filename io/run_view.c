@@ -384,18 +384,23 @@ static int step_index_build(step_index *ix, const void *base, size_t stride, siz
   return CAIRN_OK;
 }
 
-static size_t step_index_row(const step_index *ix, int64_t s) {
-  if (ix->pos)
-    return (size_t)ix->pos[(uint64_t)s - (uint64_t)ix->lo];
-  size_t lo = 0, hi = ix->nuniq;
+/* The first index of ascending a[0..n) whose value is >= s (n if none). */
+static size_t lower_bound_i64(const int64_t *a, size_t n, int64_t s) {
+  size_t lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (ix->uniq[mid] < s)
+    if (a[mid] < s)
       lo = mid + 1;
     else
       hi = mid;
   }
   return lo;
+}
+
+static size_t step_index_row(const step_index *ix, int64_t s) {
+  if (ix->pos)
+    return (size_t)ix->pos[(uint64_t)s - (uint64_t)ix->lo];
+  return lower_bound_i64(ix->uniq, ix->nuniq, s);
 }
 
 static void step_index_free(step_index *ix) {
@@ -670,14 +675,7 @@ static long metric_row(wal_builder *b, wal_metric *m, size_t col, int64_t step) 
     /* Rows in ascending step order (the usual case): a step above the last
      * row's is new; any other is found by bisection. No hash is kept. */
     if (m->nrows && step <= m->steps[m->nrows - 1]) {
-      size_t lo = 0, hi = m->nrows;
-      while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (m->steps[mid] < step)
-          lo = mid + 1;
-        else
-          hi = mid;
-      }
+      size_t lo = lower_bound_i64(m->steps, m->nrows, step);
       if (m->steps[lo] == step)
         return (long)lo;
     }

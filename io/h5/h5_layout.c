@@ -38,6 +38,19 @@ static const void *as_stored(const void *buf, size_t n, int cvt, float **tmp) {
   return *tmp;
 }
 
+/* H5Dwrite of this process's nelem elements of buf (doubles stored as
+ * float32 if cvt) into the selection, when the dataset is not empty (any). */
+static int write_selected(const cairn_h5_part *p, hid_t d, hid_t ms, hid_t fs, hid_t mtype,
+                          const void *buf, size_t nelem, int cvt, int any) {
+  float *tmp;
+  const void *data = as_stored(buf, nelem, cvt, &tmp);
+  int rc = cvt && nelem && !data ? -1 : 0;
+  if (rc == 0 && any && H5Dwrite(d, cvt ? H5T_NATIVE_FLOAT : mtype, ms, fs, p->dxpl, data) < 0)
+    rc = -1;
+  free(tmp);
+  return rc;
+}
+
 /* Creates a 1-D dataset of n elements and writes rows [r0, r0+nr) from buf
  * (nr elements of mtype; doubles to store as float32 if cvt). Every process
  * of a parallel write calls it, with nr = 0 when it has no share. */
@@ -66,13 +79,8 @@ static int write_1d_as(const cairn_h5_part *p, hid_t loc, const char *name, hid_
     }
     /* An empty dataset (a metric named but never logged) has nothing to
      * write; every process knows n, so all of them skip the collective call. */
-    float *tmp;
-    const void *data = as_stored(buf, (size_t)nr, cvt, &tmp);
-    if (rc == 0 && cvt && nr && !data)
-      rc = -1;
-    if (rc == 0 && n && H5Dwrite(d, cvt ? H5T_NATIVE_FLOAT : mtype, ms, fs, p->dxpl, data) < 0)
-      rc = -1;
-    free(tmp);
+    if (rc == 0)
+      rc = write_selected(p, d, ms, fs, mtype, buf, (size_t)nr, cvt, n != 0);
     if (ms >= 0)
       H5Sclose(ms);
     if (H5Dclose(d) < 0)
@@ -139,14 +147,9 @@ static int write_cols_as(const cairn_h5_part *p, hid_t loc, const char *name, hi
         rc = H5Sselect_none(fs) < 0 || H5Sselect_none(ms) < 0 ? -1 : 0;
       }
     }
-    float *tmp;
-    const void *data = as_stored(buf, (size_t)nrows * p->my_ncols, cvt, &tmp);
-    if (rc == 0 && cvt && nrows && p->my_ncols && !data)
-      rc = -1;
-    if (rc == 0 && nrows && p->ncols &&
-        H5Dwrite(d, cvt ? H5T_NATIVE_FLOAT : mtype, ms, fs, p->dxpl, data) < 0)
-      rc = -1;
-    free(tmp);
+    if (rc == 0)
+      rc = write_selected(p, d, ms, fs, mtype, buf, (size_t)nrows * p->my_ncols, cvt,
+                          nrows && p->ncols);
     if (ms >= 0)
       H5Sclose(ms);
     if (H5Dclose(d) < 0)
