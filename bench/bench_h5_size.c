@@ -159,11 +159,15 @@ static void make_view(cairn_run_view *v, int r0, int r1, int nranks, int64_t ste
 
 /* Where the bytes of the run file go: per metric, the per-rank values and
  * the per-step statistics, in bytes per per-rank sample. */
-static void breakdown(const char *path, double per_metric_samples, double values_b[NM],
-                      double stats_b[NM], double *marks_b) {
+/* Returns 0, or -1 (said on stderr) if the file written above cannot be
+ * read back: then there is no breakdown and no floor to compare with. */
+static int breakdown(const char *path, double per_metric_samples, double values_b[NM],
+                     double stats_b[NM], double *marks_b) {
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0)
-    return;
+  if (f < 0) {
+    fprintf(stderr, "bench_h5_size: %s: cannot open the file just written\n", path);
+    return -1;
+  }
   static const char *const stats[] = {"step", "count", "sum", "sumsq", "min", "max",
                                       "rank_min", "rank_max", "samples"};
   printf("  per metric, bytes per per-rank sample:   values (type)   stats+samples\n");
@@ -192,6 +196,7 @@ static void breakdown(const char *path, double per_metric_samples, double values
   printf("    %-16s %22.3f\n", "step markers", *marks_b);
   H5Dclose(d);
   H5Fclose(f);
+  return 0;
 }
 
 /* ---- The lossless floor --------------------------------------------------
@@ -746,7 +751,11 @@ int main(int argc, char **argv) {
            100.0 * (double)h5 / raw, (double)h5 <= 0.5 * raw ? "met" : "MISSED",
            (double)csv / (double)h5, (double)csv >= 4.0 * (double)h5 ? "met" : "MISSED");
     double values_b[NM] = {0}, stats_b[NM] = {0}, marks_b = 0;
-    breakdown(path, samples / NM, values_b, stats_b, &marks_b);
+    if (breakdown(path, samples / NM, values_b, stats_b, &marks_b) != 0) {
+      cairn__view_free(&all);
+      MPI_Finalize();
+      return 1;
+    }
     printf("  serial writer:   %.2f s, %.1f MB/s of raw float64 values\n", tser,
            raw / tser / 1e6);
     printf("  WAL -> HDF5 conversion (cairn__h5_finalize_run): %.2f s, %.1f MB/s\n", tconv,
