@@ -903,15 +903,17 @@ static int cmp_wal_metric(const void *a, const void *b) {
   return name_cmp(x->name, x->len, y->name, y->len);
 }
 
+/* A sort key and the position it came from: qsort by key is stable this
+ * way (the position breaks ties). */
 typedef struct {
-  int32_t rank;
+  int64_t key;
   size_t at;
-} rank_at;
+} keyed_at;
 
-static int cmp_rank_at(const void *a, const void *b) {
-  const rank_at *x = a, *y = b;
-  if (x->rank != y->rank)
-    return x->rank < y->rank ? -1 : 1;
+static int cmp_keyed_at(const void *a, const void *b) {
+  const keyed_at *x = a, *y = b;
+  if (x->key != y->key)
+    return x->key < y->key ? -1 : 1;
   return x->at < y->at ? -1 : x->at > y->at;
 }
 
@@ -919,7 +921,7 @@ static int cmp_rank_at(const void *a, const void *b) {
  * the position breaks ties). */
 static int sort_by_rank(cairn_run_view *v) {
   size_t n = v->nparams > v->nkv ? v->nparams : v->nkv;
-  rank_at *ix = malloc((n ? n : 1) * sizeof *ix);
+  keyed_at *ix = malloc((n ? n : 1) * sizeof *ix);
   void *tmp = malloc((n ? n : 1) * (sizeof(cairn_view_param) > sizeof(cairn_view_kv)
                                         ? sizeof(cairn_view_param)
                                         : sizeof(cairn_view_kv)));
@@ -929,16 +931,16 @@ static int sort_by_rank(cairn_run_view *v) {
     return CAIRN_ENOMEM;
   }
   for (size_t i = 0; i < v->nparams; i++)
-    ix[i] = (rank_at){v->params[i].rank, i};
-  qsort(ix, v->nparams, sizeof *ix, cmp_rank_at);
+    ix[i] = (keyed_at){v->params[i].rank, i};
+  qsort(ix, v->nparams, sizeof *ix, cmp_keyed_at);
   cairn_view_param *tp = tmp;
   for (size_t i = 0; i < v->nparams; i++)
     tp[i] = v->params[ix[i].at];
   if (v->nparams)
     memcpy(v->params, tp, v->nparams * sizeof *tp);
   for (size_t i = 0; i < v->nkv; i++)
-    ix[i] = (rank_at){v->kv[i].rank, i};
-  qsort(ix, v->nkv, sizeof *ix, cmp_rank_at);
+    ix[i] = (keyed_at){v->kv[i].rank, i};
+  qsort(ix, v->nkv, sizeof *ix, cmp_keyed_at);
   cairn_view_kv *tk = tmp;
   for (size_t i = 0; i < v->nkv; i++)
     tk[i] = v->kv[ix[i].at];
@@ -949,15 +951,6 @@ static int sort_by_rank(cairn_run_view *v) {
   return CAIRN_OK;
 }
 
-typedef struct {
-  int64_t step;
-  size_t row;
-} step_row;
-
-static int cmp_step_row(const void *a, const void *b) {
-  const step_row *x = a, *y = b;
-  return x->step < y->step ? -1 : x->step > y->step;
-}
 
 /* Turns one metric's cells into the view's dense [step × rank] sums,
  * steps ascending and columns by rank (means_and_stats divides them). When both are already in that order
@@ -994,7 +987,7 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
     if (!m->values || !m->samples)
       return CAIRN_ENOMEM;
   } else {
-    step_row *ord = malloc((n ? n : 1) * sizeof *ord);
+    keyed_at *ord = malloc((n ? n : 1) * sizeof *ord);
     m->values = malloc((cells ? cells : 1) * sizeof *m->values);
     m->samples = calloc(cells ? cells : 1, sizeof *m->samples);
     if (!ord || !m->values || !m->samples) {
@@ -1002,14 +995,14 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
       return CAIRN_ENOMEM;
     }
     for (size_t r = 0; r < n; r++)
-      ord[r] = (step_row){wm->steps[r], r};
+      ord[r] = (keyed_at){wm->steps[r], r};
     if (wm->unordered)
-      qsort(ord, n, sizeof *ord, cmp_step_row);
+      qsort(ord, n, sizeof *ord, cmp_keyed_at);
     size_t used = wm->stride < ncols ? wm->stride : ncols;
     for (size_t i = 0; i < n; i++) {
-      m->step[i] = ord[i].step;
-      const double *sv = wm->val + ord[i].row * wm->stride;
-      const uint32_t *sc = wm->cnt + ord[i].row * wm->stride;
+      m->step[i] = ord[i].key;
+      const double *sv = wm->val + ord[i].at * wm->stride;
+      const uint32_t *sc = wm->cnt + ord[i].at * wm->stride;
       double *dv = m->values + i * ncols;
       uint32_t *dc = m->samples + i * ncols;
       for (size_t j = 0; j < used; j++) {
