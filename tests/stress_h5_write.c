@@ -8,7 +8,6 @@
  * usage: stress_h5_write [ROUNDS]   (default 3). Exit status 0 when every
  * round reads back exactly what was logged.
  */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "cairn.h"
 #include "h5/h5_writer.h"
 #include "h5_testdata.h"
+#include "test_tmpdir.h"
 #include "run_view.h"
 #include "wal.h"
 #include "wal_format.h"
@@ -36,13 +36,6 @@ static int fails;
       fails++;                                                                             \
     }                                                                                      \
   } while (0)
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
 
 static uint64_t rng = 88172645463325252ull;
 static uint32_t next_u32(void) {
@@ -108,7 +101,7 @@ static void round_trip(int round) {
   cairn__view_free(&built);
   cairn__view_free(&logged);
   cairn__view_free(&back);
-  nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  tt_rmtree(dir);
 }
 
 int main(int argc, char **argv) {

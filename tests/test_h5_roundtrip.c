@@ -7,7 +7,6 @@
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include "h5/h5_finalize.h"
 #include "h5/h5_writer.h"
 #include "h5_testdata.h"
+#include "test_tmpdir.h"
 #include "run_view.h"
 #include "wal.h"
 #include "wal_records.h"
@@ -43,27 +43,12 @@ static int has_msg(const msgs *s, const char *needle) {
   return 0;
 }
 
-static char test_dir[64];
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-static void rm_test_dir(void) {
-  if (test_dir[0])
-    nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* A private directory for this test (each test runs in its own process),
  * removed when the process exits. */
 static char *tempdir(void) {
-  snprintf(test_dir, sizeof test_dir, "/tmp/cairn-h5-XXXXXX");
-  cr_assert(mkdtemp(test_dir));
-  atexit(rm_test_dir);
-  return test_dir;
+  char *d = tt_tempdir("cairn-h5");
+  cr_assert_not_null(d);
+  return d;
 }
 
 static void all_ranks(int32_t *r, int n) {

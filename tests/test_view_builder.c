@@ -13,7 +13,6 @@
  *    and 2-D datasets, edge chunks and chunks split across columns.
  */
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,30 +26,17 @@
 #include "h5/h5_format.h"
 #include "h5/h5_schema.h"
 #include "h5_testdata.h"
+#include "test_tmpdir.h"
 #include "h5zstd/h5zstd.h"
 #include "run_view.h"
 #include "wal.h"
 #include "wal_format.h"
 #include "wal_records.h"
 
-static char test_dir[64];
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-static void rm_test_dir(void) {
-  if (test_dir[0])
-    nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static char *tempdir(void) {
-  snprintf(test_dir, sizeof test_dir, "/tmp/cairn-vb-XXXXXX");
-  cr_assert_not_null(mkdtemp(test_dir));
-  return test_dir;
+  char *d = tt_tempdir("cairn-vb");
+  cr_assert_not_null(d);
+  return d;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -126,7 +112,7 @@ static void block(sink *s, uint32_t r, int64_t s0, int64_t s1, int first) {
   emit(s);
 }
 
-Test(view_builder, equals_the_log_and_a_recomputation, .fini = rm_test_dir) {
+Test(view_builder, equals_the_log_and_a_recomputation) {
   char *dir = tempdir();
   cairn_wal_options o = {.dir = dir, .rank = 3, .compression_level = 1, .segment_bytes = 1 << 20};
   sink s = {0};
@@ -323,15 +309,15 @@ static void chunks_match_the_filters(unsigned workers) {
   cr_assert_geq(H5Fclose(f), 0);
 }
 
-Test(h5_chunks, match_the_filter_pipeline_on_the_calling_thread, .fini = rm_test_dir) {
+Test(h5_chunks, match_the_filter_pipeline_on_the_calling_thread) {
   chunks_match_the_filters(0);
 }
 
-Test(h5_chunks, match_the_filter_pipeline_with_three_workers, .fini = rm_test_dir) {
+Test(h5_chunks, match_the_filter_pipeline_with_three_workers) {
   chunks_match_the_filters(3);
 }
 
-Test(h5_chunks, refuse_a_contiguous_dataset_and_leave_it_to_the_caller, .fini = rm_test_dir) {
+Test(h5_chunks, refuse_a_contiguous_dataset_and_leave_it_to_the_caller) {
   char *dir = tempdir();
   char path[128];
   snprintf(path, sizeof path, "%s/c.h5", dir);
@@ -350,7 +336,7 @@ Test(h5_chunks, refuse_a_contiguous_dataset_and_leave_it_to_the_caller, .fini = 
   H5Fclose(f);
 }
 
-Test(h5_chunks, chunks_of_only_the_fill_value_are_not_stored, .fini = rm_test_dir) {
+Test(h5_chunks, chunks_of_only_the_fill_value_are_not_stored) {
   char *dir = tempdir();
   char path[128];
   snprintf(path, sizeof path, "%s/c.h5", dir);
