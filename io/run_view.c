@@ -952,11 +952,17 @@ static int sort_by_rank(cairn_run_view *v) {
 }
 
 
+/* How builder columns map to view columns (builder_finish). */
+enum { COLS_OTHER, COLS_PERMUTED, COLS_IN_ORDER };
+
 /* Turns one metric's cells into the view's dense [step × rank] sums,
- * steps ascending and columns by rank (means_and_stats divides them). When both are already in that order
- * and no column is spare, the cell arrays become the view's arrays. */
+ * steps ascending and columns by rank (means_and_stats divides them). When
+ * the rows are in step order and exactly as wide as the view (the usual
+ * case), the cell arrays become the view's arrays, their columns permuted
+ * in place if ranks were first seen out of order; otherwise they are
+ * copied into new arrays. */
 static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *perm,
-                         int cols_in_order, size_t ncols) {
+                         int cols, size_t ncols) {
   size_t n = wm->nrows;
   int rc = cairn__view_metric_alloc(m, n, ncols, 0);
   if (rc)
@@ -965,7 +971,31 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
   m->name_len = wm->len;
   wm->name = NULL;
   size_t cells = n * ncols;
-  if (!wm->unordered && cols_in_order && wm->stride == ncols) {
+  if (!wm->unordered && wm->stride == ncols && cols != COLS_OTHER) {
+    /* Rows already in step order, as wide as the view: the view takes the
+     * builder's arrays (no copy); columns in first-seen order are put in
+     * rank order row by row, in place. */
+    if (cols == COLS_PERMUTED && cells) {
+      double *tv = malloc(ncols * sizeof *tv);
+      uint32_t *tc = malloc(ncols * sizeof *tc);
+      if (!tv || !tc) {
+        free(tv);
+        free(tc);
+        return CAIRN_ENOMEM;
+      }
+      for (size_t i = 0; i < n; i++) {
+        double *rv = wm->val + i * ncols;
+        uint32_t *rn = wm->cnt + i * ncols;
+        for (size_t j = 0; j < ncols; j++) {
+          tv[perm[j]] = rv[j];
+          tc[perm[j]] = rn[j];
+        }
+        memcpy(rv, tv, ncols * sizeof *rv);
+        memcpy(rn, tc, ncols * sizeof *rn);
+      }
+      free(tv);
+      free(tc);
+    }
     if (n)
       memcpy(m->step, wm->steps, n * sizeof *m->step);
     m->values = cells ? realloc(wm->val, cells * sizeof *m->values) : NULL;
@@ -1048,7 +1078,7 @@ typedef struct {
   wal_builder *b;
   cairn_run_view *v;
   const size_t *order, *perm;
-  int cols_in_order;
+  int cols; /* COLS_* */
   size_t ncols;
   _Atomic size_t next;
   _Atomic int rc;
@@ -1061,7 +1091,7 @@ static void *finish_worker(void *arg) {
     if (k >= w->b->nm || atomic_load(&w->rc) != CAIRN_OK)
       return NULL;
     cairn_view_metric *m = &w->v->metrics[k];
-    int rc = finish_metric(&w->b->m[w->order[k]], m, w->perm, w->cols_in_order, w->ncols);
+    int rc = finish_metric(&w->b->m[w->order[k]], m, w->perm, w->cols, w->ncols);
     if (rc != CAIRN_OK) {
       int ok = CAIRN_OK;
       atomic_compare_exchange_strong(&w->rc, &ok, rc);
@@ -1163,16 +1193,19 @@ static int builder_finish(wal_builder *b) {
     free(col_of);
     return CAIRN_ENOMEM;
   }
-  int cols_in_order = b->ncols == ncols;
+  int in_order = 1;
   for (size_t j = 0; j < b->ncols; j++) {
     perm[j] = (size_t)col_of[b->col_rank[j]];
-    cols_in_order &= perm[j] == j;
+    in_order &= perm[j] == j;
   }
+  /* Every builder column is a view column (perm is a permutation) unless
+   * the counts differ. */
+  int cols = b->ncols != ncols ? COLS_OTHER : in_order ? COLS_IN_ORDER : COLS_PERMUTED;
   /* Metrics are independent: large views are finished on every CPU the
    * process may use (finalize waits for this). Entries never reached stay
    * zeroed, which cairn__view_free accepts. */
   v->nmetrics = b->nm;
-  finish_work fw = {b, v, order, perm, cols_in_order, ncols, 0, CAIRN_OK};
+  finish_work fw = {b, v, order, perm, cols, ncols, 0, CAIRN_OK};
   size_t cells = 0;
   for (size_t k = 0; k < b->nm; k++)
     cells += b->m[k].nrows * ncols;

@@ -158,16 +158,39 @@ static void shuffle(unsigned char *out, const unsigned char *in, size_t n, size_
       out[k * n + i] = in[i * esize + k];
 }
 
-/* 1 if every element of the chunk inside the dataset equals j->fill. */
+/* 1 if every element of the chunk inside the dataset equals j->fill.
+ * Samples chunks are mostly all fill, so each row is scanned whole with
+ * word compares the compiler can vectorize (no call per element). */
+#define ROW_DIFFERS(T)                                                                     \
+  do {                                                                                     \
+    T f_, x_, d_ = 0;                                                                      \
+    memcpy(&f_, j->fill, sizeof f_);                                                       \
+    for (size_t k = 0; k < j->cols; k++) {                                                 \
+      memcpy(&x_, p + k * sizeof x_, sizeof x_);                                           \
+      d_ |= x_ ^ f_;                                                                       \
+    }                                                                                      \
+    if (d_)                                                                                \
+      return 0;                                                                            \
+  } while (0)
 static int all_fill(const job *j) {
   for (size_t r = 0; r < j->rows; r++) {
     const unsigned char *p = j->src + r * j->src_stride;
-    for (size_t k = 0; k < j->cols; k++)
-      if (memcmp(p + k * j->esize, j->fill, j->esize) != 0)
-        return 0;
+    switch (j->esize) {
+    case 4:
+      ROW_DIFFERS(uint32_t);
+      break;
+    case 8:
+      ROW_DIFFERS(uint64_t);
+      break;
+    default:
+      for (size_t k = 0; k < j->cols; k++)
+        if (memcmp(p + k * j->esize, j->fill, j->esize) != 0)
+          return 0;
+    }
   }
   return 1;
 }
+#undef ROW_DIFFERS
 
 static int compress_out(const cairn_h5_chunks *c, job *j, const void *in, size_t bytes,
                         scratch *s) {

@@ -373,6 +373,8 @@ int cairn__mpi_active(void) {
 void cairn__mpi_finalize(void) {
   if (!mpi_state.active)
     return;
+  uint64_t t_start = cairn__now_mono_ns(), t_stopped = t_start, t_view = t_start,
+           t_file = t_start;
   /* This rank's last records go to its channel, which is then closed. */
   if (CAIRN_HOT_LOAD(running_gen, __ATOMIC_SEQ_CST) != CAIRN_GEN_NONE)
     cairn__stop();
@@ -383,6 +385,7 @@ void cairn__mpi_finalize(void) {
    * rank to die), writes the rest and closes its log. */
   if (mpi_state.group_rank == 0 && cairn__agg_stop() != CAIRN_OK)
     cairn__log(CAIRN_LOG_ERROR, "aggregator: some blocks could not be written");
+  t_stopped = cairn__now_mono_ns();
   /* The aggregators of each file group write their logs into one HDF5
    * file together (collective MPI-IO); each removes its log only once the
    * file is complete. No cairn thread is running any more. */
@@ -392,6 +395,7 @@ void cairn__mpi_finalize(void) {
      * one (mpi.aggregator_memory): then the log is not read back. */
     cairn_run_view kept;
     int have_kept = cairn__agg_take_view(&kept) == CAIRN_OK;
+    t_view = cairn__now_mono_ns();
     int rc = cairn__h5_finalize_group(mpi_state.files, cairn__g.run_dir,
                                       (uint32_t)mpi_state.world_rank,
                                       (uint32_t)mpi_state.file_group,
@@ -406,6 +410,13 @@ void cairn__mpi_finalize(void) {
                                   "in %s are kept and hold everything",
                  err, cairn__g.run_dir);
     PMPI_Comm_free(&mpi_state.files);
+    t_file = cairn__now_mono_ns();
+    cairn__log(CAIRN_LOG_DEBUG,
+               "finalize (writer %d): aggregator drained and stopped %.3f s, kept run view %s "
+               "%.3f s, run file written and log removed %.3f s",
+               mpi_state.world_rank, (double)(t_stopped - t_start) * 1e-9,
+               have_kept ? "finished" : "absent (the log is read back)",
+               (double)(t_view - t_stopped) * 1e-9, (double)(t_file - t_view) * 1e-9);
   }
   seg_header *h = mpi_state.seg;
   if (mpi_state.group_rank == 0)
