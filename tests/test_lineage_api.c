@@ -497,6 +497,7 @@ Test(lineage_api, hasher_pool_hashes_several_files_at_once) {
   for (int i = 0; i < 8; i++)
     cr_assert_gt(cairn_artifact(paths[i], CAIRN_ARTIFACT_DATASET, CAIRN_ROLE_INPUT), 0);
   cr_assert_eq(cairn_finalize(), CAIRN_OK);
+  atomic_store(&cairn__hasher_test_leaf_delay_us, 0u);
   unsetenv("CAIRN_LINEAGE_HASHER_THREADS");
   unsigned peak = cairn__hasher_peak_busy();
   cr_assert_geq(peak, 2, "files were hashed concurrently (peak %u)", peak);
@@ -639,12 +640,19 @@ Test(lineage_api, hasher_pool_shares_one_large_file_by_leaves) {
   char want[128];
   snprintf(want, sizeof want, "cairn-merkle-sha256-v1:%s", res.hex);
   setenv("CAIRN_LINEAGE_HASHER_THREADS", "3", 1);
+  /* 24 leaves of at least 20 ms each: the owner alone would take 0.5 s, so
+   * the idle threads are woken and claim leaves however fast this machine
+   * hashes and however loaded it is (a machine with SHA instructions hashes
+   * the whole file in ~50 ms, less than a loaded scheduler may take to run
+   * a woken thread). */
+  atomic_store(&cairn__hasher_test_leaf_delay_us, 20000u);
   cr_assert_eq(cairn_init(NULL), CAIRN_OK);
   int64_t id = cairn_model(path, CAIRN_ROLE_OUTPUT, "pytorch", NULL, NULL, NULL);
   cr_assert_gt(id, 0);
   cairn_run_info info;
   cairn_get_run_info(&info);
   cr_assert_eq(cairn_finalize(), CAIRN_OK);
+  atomic_store(&cairn__hasher_test_leaf_delay_us, 0u);
   unsetenv("CAIRN_LINEAGE_HASHER_THREADS");
   unsigned peak = cairn__hasher_peak_busy();
   cr_assert_geq(peak, 2, "idle threads helped with the file's leaves (peak %u)", peak);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 
@@ -98,11 +99,18 @@ static int claim_leaf(file_job *j, uint64_t *leaf) {
   return 1;
 }
 
+_Atomic unsigned cairn__hasher_test_leaf_delay_us;
+
 /* Without lock: hashes one claimed leaf, then records it done. */
 static void hash_claimed_leaf(file_job *j, uint64_t leaf) {
   char err[CAIRN_HASH_REASON_LEN] = "";
   int rc = cairn__hash_leaves(j->fd, j->size, CAIRN_HASH_DEFAULT_LEAF, leaf, 1, &j->leaves[leaf],
                               err, sizeof err);
+  unsigned delay = atomic_load_explicit(&cairn__hasher_test_leaf_delay_us, memory_order_relaxed);
+  if (CAIRN_UNLIKELY(delay)) {
+    struct timespec ts = {(time_t)(delay / 1000000u), (long)(delay % 1000000u) * 1000};
+    nanosleep(&ts, NULL);
+  }
   pthread_mutex_lock(&lock);
   if (rc != CAIRN_OK && j->status == CAIRN_OK) {
     j->status = rc;

@@ -9,6 +9,7 @@
 #ifndef CAIRN_HASHER_H
 #define CAIRN_HASHER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,11 @@ void cairn__hasher_stop(void);
  * of them that were hashing at the same time since it started. */
 unsigned cairn__hasher_threads(void);
 unsigned cairn__hasher_peak_busy(void);
+
+/* Tests only: every shared leaf takes at least this long (microseconds, 0:
+ * no delay), so that whether idle threads help with a large file does not
+ * depend on how fast this machine hashes. */
+extern _Atomic unsigned cairn__hasher_test_leaf_delay_us;
 
 /* Defined in api.c: pushes a finished artifact record on the control
  * channel (allocates; returns CAIRN_OK or CAIRN_ENOMEM). */
