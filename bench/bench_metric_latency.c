@@ -26,6 +26,7 @@
 typedef struct {
   uint64_t h[HIST];
   uint64_t n;
+  int64_t sum; /* cycles, overhead subtracted, not clamped: the mean */
 } hist;
 
 static double tsc_ghz;
@@ -65,6 +66,7 @@ static inline uint64_t tsc_end(void) {
 }
 
 static void add(hist *h, int64_t cycles) {
+  h->sum += cycles;
   if (cycles < 0)
     cycles = 0;
   h->h[cycles >= HIST ? HIST - 1 : cycles]++;
@@ -81,14 +83,40 @@ static double pct(const hist *h, double p) {
   return HIST - 1;
 }
 
+/* The TSC's step: the median non-zero difference of back-to-back reads.
+ * Some hosts advance it in coarse steps (AMD Zen: by the P0 frequency over
+ * 100 MHz every 10 ns, e.g. 26 cycles; under KVM an odd read lands between
+ * steps, hence the median, not the minimum), which then quantizes every
+ * per-call figure to that step. */
+static uint64_t tsc_step(void) {
+  static hist h;
+  for (int i = 0; i < 100000; i++) {
+    uint64_t a = __rdtsc(), b = __rdtsc();
+    if (b > a)
+      add(&h, (int64_t)(b - a));
+  }
+  return h.n ? (uint64_t)pct(&h, 0.5) : 1;
+}
+
+/* Mean cost of an empty timed region, cycles: what the means subtract (the
+ * median, which the percentiles subtract, is itself a multiple of the TSC
+ * step). */
+static double overhead_mean;
+
 static uint64_t median_overhead(void) {
-  hist h = {0};
+  static hist h;
   for (int i = 0; i < 1000000; i++) {
     uint64_t a = tsc_begin();
     uint64_t b = tsc_end();
     add(&h, (int64_t)(b - a));
   }
+  overhead_mean = (double)h.sum / (double)h.n;
   return (uint64_t)pct(&h, 0.5);
+}
+
+/* ns per call: mean of the raw regions minus the empty region's mean. */
+static double mean_ns(const hist *h, uint64_t overhead) {
+  return ((double)h->sum / (double)h->n + (double)overhead - overhead_mean) / tsc_ghz;
 }
 
 /* ---- the floor: the least a ring push can do ----------------------------- */
@@ -133,7 +161,8 @@ static void report(const char *what, const hist *h, uint64_t overhead, double *p
       *p999_ns = ns;
     printf(" %8.2f", ns);
   }
-  printf("   (cycles p50 %.0f, overhead %" PRIu64 " subtracted)\n", pct(h, 0.5), overhead);
+  printf("   mean %6.2f  (cycles p50 %.0f, overhead %" PRIu64 " subtracted)\n",
+         mean_ns(h, overhead), pct(h, 0.5), overhead);
 }
 
 int main(int argc, char **argv) {
@@ -197,6 +226,7 @@ int main(int argc, char **argv) {
   printf("cairn_metric latency, %" PRIu64 " calls each, TSC %.3f GHz, ns per call:\n", hc.n,
          tsc_ghz);
   printf("  %-38s %8s %8s %8s %8s\n", "", "p50", "p90", "p99", "p99.9");
+  /* (the mean column: the timed regions' mean minus the empty region's) */
   report("cairn_metric (inline, cairn.h)", &hc, overhead, &c50, &c999);
   report("floor: 24-byte store + release", &hf, overhead, &f50, &f999);
   report("(cairn_metric) exported function", &hx, overhead, &x50, &x999);
@@ -205,8 +235,18 @@ int main(int argc, char **argv) {
          "%.2fx, p99.9 %.2fx\n",
          f50 > 0 ? c50 / f50 : 0.0, f999 > 0 ? c999 / f999 : 0.0, fc50 > 0 ? x50 / fc50 : 0.0,
          fc999 > 0 ? x999 / fc999 : 0.0);
-  printf("  targets (cairn_metric): p50 <= 4 ns: %s, p99.9 <= 40 ns: %s\n",
-         c50 <= 4.0 ? "met" : "MISSED", c999 <= 40.0 ? "met" : "MISSED");
+  uint64_t step_cycles = tsc_step();
+  double step_ns = (double)step_cycles / tsc_ghz;
+  printf("  TSC step %" PRIu64 " cycles (%.2f ns): per-call figures are multiples of it; the "
+         "mean is not (the call's phase against the step varies)\n",
+         step_cycles, step_ns);
+  if (step_ns > 4.0)
+    printf("  targets (cairn_metric): p50 <= 4 ns: NOT MEASURABLE here (the TSC step is "
+           "%.2f ns; mean %.2f ns), p99.9 <= 40 ns: %s\n",
+           step_ns, mean_ns(&hc, overhead), c999 <= 40.0 ? "met" : "MISSED");
+  else
+    printf("  targets (cairn_metric): p50 <= 4 ns: %s, p99.9 <= 40 ns: %s\n",
+           c50 <= 4.0 ? "met" : "MISSED", c999 <= 40.0 ? "met" : "MISSED");
   printf("  records logged %" PRIu64 ", written %" PRIu64 ", dropped %" PRIu64
          " (dropped calls in the timed loops: %" PRIu64 ")\n",
          c.logged, c.written, c.dropped, dropped_calls);

@@ -21,6 +21,7 @@
  * cairn mode it is also logged with cairn_artifact (OUTPUT), so the
  * difference to untracked includes hashing it in the background.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <hdf5.h>
 #include <math.h>
@@ -50,6 +51,87 @@ static double compute(int us, double seed) {
     for (int i = 0; i < 1000; i++)
       x = x * 1.0000001 + 1e-9;
   return x;
+}
+
+/* CPU seconds used so far by this process's cairn threads (named
+ * cairn-drain, cairn-writer, cairn-aggr, cairn-hasher), from
+ * /proc/self/task/<tid>/{comm,stat}; 0 where /proc is not there. */
+static double cairn_threads_cpu_s(void) {
+  DIR *d = opendir("/proc/self/task");
+  if (!d)
+    return 0;
+  double ticks = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    char path[300], comm[64] = "", stat[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+      continue;
+    int named = fgets(comm, sizeof comm, f) && strncmp(comm, "cairn-", 6) == 0;
+    fclose(f);
+    if (!named)
+      continue;
+    snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+    f = fopen(path, "r");
+    if (!f)
+      continue;
+    size_t n = fread(stat, 1, sizeof stat - 1, f);
+    fclose(f);
+    stat[n] = '\0';
+    /* fields after the ")" closing comm: state is field 3, utime 14, stime 15 */
+    char *p = strrchr(stat, ')');
+    unsigned long long ut = 0, st = 0;
+    if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                    &st) == 2)
+      ticks += (double)(ut + st);
+  }
+  closedir(d);
+  return ticks / (double)sysconf(_SC_CLK_TCK);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Paired comparison: in round i, r_i = t(mode, i) / t(untracked, i) - 1.
+ * Prints the median of the r_i and a distribution-free 95% confidence
+ * interval of the median (order statistics of the binomial(n, 1/2) sign
+ * test: no assumption on the noise's shape), and for cairn the verdict on
+ * the 0.5% target: met if the whole interval is at or below it, missed if
+ * it is above, not shown otherwise. */
+static void paired_report(const double *per_round, int rounds, const int *enabled) {
+  double *r = malloc((size_t)rounds * sizeof *r);
+  if (!r)
+    return;
+  printf("  paired per-round overhead (median of %d rounds, 95%% CI of the median):\n", rounds);
+  for (int m = 0; m < NMODES; m++) {
+    if (m == UNTRACKED || !enabled[m])
+      continue;
+    for (int i = 0; i < rounds; i++)
+      r[i] = per_round[(size_t)i * NMODES + (size_t)m] /
+                 per_round[(size_t)i * NMODES + UNTRACKED] -
+             1.0;
+    qsort(r, (size_t)rounds, sizeof *r, cmp_double);
+    double med = rounds % 2 ? r[rounds / 2] : 0.5 * (r[rounds / 2 - 1] + r[rounds / 2]);
+    /* lower index k (0-based) = floor((n - 1.96 sqrt(n)) / 2), upper n-1-k */
+    int k = (int)floor(((double)rounds - 1.96 * sqrt((double)rounds)) / 2.0);
+    printf("    %-10s %+8.2f%%", mode_name[m], med * 100.0);
+    if (k >= 0 && rounds - 1 - k > k) {
+      double lo = r[k], hi = r[rounds - 1 - k];
+      printf("   [%+.2f%%, %+.2f%%]", lo * 100.0, hi * 100.0);
+      if (m == CAIRN)
+        printf("   target <= 0.5%%: %s",
+               hi <= 0.005 ? "met" : lo > 0.005 ? "MISSED" : "not shown (interval spans it)");
+    } else {
+      printf("   (too few rounds for an interval: use >= 6)");
+    }
+    printf("\n");
+  }
+  free(r);
 }
 
 int main(int argc, char **argv) {
@@ -126,6 +208,12 @@ int main(int argc, char **argv) {
 
   double total[NMODES] = {0};
   long nsteps[NMODES] = {0};
+  /* Per round and mode (rank 0): the slowest rank's time, for paired
+   * per-round ratios against the same round's untracked time. */
+  double bg_cpu = 0; /* this rank's cairn threads, during the cairn rounds */
+  double *per_round = calloc((size_t)rounds * NMODES, sizeof *per_round);
+  if (!per_round)
+    MPI_Abort(MPI_COMM_WORLD, 2);
   int64_t step = 0;
   double sink = 0;
   off_t roff = 0;
@@ -146,10 +234,14 @@ int main(int argc, char **argv) {
   for (int m = 0; m < NMODES; m++)
     enabled[m] = !only || strstr(only, mode_name[m]) != NULL;
   for (int round = 0; round < rounds; round++) {
-    for (int mode = 0; mode < NMODES; mode++) {
+    for (int k = 0; k < NMODES; k++) {
+      /* Odd rounds run the modes in reverse order, so a drift of the
+       * machine during a round does not favour the modes that run first. */
+      int mode = round % 2 ? NMODES - 1 - k : k;
       if (!enabled[mode])
         continue;
       MPI_Barrier(MPI_COMM_WORLD);
+      double c0 = mode == CAIRN ? cairn_threads_cpu_s() : 0;
       double t0 = MPI_Wtime();
       for (int s = 0; s < steps; s++, step++) {
         sink += compute(compute_us, sink);
@@ -206,9 +298,12 @@ int main(int argc, char **argv) {
         }
       }
       double t = MPI_Wtime() - t0, tmax;
+      if (mode == CAIRN)
+        bg_cpu += cairn_threads_cpu_s() - c0;
       MPI_Reduce(&t, &tmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
       total[mode] += tmax;
       nsteps[mode] += steps;
+      per_round[(size_t)round * NMODES + (size_t)mode] = tmax;
     }
   }
   cairn_counters c = {0};
@@ -217,6 +312,8 @@ int main(int argc, char **argv) {
   uint64_t lost = c.dropped, lost_all = 0, logged_all = 0;
   MPI_Reduce(&lost, &lost_all, 1, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
   MPI_Reduce(&c.logged, &logged_all, 1, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
+  double bg_all = 0;
+  MPI_Reduce(&bg_cpu, &bg_all, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
   if (rank == 0) {
     H5Dclose(h5d);
     H5Fclose(h5);
@@ -236,8 +333,18 @@ int main(int argc, char **argv) {
       double st = total[m] / (double)nsteps[m];
       printf("  %-10s %12.3f %+11.2f%%\n", mode_name[m], st * 1e3, (st / base - 1.0) * 100.0);
     }
+    if (enabled[UNTRACKED])
+      paired_report(per_round, rounds, enabled);
     printf("  cairn records logged %llu, lost %llu\n", (unsigned long long)logged_all,
            (unsigned long long)lost_all);
+    if (nsteps[CAIRN]) {
+      long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+      double wall = total[CAIRN];
+      printf("  cairn's threads (drain, writer, aggregator, hasher; all ranks) used %.3f CPU s "
+             "in the cairn rounds' %.3f s: %.2f%% of %ld CPUs, %.0f ns per record\n",
+             bg_all, wall, wall > 0 && cpus > 0 ? 100.0 * bg_all / (wall * (double)cpus) : 0.0,
+             cpus, logged_all ? bg_all * 1e9 / (double)logged_all : 0.0);
+    }
     if (ckpt)
       printf("  rank 0 wrote a %d MiB checkpoint every %d steps (%d in all; hashed in the "
              "background in the cairn mode)\n",
@@ -260,6 +367,7 @@ int main(int argc, char **argv) {
   free(vals);
   free(gathered);
   free(ckpt);
+  free(per_round);
   (void)sink;
   return 0;
 }
