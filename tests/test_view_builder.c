@@ -79,6 +79,26 @@ static void emit(sink *s) {
   cairn__buf_reset(&s->b);
 }
 
+/* A log of writer 3 in dir and a builder, fed the same blocks by emit(). */
+static void sink_open(sink *s, const char *dir) {
+  cairn_wal_options o = {.dir = dir, .rank = 3, .compression_level = 1, .segment_bytes = 1 << 20};
+  char err[512];
+  cr_assert_eq(cairn__wal_open(&s->w, &o, err, sizeof err), CAIRN_OK, "%s", err);
+  cr_assert_eq(cairn__view_builder_new(&s->vb), CAIRN_OK);
+}
+
+/* Closes the log; the builder's view and the view read back from the log,
+ * which must be equal. */
+static void sink_views(sink *s, const char *dir, cairn_run_view *built,
+                       cairn_run_view *logged) {
+  cr_assert_eq(cairn__wal_close(s->w), CAIRN_OK);
+  cairn__buf_free(&s->b);
+  cr_assert_eq(cairn__view_builder_finish(s->vb, built), CAIRN_OK);
+  cr_assert_eq(cairn__view_from_wal_of(dir, 3, logged, NULL), CAIRN_OK);
+  char why[512];
+  cr_assert_eq(td_compare(built, logged, why, sizeof why), 0, "%s", why);
+}
+
 /* 1: about one sample in 50 is missing (a step row may then be created
  * below the last one: rows out of step order). */
 static int gaps = 1;
@@ -118,11 +138,8 @@ static void block(sink *s, uint32_t r, int64_t s0, int64_t s1, int first) {
 
 Test(view_builder, equals_the_log_and_a_recomputation) {
   char *dir = tempdir();
-  cairn_wal_options o = {.dir = dir, .rank = 3, .compression_level = 1, .segment_bytes = 1 << 20};
   sink s = {0};
-  char err[512];
-  cr_assert_eq(cairn__wal_open(&s.w, &o, err, sizeof err), CAIRN_OK, "%s", err);
-  cr_assert_eq(cairn__view_builder_new(&s.vb), CAIRN_OK);
+  sink_open(&s, dir);
 
   /* Windows of 20 steps; ranks 0..5 of the list in a rotating order; the
    * late rank joins at step 200; window 100..120 comes after 120..140
@@ -145,15 +162,9 @@ Test(view_builder, equals_the_log_and_a_recomputation) {
   for (int64_t w0 = 300; w0 < NS; w0 += 100)
     for (size_t j = 0; j < NR; j++)
       block(&s, ranks[j], w0, w0 + 100, 0);
-  cr_assert_eq(cairn__wal_close(s.w), CAIRN_OK);
-  cairn__buf_free(&s.b);
   cr_assert_gt(cairn__view_builder_bytes(s.vb), (size_t)(NS * NR * 12));
-
   cairn_run_view built, logged;
-  cr_assert_eq(cairn__view_builder_finish(s.vb, &built), CAIRN_OK);
-  cr_assert_eq(cairn__view_from_wal_of(dir, 3, &logged, NULL), CAIRN_OK);
-  char why[512];
-  cr_assert_eq(td_compare(&built, &logged, why, sizeof why), 0, "%s", why);
+  sink_views(&s, dir, &built, &logged);
 
   /* Against the recomputation. */
   cr_assert_eq(built.ncols, NR);
@@ -194,24 +205,16 @@ Test(view_builder, equals_the_log_and_a_recomputation) {
  * in rank order in place. */
 Test(view_builder, ranks_first_seen_out_of_order_with_ordered_steps) {
   char *dir = tempdir();
-  cairn_wal_options o = {.dir = dir, .rank = 3, .compression_level = 1, .segment_bytes = 1 << 20};
   sink s = {0};
-  char err[512];
-  cr_assert_eq(cairn__wal_open(&s.w, &o, err, sizeof err), CAIRN_OK, "%s", err);
-  cr_assert_eq(cairn__view_builder_new(&s.vb), CAIRN_OK);
+  sink_open(&s, dir);
   memset(ref, 0, sizeof ref);
   gaps = 0;
   const uint32_t order[4] = {7, 2, 3, 0}; /* 3 is also the writer */
   for (int64_t w0 = 0; w0 < 2000; w0 += 50)
     for (size_t j = 0; j < 4; j++)
       block(&s, order[j], w0, w0 + 50, w0 == 0);
-  cr_assert_eq(cairn__wal_close(s.w), CAIRN_OK);
-  cairn__buf_free(&s.b);
   cairn_run_view built, logged;
-  cr_assert_eq(cairn__view_builder_finish(s.vb, &built), CAIRN_OK);
-  cr_assert_eq(cairn__view_from_wal_of(dir, 3, &logged, NULL), CAIRN_OK);
-  char why[512];
-  cr_assert_eq(td_compare(&built, &logged, why, sizeof why), 0, "%s", why);
+  sink_views(&s, dir, &built, &logged);
   const int32_t want_cols[4] = {0, 2, 3, 7};
   cr_assert_eq(built.ncols, 4, "ncols %zu", built.ncols);
   for (size_t c = 0; c < 4; c++)
