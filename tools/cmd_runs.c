@@ -136,6 +136,28 @@ static void free_terms(cairn_dbq_term *terms, size_t n) {
   free(terms);
 }
 
+/* Parses the KEY=VALUE terms of `cairn cmd` and opens the database
+ * (--db). Returns 0 with *terms, *db and *path set, or the exit code after
+ * printing why (args stay the caller's). */
+static int open_terms_db(const char *cmd, const char *db_opt, char **args, size_t nargs,
+                         cairn_dbq_term **terms, sqlite3 **db, const char **path) {
+  *terms = NULL;
+  int rc = parse_terms(cmd, args, nargs, terms);
+  if (rc) {
+    free_terms(*terms, nargs);
+    *terms = NULL;
+    return rc;
+  }
+  *path = cairn_cli_db_path(db_opt);
+  *db = cairn_cli_open_db(cmd, *path);
+  if (!*db) {
+    free_terms(*terms, nargs);
+    *terms = NULL;
+    return 1;
+  }
+  return 0;
+}
+
 static void print_runs(const cairn_dbq_run *r, size_t n, cairn_out_format fmt, const char *path) {
   char t[40];
   if (fmt == CAIRN_OUT_JSON) {
@@ -239,19 +261,13 @@ int cairn_cmd_runs(int argc, char **argv) {
       args[nargs++] = argv[i];
     }
   }
-  cairn_dbq_term *terms = NULL;
-  int rc = parse_terms("runs", args, nargs, &terms);
+  cairn_dbq_term *terms;
+  sqlite3 *db;
+  const char *path;
+  int rc = open_terms_db("runs", o.db, args, nargs, &terms, &db, &path);
   if (rc) {
-    free_terms(terms, nargs);
     free(args);
     return rc;
-  }
-  const char *path = cairn_cli_db_path(o.db);
-  sqlite3 *db = cairn_cli_open_db("runs", path);
-  if (!db) {
-    free_terms(terms, nargs);
-    free(args);
-    return 1;
   }
   char err[1024];
   cairn_dbq_run *runs = NULL;
@@ -612,19 +628,13 @@ int cairn_cmd_search(int argc, char **argv) {
     free(args);
     return 2;
   }
-  cairn_dbq_term *terms = NULL;
-  int rc = parse_terms("search", args, nargs, &terms);
+  cairn_dbq_term *terms;
+  sqlite3 *db;
+  const char *path;
+  int rc = open_terms_db("search", o.db, args, nargs, &terms, &db, &path);
   if (rc) {
-    free_terms(terms, nargs);
     free(args);
     return rc;
-  }
-  const char *path = cairn_cli_db_path(o.db);
-  sqlite3 *db = cairn_cli_open_db("search", path);
-  if (!db) {
-    free_terms(terms, nargs);
-    free(args);
-    return 1;
   }
   char err[1024];
   found all = {0};
