@@ -493,6 +493,10 @@ Test(lineage_api, hasher_pool_hashes_several_files_at_once) {
     write_pattern(paths[i], 16u << 20, (unsigned)i);
   }
   setenv("CAIRN_LINEAGE_HASHER_THREADS", "3", 1);
+  /* Each file is 4 leaves of at least 20 ms: the thread hashing the first
+   * one is busy long enough for the others to take queued files, however
+   * fast this machine hashes (see the test below). */
+  atomic_store(&cairn__hasher_test_leaf_delay_us, 20000u);
   cr_assert_eq(cairn_init(NULL), CAIRN_OK);
   for (int i = 0; i < 8; i++)
     cr_assert_gt(cairn_artifact(paths[i], CAIRN_ARTIFACT_DATASET, CAIRN_ROLE_INPUT), 0);

@@ -42,9 +42,9 @@ void cairn__hasher_stop(void);
 unsigned cairn__hasher_threads(void);
 unsigned cairn__hasher_peak_busy(void);
 
-/* Tests only: every shared leaf takes at least this long (microseconds, 0:
- * no delay), so that whether idle threads help with a large file does not
- * depend on how fast this machine hashes. */
+/* Tests only: every leaf of a file of several leaves takes at least this
+ * long (microseconds; 0: no delay), so that whether the pool's threads
+ * work at the same time does not depend on how fast this machine hashes. */
 extern _Atomic unsigned cairn__hasher_test_leaf_delay_us;
 
 /* Defined in api.c: pushes a finished artifact record on the control
