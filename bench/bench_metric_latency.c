@@ -26,7 +26,7 @@
 typedef struct {
   uint64_t h[HIST];
   uint64_t n;
-  int64_t sum; /* cycles, overhead subtracted, not clamped: the mean */
+  int64_t sum; /* of the values added, not clamped: for the mean */
 } hist;
 
 static double tsc_ghz;

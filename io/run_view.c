@@ -951,7 +951,6 @@ static int sort_by_rank(cairn_run_view *v) {
   return CAIRN_OK;
 }
 
-
 /* How builder columns map to view columns (builder_finish). */
 enum { COLS_OTHER, COLS_PERMUTED, COLS_IN_ORDER };
 
