@@ -103,6 +103,15 @@ int cairn__view_metric_alloc(cairn_view_metric *m, size_t nsteps, size_t ncols, 
   return CAIRN_OK;
 }
 
+void cairn__view_metric_release(cairn_view_metric *m) {
+  char *name = m->name;
+  size_t name_len = m->name_len;
+  m->name = NULL;
+  cairn__view_metric_free(m);
+  m->name = name;
+  m->name_len = name_len;
+}
+
 void cairn__view_metric_free(cairn_view_metric *m) {
   free(m->step);
   free(m->count);
@@ -963,12 +972,13 @@ enum { COLS_OTHER, COLS_PERMUTED, COLS_IN_ORDER };
 static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *perm,
                          int cols, size_t ncols) {
   size_t n = wm->nrows;
+  char *name = m->name; /* moved in by finish_prepare; alloc failing frees it */
+  size_t name_len = m->name_len;
   int rc = cairn__view_metric_alloc(m, n, ncols, 0);
   if (rc)
     return rc;
-  m->name = wm->name;
-  m->name_len = wm->len;
-  wm->name = NULL;
+  m->name = name;
+  m->name_len = name_len;
   size_t cells = n * ncols;
   if (!wm->unordered && wm->stride == ncols && cols != COLS_OTHER) {
     /* Rows already in step order, as wide as the view: the view takes the
@@ -1079,7 +1089,8 @@ typedef struct {
   const size_t *order, *perm;
   int cols; /* COLS_* */
   size_t ncols;
-  _Atomic size_t next;
+  _Atomic size_t next; /* next metric (view index) to finish */
+  size_t end;          /* one past the last one of this range */
   _Atomic int rc;
 } finish_work;
 
@@ -1087,7 +1098,7 @@ static void *finish_worker(void *arg) {
   finish_work *w = arg;
   for (;;) {
     size_t k = atomic_fetch_add(&w->next, 1);
-    if (k >= w->b->nm || atomic_load(&w->rc) != CAIRN_OK)
+    if (k >= w->end || atomic_load(&w->rc) != CAIRN_OK)
       return NULL;
     cairn_view_metric *m = &w->v->metrics[k];
     int rc = finish_metric(&w->b->m[w->order[k]], m, w->perm, w->cols, w->ncols);
@@ -1100,9 +1111,27 @@ static void *finish_worker(void *arg) {
   }
 }
 
-/* Turns what the builder gathered into the view's dense arrays. */
-static int builder_finish(wal_builder *b) {
+/* What finishing the metrics needs once the rest of the view is done. */
+typedef struct {
+  size_t *order; /* view metric index -> builder metric index */
+  size_t *perm;  /* builder column -> view column             */
+  int cols;      /* COLS_*                                    */
+  size_t ncols;
+} finish_plan;
+
+static void finish_plan_free(finish_plan *fp) {
+  free(fp->order);
+  free(fp->perm);
+  fp->order = fp->perm = NULL;
+}
+
+/* Turns what the builder gathered into the view, all but the metrics'
+ * arrays: ranks, accounting, step markers, params and key/values, and the
+ * metrics' names in byte-wise name order (each metric still empty;
+ * finish_range fills them). */
+static int finish_prepare(wal_builder *b, finish_plan *fp) {
   cairn_run_view *v = b->v;
+  memset(fp, 0, sizeof *fp);
   size_t ncols = 0;
   for (size_t r = 0; r < b->nranks_cap; r++)
     ncols += b->ranks[r].seen != 0;
@@ -1199,39 +1228,24 @@ static int builder_finish(wal_builder *b) {
   }
   /* Every builder column is a view column (perm is a permutation) unless
    * the counts differ. */
-  int cols = b->ncols != ncols ? COLS_OTHER : in_order ? COLS_IN_ORDER : COLS_PERMUTED;
-  /* Metrics are independent: large views are finished on every CPU the
-   * process may use (finalize waits for this). Entries never reached stay
-   * zeroed, which cairn__view_free accepts. */
+  fp->cols = b->ncols != ncols ? COLS_OTHER : in_order ? COLS_IN_ORDER : COLS_PERMUTED;
+  fp->order = order;
+  fp->perm = perm;
+  fp->ncols = ncols;
+  /* Names move into the view now (the tables of a streamed write list
+   * every metric before any metric's data is finished). Entries never
+   * finished keep only their name, which cairn__view_free accepts. */
   v->nmetrics = b->nm;
-  finish_work fw = {b, v, order, perm, cols, ncols, 0, CAIRN_OK};
-  size_t cells = 0;
-  for (size_t k = 0; k < b->nm; k++)
-    cells += b->m[k].nrows * ncols;
-  unsigned extra = cells >= FINISH_PARALLEL_CELLS ? cairn__usable_cpus() - 1 : 0;
-  if (extra > FINISH_MAX_THREADS)
-    extra = FINISH_MAX_THREADS;
-  if (extra > b->nm)
-    extra = b->nm ? (unsigned)b->nm - 1 : 0;
-  pthread_t th[FINISH_MAX_THREADS];
-  unsigned started = 0;
-  while (started < extra && pthread_create(&th[started], NULL, finish_worker, &fw) == 0)
-    started++;
-  finish_worker(&fw);
-  for (unsigned i = 0; i < started; i++)
-    pthread_join(th[i], NULL);
-  int rc = atomic_load(&fw.rc);
-  free(perm);
-  free(order);
-  if (rc) {
-    free(col_of);
-    return rc;
+  for (size_t k = 0; k < b->nm; k++) {
+    wal_metric *wm = &b->m[order[k]];
+    v->metrics[k].name = wm->name;
+    v->metrics[k].name_len = wm->len;
+    wm->name = NULL;
   }
-
   /* Step markers: keep each rank's earliest marker of a step (several
    * threads may mark the same step; the first one is when it began). */
   step_index ix;
-  rc = step_index_build(&ix, b->marks, sizeof *b->marks, b->nmarks);
+  int rc = step_index_build(&ix, b->marks, sizeof *b->marks, b->nmarks);
   if (rc == CAIRN_OK) {
     v->nmarks = ix.nuniq;
     v->mark_step = malloc((ix.nuniq ? ix.nuniq : 1) * sizeof *v->mark_step);
@@ -1255,6 +1269,40 @@ static int builder_finish(wal_builder *b) {
    * key/values by rank, keeping each rank's records in the order logged. */
   if (rc == CAIRN_OK)
     rc = sort_by_rank(v);
+  return rc;
+}
+
+/* Finishes the view's metrics k0 .. k1-1 (view order): per-rank means and
+ * per-step statistics. Metrics are independent: large ranges are finished
+ * on every CPU the process may use (finalize waits for this). Each builder
+ * metric finished gives its cells to the view or frees them. */
+static int finish_range(wal_builder *b, const finish_plan *fp, size_t k0, size_t k1) {
+  finish_work fw = {b, b->v, fp->order, fp->perm, fp->cols, fp->ncols, k0, k1, CAIRN_OK};
+  size_t cells = 0;
+  for (size_t k = k0; k < k1; k++)
+    cells += b->m[fp->order[k]].nrows * fp->ncols;
+  unsigned extra = cells >= FINISH_PARALLEL_CELLS ? cairn__usable_cpus() - 1 : 0;
+  if (extra > FINISH_MAX_THREADS)
+    extra = FINISH_MAX_THREADS;
+  if (extra >= k1 - k0)
+    extra = k1 > k0 ? (unsigned)(k1 - k0) - 1 : 0;
+  pthread_t th[FINISH_MAX_THREADS];
+  unsigned started = 0;
+  while (started < extra && pthread_create(&th[started], NULL, finish_worker, &fw) == 0)
+    started++;
+  finish_worker(&fw);
+  for (unsigned i = 0; i < started; i++)
+    pthread_join(th[i], NULL);
+  return atomic_load(&fw.rc);
+}
+
+/* Turns what the builder gathered into the view's dense arrays. */
+static int builder_finish(wal_builder *b) {
+  finish_plan fp;
+  int rc = finish_prepare(b, &fp);
+  if (rc == CAIRN_OK)
+    rc = finish_range(b, &fp, 0, b->nm);
+  finish_plan_free(&fp);
   return rc;
 }
 
@@ -1285,9 +1333,33 @@ static cairn_rec_visitor builder_visitor(wal_builder *b) {
                              on_lineage};
 }
 
+struct cairn_view_pending {
+  wal_builder b;  /* the cells of the metrics not finished yet */
+  finish_plan fp;
+  size_t done;    /* metrics finished (handed out) so far      */
+};
+
+/* Takes a builder whose view has had finish_prepare: the metrics are
+ * finished later, in ranges, by cairn__view_pending_fill. */
+static int pending_take(wal_builder *b, cairn_view_pending **out) {
+  cairn_view_pending *p = calloc(1, sizeof *p);
+  if (!p)
+    return CAIRN_ENOMEM;
+  p->b = *b;
+  int rc = finish_prepare(&p->b, &p->fp);
+  if (rc != CAIRN_OK) {
+    finish_plan_free(&p->fp);
+    free(p);
+    return rc; /* *b still owns the cells: the caller frees it */
+  }
+  memset(b, 0, sizeof *b);
+  *out = p;
+  return CAIRN_OK;
+}
+
 static int from_wal(const char *dir, long only_writer, cairn_run_view *view,
                     cairn_run_report *report, int (*skip)(void *ctx, uint32_t rank),
-                    void *skip_ctx) {
+                    void *skip_ctx, cairn_view_pending **pending) {
   cairn__view_init(view);
   char err[1024] = "";
   cairn_run_file *files;
@@ -1385,23 +1457,65 @@ static int from_wal(const char *dir, long only_writer, cairn_run_view *view,
   if (rc == CAIRN_OK && used == 0)
     rc = CAIRN_ENOTFOUND;
   if (rc == CAIRN_OK)
-    rc = builder_finish(&b);
+    rc = pending ? pending_take(&b, pending) : builder_finish(&b);
   if (rc == CAIRN_OK && view->ncols == 0)
     rc = CAIRN_ENOTFOUND; /* every rank was skipped */
   builder_free(&b);
-  if (rc != CAIRN_OK)
+  if (rc != CAIRN_OK) {
+    if (pending && *pending) {
+      cairn__view_pending_free(*pending);
+      *pending = NULL;
+    }
     cairn__view_free(view);
+  }
   return rc;
 }
 
 int cairn__view_from_wal(const char *dir, cairn_run_view *view, cairn_run_report *report,
                          int (*skip)(void *ctx, uint32_t rank), void *skip_ctx) {
-  return from_wal(dir, -1, view, report, skip, skip_ctx);
+  return from_wal(dir, -1, view, report, skip, skip_ctx, NULL);
 }
 
 int cairn__view_from_wal_of(const char *dir, uint32_t writer, cairn_run_view *view,
                             cairn_run_report *report) {
-  return from_wal(dir, (long)writer, view, report, NULL, NULL);
+  return from_wal(dir, (long)writer, view, report, NULL, NULL, NULL);
+}
+
+int cairn__view_from_wal_pending(const char *dir, long writer, cairn_run_view *view,
+                                 cairn_run_report *report, cairn_view_pending **pending) {
+  *pending = NULL;
+  return from_wal(dir, writer, view, report, NULL, NULL, pending);
+}
+
+/* What a finished metric of n rows holds: step and statistics per row,
+ * mean and sample count per cell. */
+static size_t finished_bytes(size_t nrows, size_t ncols) {
+  return nrows * (sizeof(int64_t) + sizeof(uint32_t) + 4 * sizeof(double) +
+                  2 * sizeof(int32_t) + ncols * (sizeof(double) + sizeof(uint32_t)));
+}
+
+int cairn__view_pending_fill(cairn_view_pending *p, size_t budget, size_t *next) {
+  wal_builder *b = &p->b;
+  size_t k0 = p->done, k1 = k0, bytes = 0;
+  while (k1 < b->nm) {
+    size_t mb = finished_bytes(b->m[p->fp.order[k1]].nrows, p->fp.ncols);
+    if (k1 > k0 && bytes + mb > budget)
+      break;
+    bytes += mb;
+    k1++;
+  }
+  int rc = k1 > k0 ? finish_range(b, &p->fp, k0, k1) : CAIRN_OK;
+  p->done = k1;
+  *next = k1;
+  return rc;
+}
+
+void cairn__view_pending_free(cairn_view_pending *p) {
+  if (!p)
+    return;
+  builder_free(&p->b);
+  finish_plan_free(&p->fp);
+  free(p);
 }
 
 struct cairn_view_builder {
@@ -1458,6 +1572,31 @@ int cairn__view_builder_finish(cairn_view_builder *vb, cairn_run_view *view) {
     *view = vb->v;
   else
     cairn__view_free(&vb->v);
+  free(vb);
+  return rc;
+}
+
+int cairn__view_builder_finish_pending(cairn_view_builder *vb, cairn_run_view *view,
+                                       cairn_view_pending **pending) {
+  *pending = NULL;
+  int rc = vb->b.failed;
+  if (rc == CAIRN_OK && vb->blocks == 0)
+    rc = CAIRN_ENOTFOUND;
+  /* The view moves to the caller's (stable) address before the builder's
+   * view pointer is used again. */
+  *view = vb->v;
+  cairn__view_init(&vb->v);
+  vb->b.v = view;
+  if (rc == CAIRN_OK)
+    rc = pending_take(&vb->b, pending);
+  if (rc == CAIRN_OK && view->ncols == 0)
+    rc = CAIRN_ENOTFOUND;
+  if (rc != CAIRN_OK) {
+    cairn__view_pending_free(*pending);
+    *pending = NULL;
+    cairn__view_free(view);
+  }
+  builder_free(&vb->b);
   free(vb);
   return rc;
 }

@@ -244,6 +244,36 @@ int cairn__view_builder_finish(cairn_view_builder *vb, cairn_run_view *view);
 void cairn__view_builder_free(cairn_view_builder *vb);
 
 /*
+ * Streamed finish, for writers that must not hold a whole finished view
+ * (about 64 bytes per per-rank sample with one rank) beside the cells it
+ * is made from: the view is finished except for its metrics' arrays, and
+ * the metrics are finished later, in name order, a range at a time, so a
+ * writer can write and release each range before the next one exists.
+ *
+ * _finish_pending is _finish (it frees vb, also on failure) except that
+ * every view->metrics[k] holds only its name; *pending keeps the cells.
+ * _from_wal_pending is cairn__view_from_wal (writer < 0: every writer) or
+ * cairn__view_from_wal_of (writer >= 0) in the same form. Both leave
+ * *pending NULL on failure. `view` must stay at the same address until the
+ * pending state is freed.
+ *
+ * _fill finishes the next metrics (starting where the previous call ended)
+ * while their finished arrays fit in `budget` bytes (at least one metric),
+ * on every usable CPU, and sets *next to one past the last one finished
+ * (view->nmetrics when all are done). Returns CAIRN_OK or CAIRN_ENOMEM.
+ * The caller owns the finished metrics' arrays: cairn__view_metric_release
+ * frees them early, else cairn__view_free does. Not thread-safe.
+ */
+typedef struct cairn_view_pending cairn_view_pending;
+
+int cairn__view_builder_finish_pending(cairn_view_builder *vb, cairn_run_view *view,
+                                       cairn_view_pending **pending);
+int cairn__view_from_wal_pending(const char *dir, long writer, cairn_run_view *view,
+                                 cairn_run_report *report, cairn_view_pending **pending);
+int cairn__view_pending_fill(cairn_view_pending *p, size_t budget, size_t *next);
+void cairn__view_pending_free(cairn_view_pending *p);
+
+/*
  * Reads one HDF5 run file into *view (h5_reader.c). Returns CAIRN_OK (some
  * datasets may still have been unreadable: see report->lost_datasets),
  * CAIRN_EFOREIGN (not HDF5, or HDF5 without cairn's root attributes),
@@ -280,6 +310,9 @@ void cairn__view_stats_row(const double *values, const uint32_t *samples,
  * detail); contents uninitialised. Returns CAIRN_OK or CAIRN_ENOMEM. */
 int cairn__view_metric_alloc(cairn_view_metric *m, size_t nsteps, size_t ncols, int detail);
 void cairn__view_metric_free(cairn_view_metric *m);
+/* Frees a metric's arrays but keeps its name (a streamed write releases
+ * each metric once it is written). */
+void cairn__view_metric_release(cairn_view_metric *m);
 
 /* Append copies of a row (strings duplicated). CAIRN_OK or CAIRN_ENOMEM. */
 int cairn__view_add_param(cairn_run_view *v, const cairn_view_param *p);

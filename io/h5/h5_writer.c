@@ -101,8 +101,9 @@ void cairn__h5w_fail(char *err, size_t errlen, const char *path, const char *wha
 /* Writes every part of the file in an order that puts the bulk metric data
  * last: if the file is ever cut short (a partial copy), the tables and the
  * early metrics are what survive. */
-static int write_all(hid_t file, const cairn_run_view *v, const cairn_h5_write_opts *o,
-                     int detail, const char *tmp, char *err, size_t errlen) {
+static int write_all(hid_t file, const cairn_run_view *v, cairn_run_view *streamed,
+                     cairn_view_pending *pending, const cairn_h5_write_opts *o, int detail,
+                     const char *tmp, char *err, size_t errlen) {
   if (cairn__h5_layout_root(file, v, o, detail) < 0) {
     cairn__h5w_fail(err, errlen, tmp, "cannot write root attributes");
     return CAIRN_EIO;
@@ -132,7 +133,23 @@ static int write_all(hid_t file, const cairn_run_view *v, const cairn_h5_write_o
     cairn__h5w_fail(err, errlen, tmp, "cannot create " CAIRN_H5_METRICS);
     rc = CAIRN_EIO;
   }
+  /* Streamed (pending != NULL): metrics are finished a range at a time;
+   * once a range's chunks are all stored its arrays are released, so the
+   * write holds at most CAIRN_H5_STREAM_BYTES of finished metrics. */
+  size_t ready = pending ? 0 : v->nmetrics, range = 0;
   for (size_t i = 0; i < v->nmetrics && rc == CAIRN_OK; i++) {
+    if (i == ready) {
+      if (chunks && cairn__h5_chunks_finish(chunks, NULL, 0) != 0)
+        break; /* the failure is reported by the last finish below */
+      for (size_t k = range; k < i; k++)
+        cairn__view_metric_release(&streamed->metrics[k]);
+      range = i;
+      if (cairn__view_pending_fill(pending, CAIRN_H5_STREAM_BYTES, &ready) != CAIRN_OK) {
+        cairn__h5w_fail(err, errlen, tmp, "out of memory finishing the metrics");
+        rc = CAIRN_ENOMEM;
+        break;
+      }
+    }
     const cairn_view_metric *m = &v->metrics[i];
     int md = detail && m->values != NULL;
     /* Without detail, min and max are the values left to judge by. */
@@ -164,8 +181,9 @@ static int write_all(hid_t file, const cairn_run_view *v, const cairn_h5_write_o
   return rc;
 }
 
-int cairn__h5_write(const cairn_run_view *v, const char *path, const cairn_h5_write_opts *opt,
-                    char *err, size_t errlen) {
+static int write_file(const cairn_run_view *v, cairn_run_view *streamed,
+                      cairn_view_pending *pending, const char *path,
+                      const cairn_h5_write_opts *opt, char *err, size_t errlen) {
   cairn_h5_write_opts o;
   if (opt)
     o = *opt;
@@ -197,7 +215,7 @@ int cairn__h5_write(const cairn_run_view *v, const char *path, const cairn_h5_wr
     cairn__h5w_fail(err, errlen, tmp, "cannot create");
     rc = CAIRN_EIO;
   } else {
-    rc = write_all(file, v, &o, detail, tmp, err, errlen);
+    rc = write_all(file, v, streamed, pending, &o, detail, tmp, err, errlen);
     if (H5Fclose(file) < 0 && rc == CAIRN_OK) {
       cairn__h5w_fail(err, errlen, tmp, "cannot close (flush failed)");
       rc = CAIRN_EIO;
@@ -211,6 +229,16 @@ int cairn__h5_write(const cairn_run_view *v, const char *path, const cairn_h5_wr
   if (rc != CAIRN_OK)
     unlink(tmp);
   return rc;
+}
+
+int cairn__h5_write(const cairn_run_view *v, const char *path, const cairn_h5_write_opts *opt,
+                    char *err, size_t errlen) {
+  return write_file(v, NULL, NULL, path, opt, err, errlen);
+}
+
+int cairn__h5_write_pending(cairn_run_view *v, cairn_view_pending *pending, const char *path,
+                            const cairn_h5_write_opts *opt, char *err, size_t errlen) {
+  return write_file(v, v, pending, path, opt, err, errlen);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -228,8 +256,12 @@ int cairn__h5_finalize_run(const char *run_dir, char *err, size_t errlen) {
   char damage[1024] = "";
   first_msg fm = {damage, sizeof damage};
   cairn_run_report rep = {.fn = cairn__h5w_keep_first, .ctx = &fm};
+  /* Finished a range of metrics at a time as they are written: the write
+   * holds the log's cells (about 20 bytes per sample) and one range, not a
+   * whole finished view beside them. */
   cairn_run_view v;
-  int rc = cairn__view_from_wal(run_dir, &v, &rep, NULL, NULL);
+  cairn_view_pending *pending;
+  int rc = cairn__view_from_wal_pending(run_dir, -1, &v, &rep, &pending);
   if (rc == CAIRN_ENOTFOUND) {
     snprintf(err, errlen, "%s: no write-ahead log segments to convert", run_dir);
     return rc;
@@ -242,6 +274,7 @@ int cairn__h5_finalize_run(const char *run_dir, char *err, size_t errlen) {
   char path[4096], name[64];
   snprintf(name, sizeof name, CAIRN_H5_NAME_FMT, (uint32_t)0);
   if (snprintf(path, sizeof path, "%s/%s", run_dir, name) >= (int)sizeof path) {
+    cairn__view_pending_free(pending);
     cairn__view_free(&v);
     snprintf(err, errlen, "%s: path too long", run_dir);
     return CAIRN_EINVAL;
@@ -249,7 +282,8 @@ int cairn__h5_finalize_run(const char *run_dir, char *err, size_t errlen) {
   cairn_h5_write_opts o;
   cairn__h5_write_opts_init(&o);
   o.naggregators = 1;
-  rc = cairn__h5_write(&v, path, &o, err, errlen);
+  rc = cairn__h5_write_pending(&v, pending, path, &o, err, errlen);
+  cairn__view_pending_free(pending);
   cairn__view_free(&v);
   if (rc != CAIRN_OK)
     return rc;

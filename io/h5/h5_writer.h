@@ -41,6 +41,22 @@ void cairn__h5_write_opts_init(cairn_h5_write_opts *o);
 int cairn__h5_write(const cairn_run_view *view, const char *path,
                     const cairn_h5_write_opts *opt, char *err, size_t errlen);
 
+/* What a streamed write holds of finished metrics at most (one range of
+ * cairn__view_pending_fill; a single larger metric is taken whole). */
+#define CAIRN_H5_STREAM_BYTES ((size_t)256 << 20)
+
+/*
+ * The same file as cairn__h5_write, from a view whose metrics are still
+ * pending (cairn__view_builder_finish_pending, cairn__view_from_wal_pending):
+ * each range of metrics is finished, written, and released before the next
+ * is finished, so memory stays at the cells plus CAIRN_H5_STREAM_BYTES.
+ * Metrics already written are left with their names only; the caller still
+ * frees `view` and `pending`. Same returns as cairn__h5_write.
+ */
+int cairn__h5_write_pending(cairn_run_view *view, cairn_view_pending *pending,
+                            const char *path, const cairn_h5_write_opts *opt, char *err,
+                            size_t errlen);
+
 /*
  * Collective over `comm` (the aggregators of one group; MPI must be
  * initialized). Each process passes the view of its own ranks (disjoint
