@@ -25,6 +25,7 @@
 #include "h5/h5_chunks.h"
 #include "h5/h5_format.h"
 #include "h5/h5_schema.h"
+#include "h5/h5_writer.h"
 #include "h5_testdata.h"
 #include "test_tmpdir.h"
 #include "h5zstd/h5zstd.h"
@@ -136,11 +137,10 @@ static void block(sink *s, uint32_t r, int64_t s0, int64_t s1, int first) {
   emit(s);
 }
 
-Test(view_builder, equals_the_log_and_a_recomputation) {
-  char *dir = tempdir();
-  sink s = {0};
-  sink_open(&s, dir);
-
+/* The stream of the first test: late ranks, ranks first seen out of
+ * order, steps out of order, several parts of one (step, rank), a metric
+ * named and never logged; then enough cells to finish on several threads. */
+static void feed_mixed(sink *s) {
   /* Windows of 20 steps; ranks 0..5 of the list in a rotating order; the
    * late rank joins at step 200; window 100..120 comes after 120..140
    * (steps out of order); window 40..60 of rank 9 is sent twice (several
@@ -152,16 +152,23 @@ Test(view_builder, equals_the_log_and_a_recomputation) {
       size_t j = (i + w) % NR;
       if (j == NR - 1 && windows[w] < 200)
         continue;
-      block(&s, ranks[j], windows[w], windows[w] + 20, !seen[j]);
+      block(s, ranks[j], windows[w], windows[w] + 20, !seen[j]);
       seen[j] = 1;
       if (ranks[j] == 9 && windows[w] == 40)
-        block(&s, ranks[j], 40, 60, 0);
+        block(s, ranks[j], 40, 60, 0);
     }
   }
   /* then in order, enough cells (63k) to be finished on several threads */
   for (int64_t w0 = 300; w0 < NS; w0 += 100)
     for (size_t j = 0; j < NR; j++)
-      block(&s, ranks[j], w0, w0 + 100, 0);
+      block(s, ranks[j], w0, w0 + 100, 0);
+}
+
+Test(view_builder, equals_the_log_and_a_recomputation) {
+  char *dir = tempdir();
+  sink s = {0};
+  sink_open(&s, dir);
+  feed_mixed(&s);
   cr_assert_gt(cairn__view_builder_bytes(s.vb), (size_t)(NS * NR * 12));
   cairn_run_view built, logged;
   sink_views(&s, dir, &built, &logged);
@@ -251,6 +258,114 @@ Test(view_builder, ranks_first_seen_out_of_order_with_ordered_steps) {
   }
   cairn__view_free(&built);
   cairn__view_free(&logged);
+}
+
+/* Streamed finish (what the serial writer uses): the view without its
+ * metrics' arrays, then the metrics a range at a time within a byte budget,
+ * equals the whole finish, from the builder and from the log. */
+Test(view_builder, streamed_finish_in_ranges_equals_the_whole_finish) {
+  char *dir = tempdir();
+  sink s = {0};
+  sink_open(&s, dir);
+  feed_mixed(&s);
+  cr_assert_eq(cairn__wal_close(s.w), CAIRN_OK);
+  cairn__buf_free(&s.b);
+  cairn_run_view whole, streamed, fromlog;
+  cr_assert_eq(cairn__view_from_wal_of(dir, 3, &whole, NULL), CAIRN_OK);
+
+  cairn_view_pending *p = NULL;
+  cr_assert_eq(cairn__view_builder_finish_pending(s.vb, &streamed, &p), CAIRN_OK);
+  cr_assert_not_null(p);
+  /* Everything but the metrics' arrays is there; the names are, in order. */
+  cr_assert_eq(streamed.ncols, NR);
+  cr_assert_eq(streamed.nmarks, whole.nmarks);
+  cr_assert_eq(streamed.nmetrics, NM);
+  for (size_t k = 0; k < NM; k++) {
+    cr_assert_str_eq(streamed.metrics[k].name, whole.metrics[k].name);
+    cr_assert_null(streamed.metrics[k].values, "metric %zu finished too early", k);
+    cr_assert_null(streamed.metrics[k].step);
+  }
+  /* A budget of one byte: one metric per call (m3, with no rows, too). */
+  size_t next = 0;
+  for (size_t k = 0; k < NM; k++) {
+    cr_assert_eq(cairn__view_pending_fill(p, 1, &next), CAIRN_OK);
+    cr_assert_eq(next, k + 1, "range ended at %zu after metric %zu", next, k);
+    cr_assert_eq(streamed.metrics[k].nsteps, whole.metrics[k].nsteps);
+    if (k + 1 < NM)
+      cr_assert_null(streamed.metrics[k + 1].values, "metric %zu finished too early", k + 1);
+  }
+  cr_assert_eq(cairn__view_pending_fill(p, 1, &next), CAIRN_OK);
+  cr_assert_eq(next, NM, "nothing left to finish");
+  char why[512];
+  cr_assert_eq(td_compare(&streamed, &whole, why, sizeof why), 0, "%s", why);
+  cairn__view_pending_free(p);
+
+  /* From the log: a budget of two full metrics (rows x (statistics + NR
+   * cells)) takes m0 and m1, then m2 and the empty m3. */
+  cr_assert_eq(cairn__view_from_wal_pending(dir, 3, &fromlog, NULL, &p), CAIRN_OK);
+  size_t two = 2 * (size_t)NS * (8 + 4 + 4 * 8 + 2 * 4 + NR * (8 + 4));
+  cr_assert_eq(cairn__view_pending_fill(p, two, &next), CAIRN_OK);
+  cr_assert_eq(next, 2);
+  cr_assert_eq(cairn__view_pending_fill(p, two, &next), CAIRN_OK);
+  cr_assert_eq(next, NM);
+  cr_assert_eq(td_compare(&fromlog, &whole, why, sizeof why), 0, "%s", why);
+  cairn__view_pending_free(p);
+
+  /* A released metric keeps its name only, and the view still frees. */
+  cairn__view_metric_release(&fromlog.metrics[0]);
+  cr_assert_null(fromlog.metrics[0].values);
+  cr_assert_eq(fromlog.metrics[0].nsteps, 0);
+  cr_assert_str_eq(fromlog.metrics[0].name, "m0");
+  cairn__view_free(&fromlog);
+  cairn__view_free(&streamed);
+  cairn__view_free(&whole);
+
+  /* Nothing logged: not found, and nothing is left to free. */
+  cairn_view_builder *vb;
+  cr_assert_eq(cairn__view_builder_new(&vb), CAIRN_OK);
+  cr_assert_eq(cairn__view_builder_finish_pending(vb, &streamed, &p), CAIRN_ENOTFOUND);
+  cr_assert_null(p);
+  cairn__view_free(&streamed);
+}
+
+/* The serial writer fed a pending view writes, a metric per range, the
+ * same file content as from the whole view, releasing each range once its
+ * chunks are stored. */
+Test(view_builder, streamed_write_equals_the_whole_write) {
+  char *dir = tempdir();
+  sink s = {0};
+  sink_open(&s, dir);
+  feed_mixed(&s);
+  cr_assert_eq(cairn__wal_close(s.w), CAIRN_OK);
+  cairn__buf_free(&s.b);
+  cairn__view_builder_free(s.vb);
+  cairn_run_view whole, streamed, ra, rb;
+  cr_assert_eq(cairn__view_from_wal_of(dir, 3, &whole, NULL), CAIRN_OK);
+  char a[4096], b[4096], err[1024] = "";
+  snprintf(a, sizeof a, "%s/whole.h5", dir);
+  snprintf(b, sizeof b, "%s/streamed.h5", dir);
+  cr_assert_eq(cairn__h5_write(&whole, a, NULL, err, sizeof err), CAIRN_OK, "%s", err);
+
+  cairn_view_pending *p;
+  cr_assert_eq(cairn__view_from_wal_pending(dir, 3, &streamed, NULL, &p), CAIRN_OK);
+  cairn__h5_stream_bytes = 1;
+  cr_assert_eq(cairn__h5_write_pending(&streamed, p, b, NULL, err, sizeof err), CAIRN_OK, "%s",
+               err);
+  cairn__h5_stream_bytes = CAIRN_H5_STREAM_BYTES;
+  /* Every range but the last was released once written. */
+  for (size_t k = 0; k + 1 < NM; k++)
+    cr_assert_null(streamed.metrics[k].values, "metric %zu kept after its write", k);
+  cairn__view_pending_free(p);
+  cairn__view_free(&streamed);
+
+  cr_assert_eq(cairn__view_from_h5(a, &ra, NULL), CAIRN_OK);
+  cr_assert_eq(cairn__view_from_h5(b, &rb, NULL), CAIRN_OK);
+  char why[512];
+  cr_assert_eq(td_compare(&rb, &ra, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(td_compare(&rb, &whole, why, sizeof why), 0, "%s", why);
+  cairn__view_free(&ra);
+  cairn__view_free(&rb);
+  cairn__view_free(&whole);
 }
 
 Test(view_builder, nothing_added_is_not_found_and_bad_blocks_are_reported) {

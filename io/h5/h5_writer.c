@@ -19,6 +19,8 @@
 #include "h5_writer_internal.h"
 #include "h5zstd/h5zstd.h"
 
+size_t cairn__h5_stream_bytes = CAIRN_H5_STREAM_BYTES;
+
 void cairn__h5_write_opts_init(cairn_h5_write_opts *o) {
   memset(o, 0, sizeof *o);
   o->detail = 1;
@@ -102,8 +104,8 @@ void cairn__h5w_fail(char *err, size_t errlen, const char *path, const char *wha
  * last: if the file is ever cut short (a partial copy), the tables and the
  * early metrics are what survive. */
 static int write_all(hid_t file, const cairn_run_view *v, cairn_run_view *streamed,
-                     cairn_view_pending *pending, const cairn_h5_write_opts *o, int detail,
-                     const char *tmp, char *err, size_t errlen) {
+                     cairn_view_pending *pending, size_t ready, const cairn_h5_write_opts *o,
+                     int detail, const char *tmp, char *err, size_t errlen) {
   if (cairn__h5_layout_root(file, v, o, detail) < 0) {
     cairn__h5w_fail(err, errlen, tmp, "cannot write root attributes");
     return CAIRN_EIO;
@@ -133,10 +135,11 @@ static int write_all(hid_t file, const cairn_run_view *v, cairn_run_view *stream
     cairn__h5w_fail(err, errlen, tmp, "cannot create " CAIRN_H5_METRICS);
     rc = CAIRN_EIO;
   }
-  /* Streamed (pending != NULL): metrics are finished a range at a time;
-   * once a range's chunks are all stored its arrays are released, so the
-   * write holds at most CAIRN_H5_STREAM_BYTES of finished metrics. */
-  size_t ready = pending ? 0 : v->nmetrics, range = 0;
+  /* Streamed (pending != NULL): metrics are finished a range at a time
+   * (the first one, up to `ready`, before the file was created); once a
+   * range's chunks are all stored its arrays are released, so the write
+   * holds at most cairn__h5_stream_bytes of finished metrics. */
+  size_t range = 0;
   for (size_t i = 0; i < v->nmetrics && rc == CAIRN_OK; i++) {
     if (i == ready) {
       if (chunks && cairn__h5_chunks_finish(chunks, NULL, 0) != 0)
@@ -144,7 +147,7 @@ static int write_all(hid_t file, const cairn_run_view *v, cairn_run_view *stream
       for (size_t k = range; k < i; k++)
         cairn__view_metric_release(&streamed->metrics[k]);
       range = i;
-      if (cairn__view_pending_fill(pending, CAIRN_H5_STREAM_BYTES, &ready) != CAIRN_OK) {
+      if (cairn__view_pending_fill(pending, cairn__h5_stream_bytes, &ready) != CAIRN_OK) {
         cairn__h5w_fail(err, errlen, tmp, "out of memory finishing the metrics");
         rc = CAIRN_ENOMEM;
         break;
@@ -199,6 +202,13 @@ static int write_file(const cairn_run_view *v, cairn_run_view *streamed,
     snprintf(err, errlen, "%s: path too long", path);
     return CAIRN_EINVAL;
   }
+  /* The first range of a streamed view is finished before the file
+   * exists (for most runs that is every metric). */
+  size_t ready = v->nmetrics;
+  if (pending && cairn__view_pending_fill(pending, cairn__h5_stream_bytes, &ready) != CAIRN_OK) {
+    snprintf(err, errlen, "%s: out of memory finishing the metrics", path);
+    return CAIRN_ENOMEM;
+  }
   cairn_h5_quiet q;
   cairn__h5_quiet_begin(&q);
   if (cairn__h5zstd_register() != 0) {
@@ -215,7 +225,7 @@ static int write_file(const cairn_run_view *v, cairn_run_view *streamed,
     cairn__h5w_fail(err, errlen, tmp, "cannot create");
     rc = CAIRN_EIO;
   } else {
-    rc = write_all(file, v, streamed, pending, &o, detail, tmp, err, errlen);
+    rc = write_all(file, v, streamed, pending, ready, &o, detail, tmp, err, errlen);
     if (H5Fclose(file) < 0 && rc == CAIRN_OK) {
       cairn__h5w_fail(err, errlen, tmp, "cannot close (flush failed)");
       rc = CAIRN_EIO;

@@ -42,8 +42,10 @@ int cairn__h5_write(const cairn_run_view *view, const char *path,
                     const cairn_h5_write_opts *opt, char *err, size_t errlen);
 
 /* What a streamed write holds of finished metrics at most (one range of
- * cairn__view_pending_fill; a single larger metric is taken whole). */
+ * cairn__view_pending_fill; a single larger metric is taken whole). The
+ * variable starts at the default; tests lower it to make many ranges. */
 #define CAIRN_H5_STREAM_BYTES ((size_t)256 << 20)
+extern size_t cairn__h5_stream_bytes;
 
 /*
  * The same file as cairn__h5_write, from a view whose metrics are still
@@ -83,13 +85,16 @@ int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const ch
  * each process remove its own segments. A process whose log was damaged
  * keeps its segments and returns CAIRN_ECORRUPT (the file holds what was
  * readable); an aggregator without segments contributes nothing. A process
- * that passes `kept`, the view of everything it wrote to its log built
+ * that passes `kept`, the builder of everything it wrote to its log fed
  * while it wrote (cairn__view_builder_*), writes that instead of reading
- * the log back; the view stays the caller's. Returns CAIRN_OK or the
- * writer's error (the same on every process), err filled.
+ * the log back; the builder is taken (freed here). A group of one process
+ * finishes its view a range of metrics at a time as it writes
+ * (cairn__h5_write_pending); a larger group needs whole views for the
+ * collective write. Returns CAIRN_OK or the writer's error (the same on
+ * every process), err filled.
  */
 int cairn__h5_finalize_group(MPI_Comm comm, const char *run_dir, uint32_t writer,
-                             uint32_t group, uint32_t naggregators,
-                             const cairn_run_view *kept, char *err, size_t errlen);
+                             uint32_t group, uint32_t naggregators, cairn_view_builder *kept,
+                             char *err, size_t errlen);
 
 #endif /* CAIRN_H5_WRITER_H */

@@ -1036,15 +1036,27 @@ out:
 
 
 int cairn__h5_finalize_group(MPI_Comm comm, const char *run_dir, uint32_t writer,
-                             uint32_t group, uint32_t naggregators,
-                             const cairn_run_view *kept, char *err, size_t errlen) {
+                             uint32_t group, uint32_t naggregators, cairn_view_builder *kept,
+                             char *err, size_t errlen) {
   char damage[1024] = "";
   first_msg fm = {damage, sizeof damage};
   cairn_run_report rep = {.fn = cairn__h5w_keep_first, .ctx = &fm};
+  /* A group of one writes serially and streams the view (finished a range
+   * of metrics at a time); the collective writer needs it whole. */
+  int P = 1;
+  MPI_Comm_size(comm, &P);
   cairn_run_view v;
-  int rc = kept ? CAIRN_OK : cairn__view_from_wal_of(run_dir, writer, &v, &rep);
+  cairn__view_init(&v);
+  cairn_view_pending *pending = NULL;
+  int rc = CAIRN_ENOMEM;
   if (kept)
-    v = *kept; /* a shallow copy: the caller frees the view */
+    rc = P == 1 ? cairn__view_builder_finish_pending(kept, &v, &pending)
+                : cairn__view_builder_finish(kept, &v);
+  /* Without a kept view, or if it could not be finished (out of memory),
+   * the log has everything. */
+  if (rc != CAIRN_OK && rc != CAIRN_ENOTFOUND)
+    rc = P == 1 ? cairn__view_from_wal_pending(run_dir, (long)writer, &v, &rep, &pending)
+                : cairn__view_from_wal_of(run_dir, writer, &v, &rep);
   if (rc == CAIRN_ENOTFOUND) {
     cairn__view_init(&v); /* nothing logged here: contribute no ranks */
     rc = CAIRN_OK;
@@ -1067,13 +1079,12 @@ int cairn__h5_finalize_group(MPI_Comm comm, const char *run_dir, uint32_t writer
     /* A group of one aggregator (the common case with a few aggregators per
      * file, or one node) needs no MPI-IO: the serial writer writes the same
      * content several times faster (no collective chunk redistribution). */
-    int P = 1;
-    MPI_Comm_size(comm, &P);
-    rc = P == 1 ? cairn__h5_write(&v, path, &o, err, errlen)
-                : cairn__h5_write_parallel(comm, &v, path, &o, err, errlen);
+    rc = P != 1    ? cairn__h5_write_parallel(comm, &v, path, &o, err, errlen)
+         : pending ? cairn__h5_write_pending(&v, pending, path, &o, err, errlen)
+                   : cairn__h5_write(&v, path, &o, err, errlen);
   }
-  if (!kept)
-    cairn__view_free(&v);
+  cairn__view_pending_free(pending);
+  cairn__view_free(&v);
   if (rc != CAIRN_OK)
     return rc;
   if (rep.wal.corrupt_regions || rep.wal.torn_tails || rep.wal.bad_files ||

@@ -229,10 +229,10 @@ static void *agg_main(void *arg) {
   return NULL;
 }
 
-int cairn__agg_take_view(cairn_run_view *view) {
+cairn_view_builder *cairn__agg_take_builder(void) {
   cairn_view_builder *vb = kept_view;
   kept_view = NULL;
-  return vb ? cairn__view_builder_finish(vb, view) : CAIRN_ENOTFOUND;
+  return vb;
 }
 
 int cairn__agg_start(cairn_shm_channel *const *chans, uint32_t n, const char *run_dir,

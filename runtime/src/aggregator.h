@@ -33,10 +33,10 @@ int cairn__agg_stop(void);
 
 /* After cairn__agg_stop: the view of everything the aggregator wrote to its
  * log, built while it wrote (mpi.aggregator_memory), so that finalize need
- * not read the log back. Returns CAIRN_OK and fills *view (the caller frees
- * it), CAIRN_ENOTFOUND if none was kept (over the memory bound, disabled,
- * or nothing was logged) or CAIRN_ENOMEM: then read the log instead. */
-int cairn__agg_take_view(cairn_run_view *view);
+ * not read the log back; still a builder (the writer finishes it, streamed
+ * when it can). The caller owns it. NULL if none was kept (over the memory
+ * bound, disabled, or a block did not decode): then read the log instead. */
+cairn_view_builder *cairn__agg_take_builder(void);
 
 /* Rings the doorbell: lock-free, one futex wake only if not already rung.
  * Async-signal-safe. */

@@ -392,17 +392,15 @@ void cairn__mpi_finalize(void) {
   if (mpi_state.files != MPI_COMM_NULL) {
     char err[1024] = "";
     /* The view the aggregator built while it wrote its log, if it kept
-     * one (mpi.aggregator_memory): then the log is not read back. */
-    cairn_run_view kept;
-    int have_kept = cairn__agg_take_view(&kept) == CAIRN_OK;
+     * one (mpi.aggregator_memory): then the log is not read back. The
+     * writer finishes it (and frees it). */
+    cairn_view_builder *kept = cairn__agg_take_builder();
+    int have_kept = kept != NULL;
     t_view = cairn__now_mono_ns();
     int rc = cairn__h5_finalize_group(mpi_state.files, cairn__g.run_dir,
                                       (uint32_t)mpi_state.world_rank,
                                       (uint32_t)mpi_state.file_group,
-                                      (uint32_t)mpi_state.naggregators,
-                                      have_kept ? &kept : NULL, err, sizeof err);
-    if (have_kept)
-      cairn__view_free(&kept);
+                                      (uint32_t)mpi_state.naggregators, kept, err, sizeof err);
     if (rc == CAIRN_ECORRUPT)
       cairn__log(CAIRN_LOG_WARN, "%s (the write-ahead log is kept)", err);
     else if (rc != CAIRN_OK && rc != CAIRN_ENOTFOUND)
@@ -413,9 +411,9 @@ void cairn__mpi_finalize(void) {
     t_file = cairn__now_mono_ns();
     cairn__log(CAIRN_LOG_DEBUG,
                "finalize (writer %d): aggregator drained and stopped %.3f s, kept run view %s "
-               "%.3f s, run file written and log removed %.3f s",
+               "%.3f s, run file written (view finished on the way) and log removed %.3f s",
                mpi_state.world_rank, (double)(t_stopped - t_start) * 1e-9,
-               have_kept ? "finished" : "absent (the log is read back)",
+               have_kept ? "taken" : "absent (the log is read back)",
                (double)(t_view - t_stopped) * 1e-9, (double)(t_file - t_view) * 1e-9);
   }
   seg_header *h = mpi_state.seg;
