@@ -13,7 +13,9 @@
  * the producer can go), so the ratio of what the drain sustains to what one
  * producer core can generate is visible.
  *
- * usage: bench_throughput [SECONDS=10] [METRICS_PER_STEP=1000] [RATE_M=20]
+ * usage: bench_throughput [SECONDS=10] [METRICS_PER_STEP=1000] [RATE_M=21]
+ * (RATE_M is the rate the paced producers offer; the verdict asks for at
+ * least 20 M/s achieved with zero drops.)
  */
 #include <dirent.h>
 #include <inttypes.h>
@@ -54,6 +56,18 @@ static double thread_cpu_s(const char *name) {
     fclose(f);
     if (strncmp(comm, name, strlen(name)) != 0)
       continue;
+    /* schedstat: nanoseconds on a CPU (exact); stat: clock ticks, where
+     * schedstat is missing. */
+    snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", e->d_name);
+    f = fopen(path, "r");
+    unsigned long long ns;
+    if (f && fscanf(f, "%llu", &ns) == 1) {
+      fclose(f);
+      cpu = (double)ns * 1e-9;
+      continue;
+    }
+    if (f)
+      fclose(f);
     snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
     f = fopen(path, "r");
     if (!f)
@@ -112,6 +126,9 @@ typedef struct {
   double seconds, rate, drain_cpu, writer_cpu, bytes_per_rec;
   uint64_t logged, written, dropped;
 } result;
+
+/* The sustained-rate target, M records/s (issue 2). */
+#define TARGET_M 20.0
 
 /* How the producer keeps to its rate. */
 enum { PACE_NONE, PACE_SLEEP, PACE_SPIN };
@@ -194,11 +211,15 @@ static double idle_drain_cpu(double seconds) {
     return -1;
   int id = cairn_metric_id("idle");
   cairn_metric(id, 1.0);
-  /* Let the drain start and name itself before the first reading. */
+  /* Let the drain start and name itself, and write the run's first block
+   * (run record, names, the segment file and its sync), before the first
+   * reading: idle is the steady state after that. */
   double c0;
-  struct timespec settle = {0, 50000000};
-  while ((c0 = drain_cpu_s()) < 0)
+  struct timespec settle = {0, 50000000}, first = {1, 0};
+  while (drain_cpu_s() < 0)
     nanosleep(&settle, NULL);
+  nanosleep(&first, NULL);
+  c0 = drain_cpu_s();
   uint64_t t0 = now_ns();
   struct timespec ts = {(time_t)seconds, (long)((seconds - floor(seconds)) * 1e9)};
   nanosleep(&ts, NULL);
@@ -219,7 +240,10 @@ static void print(const char *what, const result *r) {
 int main(int argc, char **argv) {
   double seconds = argc > 1 ? atof(argv[1]) : 10.0;
   int per_step = argc > 2 ? atoi(argv[2]) : 1000;
-  double rate_m = argc > 3 ? atof(argv[3]) : 20.0;
+  /* The target is a rate sustained with zero drops: the producers offer a
+   * little more than it, so that a producer's own late wake-ups do not
+   * decide the verdict; what counts is the rate achieved. */
+  double rate_m = argc > 3 ? atof(argv[3]) : TARGET_M * 1.05;
   if (seconds <= 0 || per_step <= 0 || rate_m <= 0) {
     fprintf(stderr, "usage: bench_throughput [SECONDS] [METRICS_PER_STEP] [RATE_M]\n");
     return 2;
@@ -233,17 +257,18 @@ int main(int argc, char **argv) {
   double idle = idle_drain_cpu(5.0);
   printf("sustained throughput, %d metrics per step, drain live writing the WAL:\n", per_step);
   char label[64];
-  snprintf(label, sizeof label, "%.0f M/s, I/O-bound loop", rate_m);
+  snprintf(label, sizeof label, "%.4g M/s, I/O-bound loop", rate_m);
   print(label, &paced);
-  snprintf(label, sizeof label, "%.0f M/s, spinning loop", rate_m);
+  snprintf(label, sizeof label, "%.4g M/s, spinning loop", rate_m);
   print(label, &spin);
   print("unpaced (max)", &flat);
   printf("  ratio unpaced/paced rate: %.2fx\n", flat.rate / paced.rate);
   printf("  drain CPU when idle: %.3f%% of a core (5 s, nothing logged)\n", 100.0 * idle);
-  printf("  target (>= %.0f M rec/s for %.0f s, zero drops), I/O-bound loop: %s; spinning loop: %s\n",
-         rate_m, seconds,
-         paced.dropped == 0 && paced.rate >= rate_m * 1e6 * 0.99 ? "met" : "MISSED",
-         spin.dropped == 0 && spin.rate >= rate_m * 1e6 * 0.99 ? "met" : "MISSED");
+  printf("  target (>= %.0f M rec/s achieved for %.0f s, zero drops; offered %.4g M/s), "
+         "I/O-bound loop: %s; spinning loop: %s\n",
+         TARGET_M, seconds, rate_m,
+         paced.dropped == 0 && paced.rate >= TARGET_M * 1e6 ? "met" : "MISSED",
+         spin.dropped == 0 && spin.rate >= TARGET_M * 1e6 ? "met" : "MISSED");
   printf("  target (idle drain < 1%% of a core): %s\n", idle < 0.01 ? "met" : "MISSED");
   return 0;
 }
