@@ -731,7 +731,7 @@ int main(int argc, char **argv) {
     write_wal(&all, wdir);
     uint64_t wal = dir_bytes(wdir, "wal-");
     t0 = now();
-    int frc = cairn__h5_finalize_run(wdir, err, sizeof err);
+    int frc = cairn__h5_finalize_run(wdir, 0, err, sizeof err);
     double tconv = now() - t0;
     if (frc != CAIRN_OK)
       fprintf(stderr, "bench_h5_size: finalize: %s\n", err);

@@ -1357,7 +1357,7 @@ static int pending_take(wal_builder *b, cairn_view_pending **out) {
   return CAIRN_OK;
 }
 
-static int from_wal(const char *dir, long only_writer, cairn_run_view *view,
+static int from_wal(const char *dir, long only_writer, uint64_t limit, cairn_run_view *view,
                     cairn_run_report *report, int (*skip)(void *ctx, uint32_t rank),
                     void *skip_ctx, cairn_view_pending **pending) {
   cairn__view_init(view);
@@ -1443,6 +1443,12 @@ static int from_wal(const char *dir, long only_writer, cairn_run_view *view,
       } else if (report) {
         report->wal.blocks++;
       }
+      if (limit && b.bytes > limit) {
+        if (report)
+          report->over_limit = b.bytes;
+        rc = CAIRN_ENOMEM;
+        break;
+      }
     }
     cairn_wal_damage wd;
     cairn__wal_reader_damage(r, &wd);
@@ -1473,18 +1479,19 @@ static int from_wal(const char *dir, long only_writer, cairn_run_view *view,
 
 int cairn__view_from_wal(const char *dir, cairn_run_view *view, cairn_run_report *report,
                          int (*skip)(void *ctx, uint32_t rank), void *skip_ctx) {
-  return from_wal(dir, -1, view, report, skip, skip_ctx, NULL);
+  return from_wal(dir, -1, 0, view, report, skip, skip_ctx, NULL);
 }
 
 int cairn__view_from_wal_of(const char *dir, uint32_t writer, cairn_run_view *view,
                             cairn_run_report *report) {
-  return from_wal(dir, (long)writer, view, report, NULL, NULL, NULL);
+  return from_wal(dir, (long)writer, 0, view, report, NULL, NULL, NULL);
 }
 
-int cairn__view_from_wal_pending(const char *dir, long writer, cairn_run_view *view,
-                                 cairn_run_report *report, cairn_view_pending **pending) {
+int cairn__view_from_wal_pending(const char *dir, long writer, uint64_t limit,
+                                 cairn_run_view *view, cairn_run_report *report,
+                                 cairn_view_pending **pending) {
   *pending = NULL;
-  return from_wal(dir, writer, view, report, NULL, NULL, pending);
+  return from_wal(dir, writer, limit, view, report, NULL, NULL, pending);
 }
 
 /* What a finished metric of n rows holds: step and statistics per row,

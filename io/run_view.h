@@ -145,6 +145,8 @@ typedef struct {
   uint32_t wal_ranks;      /* ranks recovered from WAL segments              */
   uint64_t lost_datasets;  /* datasets of an HDF5 file that could not be read */
   uint32_t unnamed_metrics;/* metric ids whose name record was lost          */
+  uint64_t over_limit;     /* what a memory-bounded read held when it passed */
+                           /* its limit and stopped (0: it did not)          */
   cairn_run_damage wal;    /* damage found in WAL segments                   */
 } cairn_run_report;
 
@@ -253,8 +255,10 @@ void cairn__view_builder_free(cairn_view_builder *vb);
  * _finish_pending is _finish (it frees vb, also on failure) except that
  * every view->metrics[k] holds only its name; *pending keeps the cells.
  * _from_wal_pending is cairn__view_from_wal (writer < 0: every writer) or
- * cairn__view_from_wal_of (writer >= 0) in the same form. Both leave
- * *pending NULL on failure. `view` must stay at the same address until the
+ * cairn__view_from_wal_of (writer >= 0) in the same form; with limit > 0
+ * it stops reading once the cells it holds pass `limit` bytes and returns
+ * CAIRN_ENOMEM with report->over_limit set (the log is not touched). Both
+ * leave *pending NULL on failure. `view` must stay at the same address until the
  * pending state is freed.
  *
  * _fill finishes the next metrics (starting where the previous call ended)
@@ -268,8 +272,9 @@ typedef struct cairn_view_pending cairn_view_pending;
 
 int cairn__view_builder_finish_pending(cairn_view_builder *vb, cairn_run_view *view,
                                        cairn_view_pending **pending);
-int cairn__view_from_wal_pending(const char *dir, long writer, cairn_run_view *view,
-                                 cairn_run_report *report, cairn_view_pending **pending);
+int cairn__view_from_wal_pending(const char *dir, long writer, uint64_t limit,
+                                 cairn_run_view *view, cairn_run_report *report,
+                                 cairn_view_pending **pending);
 int cairn__view_pending_fill(cairn_view_pending *p, size_t budget, size_t *next);
 void cairn__view_pending_free(cairn_view_pending *p);
 

@@ -22,6 +22,7 @@
 #include "h5_testdata.h"
 #include "test_tmpdir.h"
 #include "run_view.h"
+#include "util.h"
 #include "wal.h"
 #include "wal_records.h"
 
@@ -313,7 +314,7 @@ Test(h5_run, finalize_converts_the_wal_then_removes_it) {
   cr_assert_eq(st, CAIRN_RUN_WAL_ONLY);
   cairn__run_files_free(files, n);
 
-  cr_assert_eq(cairn__h5_finalize_run(dir, err, sizeof err), CAIRN_OK, "%s", err);
+  cr_assert_eq(cairn__h5_finalize_run(dir, 0, err, sizeof err), CAIRN_OK, "%s", err);
   cr_assert_eq(cairn__run_list_files(dir, &files, &n, &st, err, sizeof err), CAIRN_OK);
   cr_assert_eq(st, CAIRN_RUN_H5);
   cr_assert_eq(n, 1);
@@ -328,9 +329,77 @@ Test(h5_run, finalize_converts_the_wal_then_removes_it) {
   char why[256];
   cr_assert_eq(td_compare(&fromwal, &fromh5, why, sizeof why), 0, "%s", why);
   cr_assert_eq(fromh5.naggregators, 1);
-  cr_assert_eq(cairn__h5_finalize_run(dir, err, sizeof err), CAIRN_ENOTFOUND);
+  cr_assert_eq(cairn__h5_finalize_run(dir, 0, err, sizeof err), CAIRN_ENOTFOUND);
   cairn__view_free(&fromwal);
   cairn__view_free(&fromh5);
+}
+
+/* A log too large for the memory the conversion may use is not converted:
+ * cairn_finalize says so and how to convert it, the log stays whole, and
+ * a conversion with more memory later gives the complete run. */
+Test(h5_run, finalize_over_the_conversion_memory_keeps_the_log) {
+  char *dir = tempdir();
+  setenv("CAIRN_RUN_DIR", dir, 1);
+  setenv("CAIRN_MPI_ENABLED", "false", 1);
+  setenv("CAIRN_WAL_CONVERT_MEMORY", "64K", 1);
+  cr_assert_eq(cairn_init(NULL), CAIRN_OK);
+  int ids[20];
+  for (int k = 0; k < 20; k++) {
+    char name[16];
+    snprintf(name, sizeof name, "m%02d", k);
+    ids[k] = cairn_metric_id(name);
+  }
+  /* 20 metrics x 2000 steps: about 1 MB of cells, far above 64 KiB */
+  for (int64_t s = 0; s < 2000; s++) {
+    cairn_step(s);
+    for (int k = 0; k < 20; k++)
+      cairn_metric(ids[k], (double)(s * 20 + k));
+    if (s % 100 == 99)
+      cairn_flush(); /* many blocks: the bound is checked between blocks */
+  }
+  int rc = cairn_finalize();
+  unsetenv("CAIRN_WAL_CONVERT_MEMORY");
+  cr_assert_eq(rc, CAIRN_EIO, "%s", cairn_strerror(rc));
+  const char *msg = cairn_last_error();
+  cr_assert(strstr(msg, "too large to convert") && strstr(msg, "wal.convert_memory") &&
+                strstr(msg, "cairn merge"),
+            "%s", msg);
+  cairn_run_info info;
+  cr_assert_eq(cairn_get_run_info(&info), CAIRN_OK);
+  cairn_run_file *files;
+  size_t n;
+  cairn_run_state st;
+  char err[1024] = "";
+  cr_assert_eq(cairn__run_list_files(info.run_dir, &files, &n, &st, err, sizeof err), CAIRN_OK);
+  cr_assert_eq(st, CAIRN_RUN_WAL_ONLY, "no run file, the log is kept");
+  cairn__run_files_free(files, n);
+
+  /* Stopped the same way when called directly, with what it held. */
+  cr_assert_eq(cairn__h5_finalize_run(info.run_dir, 65536, err, sizeof err), CAIRN_ENOMEM);
+  cr_assert(strstr(err, info.run_dir) && strstr(err, "MiB"), "%s", err);
+  cr_assert_eq(cairn__h5_convert_memory(12345), 12345);
+  /* The automatic bound: 80% of what this Linux machine reports available. */
+  uint64_t avail = cairn__memory_available();
+  cr_assert_gt(avail, 1u << 20, "MemAvailable or the cgroup headroom could not be read");
+  uint64_t autob = cairn__h5_convert_memory(0);
+  cr_assert(autob > avail / 2 && autob < avail, "auto %llu of %llu", (unsigned long long)autob,
+            (unsigned long long)avail);
+
+  /* With room: everything logged is there. */
+  cr_assert_eq(cairn__h5_finalize_run(info.run_dir, 0, err, sizeof err), CAIRN_OK, "%s", err);
+  cairn_run_view v;
+  cairn_run_report rep = {0};
+  cr_assert_eq(cairn__run_open(info.run_dir, &v, &rep), CAIRN_OK);
+  cr_assert_eq(rep.h5_files, 1);
+  cr_assert_eq(v.nmetrics, 20);
+  for (int k = 0; k < 20; k++) {
+    cr_assert_eq(v.metrics[k].nsteps, 2000);
+    for (size_t i = 0; i < 2000; i += 397)
+      cr_assert_eq(v.metrics[k].values[i], (double)(i * 20 + (size_t)k));
+  }
+  cr_assert_eq(v.acct[0].logged, 40000);
+  cr_assert_eq(v.acct[0].stored, 40000);
+  cairn__view_free(&v);
 }
 
 Test(h5_run, finalize_of_the_real_runtime_log) {
@@ -349,7 +418,7 @@ Test(h5_run, finalize_of_the_real_runtime_log) {
   cairn_run_info info;
   cr_assert_eq(cairn_get_run_info(&info), CAIRN_OK);
   char err[1024] = "";
-  int rc = cairn__h5_finalize_run(info.run_dir, err, sizeof err);
+  int rc = cairn__h5_finalize_run(info.run_dir, 0, err, sizeof err);
   /* The lead's cairn_finalize may already convert the log itself. */
   cr_assert(rc == CAIRN_OK || rc == CAIRN_ENOTFOUND, "%s", err);
   cairn_run_view v;
@@ -394,7 +463,7 @@ Test(h5_run, finalize_keeps_a_damaged_wal) {
   char *seg = first_wal(dir);
   chop(seg, 5); /* tear the last block */
   char err[1024];
-  cr_assert_eq(cairn__h5_finalize_run(dir, err, sizeof err), CAIRN_ECORRUPT);
+  cr_assert_eq(cairn__h5_finalize_run(dir, 0, err, sizeof err), CAIRN_ECORRUPT);
   cr_assert(strstr(err, "torn tail"), "%s", err);
   cr_assert_eq(access(seg, F_OK), 0, "the damaged log must be kept");
   cairn_run_file *files;

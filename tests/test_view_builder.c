@@ -302,7 +302,7 @@ Test(view_builder, streamed_finish_in_ranges_equals_the_whole_finish) {
 
   /* From the log: a budget of two full metrics (rows x (statistics + NR
    * cells)) takes m0 and m1, then m2 and the empty m3. */
-  cr_assert_eq(cairn__view_from_wal_pending(dir, 3, &fromlog, NULL, &p), CAIRN_OK);
+  cr_assert_eq(cairn__view_from_wal_pending(dir, 3, 0, &fromlog, NULL, &p), CAIRN_OK);
   size_t two = 2 * (size_t)NS * (8 + 4 + 4 * 8 + 2 * 4 + NR * (8 + 4));
   cr_assert_eq(cairn__view_pending_fill(p, two, &next), CAIRN_OK);
   cr_assert_eq(next, 2);
@@ -347,7 +347,7 @@ Test(view_builder, streamed_write_equals_the_whole_write) {
   cr_assert_eq(cairn__h5_write(&whole, a, NULL, err, sizeof err), CAIRN_OK, "%s", err);
 
   cairn_view_pending *p;
-  cr_assert_eq(cairn__view_from_wal_pending(dir, 3, &streamed, NULL, &p), CAIRN_OK);
+  cr_assert_eq(cairn__view_from_wal_pending(dir, 3, 0, &streamed, NULL, &p), CAIRN_OK);
   cairn__h5_stream_bytes = 1;
   cr_assert_eq(cairn__h5_write_pending(&streamed, p, b, NULL, err, sizeof err), CAIRN_OK, "%s",
                err);

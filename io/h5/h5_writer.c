@@ -14,6 +14,8 @@
 
 #include "cairn.h"
 #include "h5_finalize.h"
+#include "util.h"
+#include "h5_finalize.h"
 #include "h5_layout.h"
 #include "h5_schema.h"
 #include "h5_writer_internal.h"
@@ -262,7 +264,24 @@ void cairn__h5w_keep_first(void *ctx, const char *msg) {
     snprintf(f->first, f->len, "%s", msg);
 }
 
-int cairn__h5_finalize_run(const char *run_dir, char *err, size_t errlen) {
+uint64_t cairn__h5_convert_memory(uint64_t configured) {
+  if (configured)
+    return configured;
+  uint64_t avail = cairn__memory_available();
+  return avail / 10 * 8;
+}
+
+void cairn__h5w_over_limit(char *err, size_t errlen, const char *run_dir, uint64_t held,
+                           uint64_t limit) {
+  snprintf(err, errlen,
+           "%s: the write-ahead log is too large to convert into the run file here: reading "
+           "it held %.1f MiB, over the %.1f MiB it may use (wal.convert_memory; by default "
+           "80%% of the memory available), and was stopped; `cairn merge %s` reads the log "
+           "on a machine with more memory",
+           run_dir, (double)held / 1048576.0, (double)limit / 1048576.0, run_dir);
+}
+
+int cairn__h5_finalize_run(const char *run_dir, uint64_t memory, char *err, size_t errlen) {
   char damage[1024] = "";
   first_msg fm = {damage, sizeof damage};
   cairn_run_report rep = {.fn = cairn__h5w_keep_first, .ctx = &fm};
@@ -271,7 +290,11 @@ int cairn__h5_finalize_run(const char *run_dir, char *err, size_t errlen) {
    * whole finished view beside them. */
   cairn_run_view v;
   cairn_view_pending *pending;
-  int rc = cairn__view_from_wal_pending(run_dir, -1, &v, &rep, &pending);
+  int rc = cairn__view_from_wal_pending(run_dir, -1, memory, &v, &rep, &pending);
+  if (rc == CAIRN_ENOMEM && rep.over_limit) {
+    cairn__h5w_over_limit(err, errlen, run_dir, rep.over_limit, memory);
+    return rc;
+  }
   if (rc == CAIRN_ENOTFOUND) {
     snprintf(err, errlen, "%s: no write-ahead log segments to convert", run_dir);
     return rc;

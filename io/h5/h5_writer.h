@@ -90,11 +90,13 @@ int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const ch
  * the log back; the builder is taken (freed here). A group of one process
  * finishes its view a range of metrics at a time as it writes
  * (cairn__h5_write_pending); a larger group needs whole views for the
- * collective write. Returns CAIRN_OK or the writer's error (the same on
- * every process), err filled.
+ * collective write. A group of one that reads its log back holds at most
+ * `memory` bytes of cells (0: no bound; see cairn__h5_finalize_run).
+ * Returns CAIRN_OK or the writer's error (the same on every process), err
+ * filled.
  */
 int cairn__h5_finalize_group(MPI_Comm comm, const char *run_dir, uint32_t writer,
                              uint32_t group, uint32_t naggregators, cairn_view_builder *kept,
-                             char *err, size_t errlen);
+                             uint64_t memory, char *err, size_t errlen);
 
 #endif /* CAIRN_H5_WRITER_H */

@@ -39,4 +39,9 @@ uint64_t cairn__h5w_now_ns(void);
 /* "<path>: <what>: <HDF5's most specific message>" into err. */
 void cairn__h5w_fail(char *err, size_t errlen, const char *path, const char *what);
 
+/* The message for a log that needs more memory than the conversion may use:
+ * it held `held` bytes when it passed `limit`. */
+void cairn__h5w_over_limit(char *err, size_t errlen, const char *run_dir, uint64_t held,
+                           uint64_t limit);
+
 #endif /* CAIRN_H5_WRITER_INTERNAL_H */

@@ -1037,7 +1037,7 @@ out:
 
 int cairn__h5_finalize_group(MPI_Comm comm, const char *run_dir, uint32_t writer,
                              uint32_t group, uint32_t naggregators, cairn_view_builder *kept,
-                             char *err, size_t errlen) {
+                             uint64_t memory, char *err, size_t errlen) {
   char damage[1024] = "";
   first_msg fm = {damage, sizeof damage};
   cairn_run_report rep = {.fn = cairn__h5w_keep_first, .ctx = &fm};
@@ -1055,13 +1055,16 @@ int cairn__h5_finalize_group(MPI_Comm comm, const char *run_dir, uint32_t writer
   /* Without a kept view, or if it could not be finished (out of memory),
    * the log has everything. */
   if (rc != CAIRN_OK && rc != CAIRN_ENOTFOUND)
-    rc = P == 1 ? cairn__view_from_wal_pending(run_dir, (long)writer, &v, &rep, &pending)
+    rc = P == 1 ? cairn__view_from_wal_pending(run_dir, (long)writer, memory, &v, &rep,
+                                               &pending)
                 : cairn__view_from_wal_of(run_dir, writer, &v, &rep);
   if (rc == CAIRN_ENOTFOUND) {
     cairn__view_init(&v); /* nothing logged here: contribute no ranks */
     rc = CAIRN_OK;
   }
-  if (rc != CAIRN_OK)
+  if (rc == CAIRN_ENOMEM && rep.over_limit)
+    cairn__h5w_over_limit(err, errlen, run_dir, rep.over_limit, memory);
+  else if (rc != CAIRN_OK)
     snprintf(err, errlen, "%s: cannot read the write-ahead log of writer %u: %s", run_dir,
              (unsigned)writer, damage[0] ? damage : cairn_strerror(rc));
   rc = agree(comm, rc, err, errlen);

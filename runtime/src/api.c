@@ -1108,7 +1108,9 @@ static int stop_locked(void) {
    * aggregators do it together in MPI_Finalize. */
   if (!cairn__g.chan) {
     char err[1024] = "";
-    int h5 = cairn__h5_finalize_run(cairn__g.run_dir, err, sizeof err);
+    int h5 = cairn__h5_finalize_run(cairn__g.run_dir,
+                                    cairn__h5_convert_memory(cairn__g.cfg.convert_memory), err,
+                                    sizeof err);
     if (h5 == CAIRN_ECORRUPT) {
       cairn__log(CAIRN_LOG_WARN, "%s (the write-ahead log is kept)", err);
     } else if (h5 != CAIRN_OK && h5 != CAIRN_ENOTFOUND) {

@@ -37,6 +37,7 @@ typedef struct cairn_config {
   cairn_sync_policy wal_sync;    /* wal.sync                        */
   uint32_t wal_sync_interval_ms; /* wal.sync_interval_ms            */
   uint64_t wal_segment_bytes;    /* wal.segment_bytes               */
+  uint64_t convert_memory;       /* wal.convert_memory; 0: automatic */
   uint32_t max_names;            /* metrics.max_names               */
   cairn_log_level log_level;     /* log.level                       */
   bool sigterm;                  /* signals.sigterm                 */

@@ -40,6 +40,7 @@
 #endif
 
 #include "aggregator.h"
+#include "h5/h5_finalize.h"
 #include "h5/h5_writer.h"
 #include "lifecycle.h"
 #include "state.h"
@@ -400,7 +401,9 @@ void cairn__mpi_finalize(void) {
     int rc = cairn__h5_finalize_group(mpi_state.files, cairn__g.run_dir,
                                       (uint32_t)mpi_state.world_rank,
                                       (uint32_t)mpi_state.file_group,
-                                      (uint32_t)mpi_state.naggregators, kept, err, sizeof err);
+                                      (uint32_t)mpi_state.naggregators, kept,
+                                      cairn__h5_convert_memory(cairn__g.cfg.convert_memory),
+                                      err, sizeof err);
     if (rc == CAIRN_ECORRUPT)
       cairn__log(CAIRN_LOG_WARN, "%s (the write-ahead log is kept)", err);
     else if (rc != CAIRN_OK && rc != CAIRN_ENOTFOUND)

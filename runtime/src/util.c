@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -19,6 +20,77 @@ unsigned cairn__usable_cpus(void) {
   long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
                                                        : sysconf(_SC_NPROCESSORS_ONLN);
   return n > 1 ? (unsigned)n : 1u;
+}
+
+/* The first unsigned number in a small file; 0 (and *is_max set) for "max". */
+static int read_u64_file(const char *path, uint64_t *v, int *is_max) {
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return -1;
+  char buf[64] = "";
+  int ok = fgets(buf, sizeof buf, f) != NULL;
+  fclose(f);
+  if (!ok)
+    return -1;
+  *is_max = strncmp(buf, "max", 3) == 0;
+  *v = *is_max ? 0 : strtoull(buf, NULL, 10);
+  return 0;
+}
+
+uint64_t cairn__memory_available(void) {
+  uint64_t avail = 0;
+  char line[4096];
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (f) {
+    unsigned long long kb;
+    while (fgets(line, sizeof line, f))
+      if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+        avail = (uint64_t)kb * 1024u;
+        break;
+      }
+    fclose(f);
+  }
+  /* cgroup v2 ("0::/path"): the tightest headroom of the cgroup and its
+   * parents (a batch system may set the limit on the job, not the step). */
+  f = fopen("/proc/self/cgroup", "r");
+  if (!f)
+    return avail;
+  char *rel = NULL;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "0::", 3) == 0) {
+      rel = line + 3;
+      rel[strcspn(rel, "\n")] = '\0';
+      break;
+    }
+  fclose(f);
+  if (!rel)
+    return avail;
+  char dir[4200];
+  snprintf(dir, sizeof dir, "/sys/fs/cgroup%s", rel);
+  for (;;) {
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/')
+      dir[--len] = '\0';
+    if (len <= strlen("/sys/fs/cgroup"))
+      break;
+    char p[4300];
+    uint64_t max, cur;
+    int is_max, cur_max;
+    snprintf(p, sizeof p, "%s/memory.max", dir);
+    if (read_u64_file(p, &max, &is_max) == 0 && !is_max) {
+      snprintf(p, sizeof p, "%s/memory.current", dir);
+      if (read_u64_file(p, &cur, &cur_max) == 0 && !cur_max) {
+        uint64_t head = max > cur ? max - cur : 0;
+        if (!avail || head < avail)
+          avail = head;
+      }
+    }
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+      break;
+    *slash = '\0';
+  }
+  return avail;
 }
 
 int cairn__uuid_generate(uint8_t id[16]) {

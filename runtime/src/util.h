@@ -59,6 +59,12 @@ int cairn__uuid_parse(const char *text, uint8_t id[16]);
 /* CPUs this process may run on (its affinity mask), at least 1. */
 unsigned cairn__usable_cpus(void);
 
+/* Bytes of memory this process can still get without the out-of-memory
+ * killer: the node's MemAvailable, or less if a cgroup (v2) it is in, or
+ * one of that cgroup's parents, has a memory.max closer to its
+ * memory.current. 0 if neither can be read. */
+uint64_t cairn__memory_available(void);
+
 int cairn__mkdir_p(const char *path, unsigned mode, char *err, size_t errlen);
 
 /* cairn's own diagnostics: "cairn: <level>: message\n" on stderr, filtered

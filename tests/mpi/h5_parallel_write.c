@@ -205,7 +205,7 @@ int main(int argc, char **argv) {
   cairn__view_free(&v);
   MPI_Allreduce(MPI_IN_PLACE, &fail, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   if (!fail) {
-    rc = cairn__h5_finalize_group(MPI_COMM_WORLD, fdir, (uint32_t)me, 0, 4, NULL, err,
+    rc = cairn__h5_finalize_group(MPI_COMM_WORLD, fdir, (uint32_t)me, 0, 4, NULL, 0, err,
                                    sizeof err);
     if (rc != CAIRN_OK) {
       fprintf(stderr, "process %d: finalize_group: %s (%s)\n", me, err, cairn_err_name(rc));
