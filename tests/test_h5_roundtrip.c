@@ -402,6 +402,55 @@ Test(h5_run, finalize_over_the_conversion_memory_keeps_the_log) {
   cairn__view_free(&v);
 }
 
+/* Resident memory (VmRSS, bytes) and its peak (VmHWM). */
+static void rss_now(uint64_t *rss, uint64_t *hwm) {
+  FILE *f = fopen("/proc/self/status", "r");
+  cr_assert_not_null(f);
+  char line[256];
+  unsigned long long kb;
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+      *rss = kb * 1024;
+    if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+      *hwm = kb * 1024;
+  }
+  fclose(f);
+}
+
+/* The conversion at cairn_finalize frees what it used: the application is
+ * not left holding the run's size in malloc's free lists afterwards. */
+Test(h5_run, finalize_gives_the_conversion_memory_back) {
+#if defined(__SANITIZE_ADDRESS__)
+  cr_skip_test("AddressSanitizer keeps freed memory in its quarantine");
+#endif
+  char *dir = tempdir();
+  setenv("CAIRN_RUN_DIR", dir, 1);
+  setenv("CAIRN_MPI_ENABLED", "false", 1);
+  uint64_t rss0 = 0, hwm0 = 0, rss1 = 0, hwm1 = 0;
+  rss_now(&rss0, &hwm0);
+  cr_assert_eq(cairn_init(NULL), CAIRN_OK);
+  enum { M = 500, S = 8000 }; /* 4 M samples: about 100 MB of cells */
+  int ids[M];
+  for (int k = 0; k < M; k++) {
+    char name[16];
+    snprintf(name, sizeof name, "w%03d", k);
+    ids[k] = cairn_metric_id(name);
+  }
+  for (int64_t s = 0; s < S; s++) {
+    cairn_step(s);
+    for (int k = 0; k < M; k++)
+      cairn_metric(ids[k], (double)s + k);
+    if (s % 500 == 499)
+      cairn_flush();
+  }
+  cr_assert_eq(cairn_finalize(), CAIRN_OK, "%s", cairn_last_error());
+  rss_now(&rss1, &hwm1);
+  cr_assert_gt(hwm1, hwm0 + (64u << 20), "the conversion should have needed memory");
+  cr_assert_lt(rss1, rss0 + (48u << 20), "after finalize %llu MB resident, %llu before, peak %llu",
+               (unsigned long long)(rss1 >> 20), (unsigned long long)(rss0 >> 20),
+               (unsigned long long)(hwm1 >> 20));
+}
+
 Test(h5_run, finalize_of_the_real_runtime_log) {
   char *dir = tempdir();
   setenv("CAIRN_RUN_DIR", dir, 1);

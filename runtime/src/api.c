@@ -1111,6 +1111,7 @@ static int stop_locked(void) {
     int h5 = cairn__h5_finalize_run(cairn__g.run_dir,
                                     cairn__h5_convert_memory(cairn__g.cfg.convert_memory), err,
                                     sizeof err);
+    cairn__release_free_memory();
     if (h5 == CAIRN_ECORRUPT) {
       cairn__log(CAIRN_LOG_WARN, "%s (the write-ahead log is kept)", err);
     } else if (h5 != CAIRN_OK && h5 != CAIRN_ENOTFOUND) {

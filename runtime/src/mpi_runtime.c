@@ -404,6 +404,7 @@ void cairn__mpi_finalize(void) {
                                       (uint32_t)mpi_state.naggregators, kept,
                                       cairn__h5_convert_memory(cairn__g.cfg.convert_memory),
                                       err, sizeof err);
+    cairn__release_free_memory();
     if (rc == CAIRN_ECORRUPT)
       cairn__log(CAIRN_LOG_WARN, "%s (the write-ahead log is kept)", err);
     else if (rc != CAIRN_OK && rc != CAIRN_ENOTFOUND)

@@ -2,6 +2,9 @@
 #include "util.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -20,6 +23,12 @@ unsigned cairn__usable_cpus(void) {
   long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
                                                        : sysconf(_SC_NPROCESSORS_ONLN);
   return n > 1 ? (unsigned)n : 1u;
+}
+
+void cairn__release_free_memory(void) {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 /* The first unsigned number in a small file; 0 (and *is_max set) for "max". */

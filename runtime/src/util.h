@@ -65,6 +65,12 @@ unsigned cairn__usable_cpus(void);
  * memory.current. 0 if neither can be read. */
 uint64_t cairn__memory_available(void);
 
+/* Gives the memory malloc keeps free back to the system (glibc's
+ * malloc_trim; nothing elsewhere). Called once the run file is written:
+ * the conversion frees gigabytes that glibc would otherwise keep in its
+ * arenas for the rest of the application's life. */
+void cairn__release_free_memory(void);
+
 int cairn__mkdir_p(const char *path, unsigned mode, char *err, size_t errlen);
 
 /* cairn's own diagnostics: "cairn: <level>: message\n" on stderr, filtered
