@@ -14,12 +14,11 @@
 
 #include "cairn.h"
 #include "h5_finalize.h"
-#include "util.h"
-#include "h5_finalize.h"
 #include "h5_layout.h"
 #include "h5_schema.h"
 #include "h5_writer_internal.h"
 #include "h5zstd/h5zstd.h"
+#include "util.h"
 
 size_t cairn__h5_stream_bytes = CAIRN_H5_STREAM_BYTES;
 
