@@ -66,9 +66,9 @@ unsigned cairn__usable_cpus(void);
 uint64_t cairn__memory_available(void);
 
 /* Gives the memory malloc keeps free back to the system (glibc's
- * malloc_trim; nothing elsewhere). Called once the run file is written:
- * the conversion frees gigabytes that glibc would otherwise keep in its
- * arenas for the rest of the application's life. */
+ * malloc_trim; nothing elsewhere). Called by cairn_finalize once the run
+ * file is written: the conversion frees gigabytes that glibc would
+ * otherwise keep in its arenas for the rest of the application's life. */
 void cairn__release_free_memory(void);
 
 int cairn__mkdir_p(const char *path, unsigned mode, char *err, size_t errlen);
