@@ -162,7 +162,7 @@ Test(config, load_without_file_or_env_gives_defaults) {
 
 Test(config, key_table_lists_twenty_three_unique_keys) {
   size_t n = cairn__config_key_count();
-  cr_assert_eq(n, 24);
+  cr_assert_eq(n, 25);
   for (size_t i = 0; i < n; i++) {
     cr_assert_not_null(cairn__config_key_name(i));
     for (size_t j = 0; j < i; j++)

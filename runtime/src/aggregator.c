@@ -10,6 +10,7 @@
 #include <time.h>
 #ifdef __linux__
 #include <linux/futex.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -39,6 +40,7 @@ typedef struct {
                            /* once over vb_limit (finalize reads the log)    */
   uint64_t vb_limit;
   uint64_t interval_ns;
+  int nice;                /* mpi.aggregator_nice                          */
   _Atomic int stop;
   _Atomic int flushed;     /* after SIGTERM: everything seen is synced */
   _Atomic uint64_t blocks;
@@ -195,9 +197,29 @@ static int all_term_flushed(aggregator *a) {
   return 1;
 }
 
+/* Lowers this thread's priority to `nice` (never raises it: that needs a
+ * privilege and would take CPU from the ranks). Linux sets nice per thread. */
+static void lower_priority(int nice) {
+#ifdef __linux__
+  id_t tid = (id_t)syscall(SYS_gettid);
+  errno = 0;
+  int now = getpriority(PRIO_PROCESS, tid);
+  if (errno == 0 && now < nice && setpriority(PRIO_PROCESS, tid, nice) != 0)
+    cairn__log(CAIRN_LOG_WARN, "aggregator: cannot set its thread's nice value to %d: %s", nice,
+               strerror(errno));
+  errno = 0;
+  now = getpriority(PRIO_PROCESS, tid);
+  if (errno == 0)
+    cairn__log(CAIRN_LOG_DEBUG, "aggregator thread at nice %d", now);
+#else
+  (void)nice;
+#endif
+}
+
 static void *agg_main(void *arg) {
   aggregator *a = arg;
   pthread_setname_np(pthread_self(), "cairn-aggr");
+  lower_priority(a->nice);
   uint64_t stop_deadline = 0;
   for (;;) {
     atomic_store_explicit(doorbell, 0, memory_order_relaxed);
@@ -254,6 +276,7 @@ int cairn__agg_start(cairn_shm_channel *const *chans, uint32_t n, const char *ru
     atomic_store_explicit(&chans[i]->consumer_pid, (uint32_t)getpid(), memory_order_relaxed);
   a->done = done;
   a->interval_ns = (uint64_t)cfg->flush_interval_ms * 1000000u;
+  a->nice = cfg->aggregator_nice;
   a->rank = rank;
   a->vb_limit = cfg->aggregator_memory;
   if (a->vb_limit && cairn__view_builder_new(&a->vb) != CAIRN_OK)

@@ -235,6 +235,13 @@ static const key_spec key_table[] = {
      .max = 1024 * GIB,
      FIELD(aggregator_memory),
      .doc = "memory an aggregator may keep its ranks' data in, ready for finalize"},
+    {.name = "mpi.aggregator_nice",
+     .kind = KEY_INT,
+     .def = "19",
+     .min = 0,
+     .max = 19,
+     FIELD(aggregator_nice),
+     .doc = "nice value of the aggregator thread (19: it runs in the time the ranks leave)"},
 };
 
 #define KEY_COUNT (sizeof key_table / sizeof key_table[0])

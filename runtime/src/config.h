@@ -49,6 +49,7 @@ typedef struct cairn_config {
   uint32_t aggregators_per_file; /* mpi.aggregators_per_file        */
   uint64_t channel_bytes;        /* mpi.channel_bytes               */
   uint64_t aggregator_memory;    /* mpi.aggregator_memory           */
+  int aggregator_nice;           /* mpi.aggregator_nice             */
 } cairn_config;
 
 /* Fills *cfg with the built-in defaults. Never fails. */
