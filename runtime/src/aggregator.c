@@ -216,39 +216,55 @@ static void lower_priority(int nice) {
 #endif
 }
 
+/* One pass: forwards what is there; after SIGTERM, once every rank's flush
+ * is written, makes it durable. Returns the blocks moved. */
+static uint64_t agg_pass(aggregator *a) {
+  int term = atomic_load_explicit(&cairn__g.sigterm, memory_order_acquire);
+  uint64_t moved = forward(a);
+  if (term && !atomic_load_explicit(&a->flushed, memory_order_relaxed) && moved == 0 &&
+      all_term_flushed(a)) {
+    /* Every rank of the group has had its SIGTERM flush written (or has
+     * finished, or died): make it durable and let the handler go on. */
+    cairn__wal_sync(a->wal);
+    atomic_store_explicit(&a->flushed, 1, memory_order_release);
+  }
+  return moved;
+}
+
 static void *agg_main(void *arg) {
   aggregator *a = arg;
   pthread_setname_np(pthread_self(), "cairn-aggr");
   lower_priority(a->nice);
-  uint64_t stop_deadline = 0;
   for (;;) {
     atomic_store_explicit(doorbell, 0, memory_order_relaxed);
-    int stopping = atomic_load_explicit(&a->stop, memory_order_acquire);
-    int term = atomic_load_explicit(&cairn__g.sigterm, memory_order_acquire);
-    uint64_t moved = forward(a);
-    if (term && !atomic_load_explicit(&a->flushed, memory_order_relaxed) && moved == 0 &&
-        all_term_flushed(a)) {
-      /* Every rank of the group has had its SIGTERM flush written (or has
-       * finished, or died): make it durable and let the handler go on. */
-      cairn__wal_sync(a->wal);
-      atomic_store_explicit(&a->flushed, 1, memory_order_release);
-    }
-    if (stopping) {
-      if (all_done(a))
-        break;
-      uint64_t now = cairn__now_mono_ns();
-      if (!stop_deadline)
-        stop_deadline = now + AGG_STOP_WAIT_NS;
-      if (now > stop_deadline) {
-        cairn__log(CAIRN_LOG_ERROR,
-                   "aggregator: gave up waiting for ranks that neither finished nor died");
-        break;
-      }
-    }
+    /* At stop, finalize's thread (at the application's priority) takes
+     * over what is left: this one may be niced and behind. */
+    if (atomic_load_explicit(&a->stop, memory_order_acquire))
+      break;
+    uint64_t moved = agg_pass(a);
     if (moved == 0)
-      doorbell_wait(stopping ? 1000000u : a->interval_ns);
+      doorbell_wait(a->interval_ns);
   }
   return NULL;
+}
+
+/* On finalize's thread, after the aggregator thread has exited: forwards
+ * until every channel of the group is closed and empty, or its rank dead. */
+static void agg_finish(aggregator *a) {
+  uint64_t deadline = cairn__now_mono_ns() + AGG_STOP_WAIT_NS;
+  for (;;) {
+    atomic_store_explicit(doorbell, 0, memory_order_relaxed);
+    uint64_t moved = agg_pass(a);
+    if (all_done(a))
+      break;
+    if (cairn__now_mono_ns() > deadline) {
+      cairn__log(CAIRN_LOG_ERROR,
+                 "aggregator: gave up waiting for ranks that neither finished nor died");
+      break;
+    }
+    if (moved == 0)
+      doorbell_wait(1000000u);
+  }
 }
 
 cairn_view_builder *cairn__agg_take_builder(void) {
@@ -316,6 +332,7 @@ int cairn__agg_stop(void) {
   atomic_store_explicit(doorbell, 0, memory_order_relaxed);
   cairn__agg_wake();
   pthread_join(a->thread, NULL);
+  agg_finish(a);
   int rc = a->failed ? CAIRN_EIO : CAIRN_OK;
   if (cairn__wal_close(a->wal) != CAIRN_OK)
     rc = CAIRN_EIO;

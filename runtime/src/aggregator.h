@@ -26,8 +26,10 @@ int cairn__agg_start(cairn_shm_channel *const *chans, uint32_t n, const char *ru
                      const uint8_t run_id[16], uint32_t rank, const cairn_config *cfg,
                      char *err, size_t errlen);
 
-/* Waits until every channel is closed (its rank finished) or its rank is
- * dead, and empty, then closes the WAL and joins the thread. Returns
+/* Stops the aggregator thread and forwards what is left on the calling
+ * thread (at the application's priority: the aggregator thread may be
+ * niced, mpi.aggregator_nice) until every channel is closed (its rank
+ * finished) or its rank is dead, and empty; then closes the WAL. Returns
  * CAIRN_OK or CAIRN_EIO. No-op without an aggregator. */
 int cairn__agg_stop(void);
 
