@@ -46,18 +46,14 @@ set_tests_properties(mpi_run_view_over_memory_np8_rpa2 PROPERTIES LABELS "mpi" T
                      "AGG_MEMORY=4K;LOG_LEVEL=info;EXPECT_LOG=passed mpi.aggregator_memory")
 # The aggregator thread runs at mpi.aggregator_nice (read back from the
 # kernel, not the configuration): the default 19, and 0 (the ranks').
-add_test(NAME mpi_run_aggregator_nice_np4_rpa2
-         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_mpi_case.sh
-                 $<TARGET_FILE_DIR:mpi_log_app> 4 2 300)
-set_tests_properties(mpi_run_aggregator_nice_np4_rpa2 PROPERTIES LABELS "mpi" TIMEOUT 300
-                     RUN_SERIAL ON ENVIRONMENT
-                     "LOG_LEVEL=debug;EXPECT_LOG=aggregator thread at nice 19")
-add_test(NAME mpi_run_aggregator_nice0_np4_rpa2
-         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_mpi_case.sh
-                 $<TARGET_FILE_DIR:mpi_log_app> 4 2 300)
-set_tests_properties(mpi_run_aggregator_nice0_np4_rpa2 PROPERTIES LABELS "mpi" TIMEOUT 300
-                     RUN_SERIAL ON ENVIRONMENT
-                     "AGG_NICE=0;LOG_LEVEL=debug;EXPECT_LOG=aggregator thread at nice 0")
+foreach(_nice 19 0)
+  add_test(NAME mpi_run_aggregator_nice${_nice}_np4_rpa2
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_mpi_case.sh
+                   $<TARGET_FILE_DIR:mpi_log_app> 4 2 300)
+  set_tests_properties(mpi_run_aggregator_nice${_nice}_np4_rpa2 PROPERTIES LABELS "mpi"
+                       TIMEOUT 300 RUN_SERIAL ON ENVIRONMENT
+                       "AGG_NICE=${_nice};LOG_LEVEL=debug;EXPECT_LOG=aggregator thread at nice ${_nice}")
+endforeach()
 
 # An unmodified MPI program (not linked with cairn) under LD_PRELOAD.
 add_executable(plain_mpi mpirt/plain_mpi.c)

@@ -260,18 +260,24 @@ Test(view_builder, ranks_first_seen_out_of_order_with_ordered_steps) {
   cairn__view_free(&logged);
 }
 
+/* The mixed stream logged in dir and fed to s->vb; *whole is the view read
+ * back from the log at once. */
+static void mixed_log(sink *s, const char *dir, cairn_run_view *whole) {
+  sink_open(s, dir);
+  feed_mixed(s);
+  cr_assert_eq(cairn__wal_close(s->w), CAIRN_OK);
+  cairn__buf_free(&s->b);
+  cr_assert_eq(cairn__view_from_wal_of(dir, 3, whole, NULL), CAIRN_OK);
+}
+
 /* Streamed finish (what the serial writer uses): the view without its
  * metrics' arrays, then the metrics a range at a time within a byte budget,
  * equals the whole finish, from the builder and from the log. */
 Test(view_builder, streamed_finish_in_ranges_equals_the_whole_finish) {
   char *dir = tempdir();
   sink s = {0};
-  sink_open(&s, dir);
-  feed_mixed(&s);
-  cr_assert_eq(cairn__wal_close(s.w), CAIRN_OK);
-  cairn__buf_free(&s.b);
   cairn_run_view whole, streamed, fromlog;
-  cr_assert_eq(cairn__view_from_wal_of(dir, 3, &whole, NULL), CAIRN_OK);
+  mixed_log(&s, dir, &whole);
 
   cairn_view_pending *p = NULL;
   cr_assert_eq(cairn__view_builder_finish_pending(s.vb, &streamed, &p), CAIRN_OK);
@@ -334,13 +340,9 @@ Test(view_builder, streamed_finish_in_ranges_equals_the_whole_finish) {
 Test(view_builder, streamed_write_equals_the_whole_write) {
   char *dir = tempdir();
   sink s = {0};
-  sink_open(&s, dir);
-  feed_mixed(&s);
-  cr_assert_eq(cairn__wal_close(s.w), CAIRN_OK);
-  cairn__buf_free(&s.b);
-  cairn__view_builder_free(s.vb);
   cairn_run_view whole, streamed, ra, rb;
-  cr_assert_eq(cairn__view_from_wal_of(dir, 3, &whole, NULL), CAIRN_OK);
+  mixed_log(&s, dir, &whole);
+  cairn__view_builder_free(s.vb);
   char a[4096], b[4096], err[1024] = "";
   snprintf(a, sizeof a, "%s/whole.h5", dir);
   snprintf(b, sizeof b, "%s/streamed.h5", dir);
