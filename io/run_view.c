@@ -1083,12 +1083,17 @@ static void means_and_stats(cairn_view_metric *m, const int32_t *col_rank, size_
 #define FINISH_PARALLEL_CELLS (1u << 15)
 #define FINISH_MAX_THREADS 7u
 
+/* What finishing the metrics needs once the rest of the view is done. */
 typedef struct {
-  wal_builder *b;
-  cairn_run_view *v;
-  const size_t *order, *perm;
-  int cols; /* COLS_* */
+  size_t *order; /* view metric index -> builder metric index */
+  size_t *perm;  /* builder column -> view column             */
+  int cols;      /* COLS_*                                    */
   size_t ncols;
+} finish_plan;
+
+typedef struct {
+  wal_builder *b;      /* its view (b->v) gets the finished metrics */
+  const finish_plan *fp;
   _Atomic size_t next; /* next metric (view index) to finish */
   size_t end;          /* one past the last one of this range */
   _Atomic int rc;
@@ -1100,24 +1105,17 @@ static void *finish_worker(void *arg) {
     size_t k = atomic_fetch_add(&w->next, 1);
     if (k >= w->end || atomic_load(&w->rc) != CAIRN_OK)
       return NULL;
-    cairn_view_metric *m = &w->v->metrics[k];
-    int rc = finish_metric(&w->b->m[w->order[k]], m, w->perm, w->cols, w->ncols);
+    const finish_plan *fp = w->fp;
+    cairn_view_metric *m = &w->b->v->metrics[k];
+    int rc = finish_metric(&w->b->m[fp->order[k]], m, fp->perm, fp->cols, fp->ncols);
     if (rc != CAIRN_OK) {
       int ok = CAIRN_OK;
       atomic_compare_exchange_strong(&w->rc, &ok, rc);
       return NULL;
     }
-    means_and_stats(m, w->v->col_rank, w->ncols);
+    means_and_stats(m, w->b->v->col_rank, fp->ncols);
   }
 }
-
-/* What finishing the metrics needs once the rest of the view is done. */
-typedef struct {
-  size_t *order; /* view metric index -> builder metric index */
-  size_t *perm;  /* builder column -> view column             */
-  int cols;      /* COLS_*                                    */
-  size_t ncols;
-} finish_plan;
 
 static void finish_plan_free(finish_plan *fp) {
   free(fp->order);
@@ -1277,7 +1275,7 @@ static int finish_prepare(wal_builder *b, finish_plan *fp) {
  * on every CPU the process may use (finalize waits for this). Each builder
  * metric finished gives its cells to the view or frees them. */
 static int finish_range(wal_builder *b, const finish_plan *fp, size_t k0, size_t k1) {
-  finish_work fw = {b, b->v, fp->order, fp->perm, fp->cols, fp->ncols, k0, k1, CAIRN_OK};
+  finish_work fw = {b, fp, k0, k1, CAIRN_OK};
   size_t cells = 0;
   for (size_t k = k0; k < k1; k++)
     cells += b->m[fp->order[k]].nrows * fp->ncols;
@@ -1567,19 +1565,15 @@ int cairn__view_builder_add(cairn_view_builder *vb, uint32_t writer, const void 
 size_t cairn__view_builder_bytes(const cairn_view_builder *vb) { return vb->b.bytes; }
 
 int cairn__view_builder_finish(cairn_view_builder *vb, cairn_run_view *view) {
-  int rc = vb->b.failed;
-  if (rc == CAIRN_OK && vb->blocks == 0)
-    rc = CAIRN_ENOTFOUND;
+  /* The streamed finish with every metric in one range. */
+  cairn_view_pending *p;
+  size_t next;
+  int rc = cairn__view_builder_finish_pending(vb, view, &p);
   if (rc == CAIRN_OK)
-    rc = builder_finish(&vb->b);
-  if (rc == CAIRN_OK && vb->v.ncols == 0)
-    rc = CAIRN_ENOTFOUND;
-  builder_free(&vb->b);
-  if (rc == CAIRN_OK)
-    *view = vb->v;
-  else
-    cairn__view_free(&vb->v);
-  free(vb);
+    rc = cairn__view_pending_fill(p, SIZE_MAX, &next);
+  cairn__view_pending_free(p);
+  if (rc != CAIRN_OK)
+    cairn__view_free(view);
   return rc;
 }
 
