@@ -1,0 +1,314 @@
+/*
+ * bench_aggregator.c — what a node aggregator spends per record, in one
+ * process and one thread, without MPI and without the ranks around it.
+ *
+ * The aggregator thread (runtime/src/aggregator.c) takes each encoded block
+ * a rank's drain sends it, appends it to its write-ahead log (zstd and a
+ * write) and adds it to the run view it keeps for MPI_Finalize. On a node
+ * whose cores the ranks keep busy, every nanosecond of that is taken from a
+ * rank, so this is the figure the step-time overhead of bench_mpi_training
+ * follows. This program encodes the blocks of a data-parallel run up front,
+ * as the ranks' drains would (every rank logs every metric once per step;
+ * a block holds a few steps of one rank), then times, in alternating
+ * rounds on a fresh log and a fresh view each time:
+ *
+ *   decode      cairn__rec_decode with a visitor that only sums the values:
+ *               the floor of anything that reads the blocks
+ *   log         cairn__wal_append of every block (what the log costs)
+ *   view        cairn__view_builder_add of every block (what the view costs)
+ *   aggregator  both, block by block, as the aggregator does
+ *
+ * and prints ns of wall time and of thread CPU time per record and the
+ * minor page faults per 1,000 records (the medians over the rounds), the
+ * ratios to decode, then the time to finish the kept view (the first part
+ * of an aggregator's MPI_Finalize).
+ *
+ *   bench_aggregator [RANKS [METRICS [STEPS [STEPS_PER_BLOCK [ROUNDS]]]]]
+ *                    (default 8 1000 1500 5 5: the shape of the 8-rank
+ *                    bench_mpi_training run in bench/README.md)
+ *
+ * The log goes to a directory bench-aggregator-XXXXXX under $CAIRN_RUN_DIR
+ * or the working directory, removed at the end.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cairn.h"
+#include "run_view.h"
+#include "wal.h"
+#include "wal_format.h"
+#include "wal_records.h"
+
+typedef struct {
+  void *data;
+  size_t len;
+  uint64_t records;
+} block;
+
+typedef struct {
+  double wall_ns, cpu_ns, faults;
+} sample;
+
+enum { MODE_DECODE, MODE_LOG, MODE_VIEW, MODE_AGG, NMODES };
+static const char *const mode_name[NMODES] = {"decode", "log", "view", "aggregator"};
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static double unit_noise(void) { /* in [-1, 1) */
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (double)(rng >> 11) / 4503599627370496.0 - 1.0;
+}
+
+static uint64_t now_ns(clockid_t c) {
+  struct timespec ts;
+  clock_gettime(c, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static long minor_faults(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_THREAD, &ru);
+  return ru.ru_minflt;
+}
+
+static void die(const char *what, const char *why) {
+  fprintf(stderr, "bench_aggregator: %s: %s\n", what, why);
+  exit(1);
+}
+
+/* The blocks in the order an aggregator receives them: for each window of
+ * STEPS_PER_BLOCK steps, one block per rank (rank order rotating, as ranks
+ * drift). A rank's values are float32 tensors widened (loss-like, decaying
+ * with the step, with the rank's own noise), as in bench_h5_size. */
+static block *make_blocks(uint32_t ranks, uint32_t metrics, uint32_t steps, uint32_t per,
+                          size_t *nblocks, uint64_t *nrec) {
+  size_t windows = (steps + per - 1) / per, n = 0;
+  block *bl = calloc(windows * ranks, sizeof *bl);
+  char **names = calloc(metrics, sizeof *names);
+  uint32_t *ids = calloc(metrics, sizeof *ids);
+  cairn_metric_agg *agg = calloc((size_t)metrics * per, sizeof *agg);
+  if (!bl || !names || !ids || !agg)
+    die("blocks", "out of memory");
+  for (uint32_t k = 0; k < metrics; k++) {
+    char s[64];
+    snprintf(s, sizeof s, "layer%04" PRIu32 ".grad_norm", k);
+    names[k] = strdup(s);
+    ids[k] = k;
+    if (!names[k])
+      die("blocks", "out of memory");
+  }
+  *nrec = 0;
+  for (size_t w = 0; w < windows; w++) {
+    uint32_t s0 = (uint32_t)w * per, s1 = s0 + per < steps ? s0 + per : steps;
+    for (uint32_t j = 0; j < ranks; j++) {
+      uint32_t r = (uint32_t)((j + w) % ranks);
+      cairn_buf b = {0};
+      cairn__rec_put_source(&b, r);
+      if (w == 0) { /* a rank's first block: RUN and NAMES */
+        cairn_rec_run run = {.rank = r, .nranks = ranks, .pid = 1000 + r, .start_ns = 1,
+                             .hostname = "node0", .hostname_len = 5, .version = "bench",
+                             .version_len = 5};
+        cairn__rec_put_run(&b, &run);
+        cairn__rec_put_names(&b, metrics, ids, (const char *const *)names);
+      }
+      size_t na = 0;
+      cairn_rec_step marks[64];
+      for (uint32_t s = s0; s < s1; s++) {
+        for (uint32_t k = 0; k < metrics; k++) {
+          double base = (1.0 + k % 17) / (1.0 + 0.01 * s);
+          double v = (double)(float)(base * (1.0 + 0.05 * unit_noise()));
+          agg[na++] = (cairn_metric_agg){s, k, 1, v, v, v};
+        }
+        if (s - s0 < 64)
+          marks[s - s0] = (cairn_rec_step){s, 1000000ull * s + r, 0};
+      }
+      cairn__rec_put_metrics(&b, na, agg);
+      cairn__rec_put_steps(&b, s1 - s0 < 64 ? s1 - s0 : 64, marks);
+      uint64_t done = (uint64_t)s1 * metrics;
+      cairn_rec_counters ctr[2] = {{CAIRN_CHANNEL_METRICS, done, done, 0, 0},
+                                   {CAIRN_CHANNEL_CONTROL, s1, s1, 0, 0}};
+      cairn__rec_put_counters(&b, 2, ctr);
+      if (b.failed)
+        die("blocks", "out of memory encoding");
+      bl[n++] = (block){b.data, b.len, na};
+      *nrec += na;
+    }
+  }
+  for (uint32_t k = 0; k < metrics; k++)
+    free(names[k]);
+  free(names);
+  free(ids);
+  free(agg);
+  *nblocks = n;
+  return bl;
+}
+
+static double decode_sum;
+static int sum_metric(void *ctx, const cairn_metric_agg *a) {
+  (void)ctx;
+  decode_sum += a->sum;
+  return 0;
+}
+
+static void remove_logs(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (e->d_name[0] != '.')
+      unlinkat(dirfd(d), e->d_name, 0);
+  closedir(d);
+}
+
+/* One round of one mode over every block. The view built (view and
+ * aggregator modes) is left in *vb_out for the caller to finish or free. */
+static sample run_mode(int mode, const block *bl, size_t nb, uint64_t nrec, const char *dir,
+                       cairn_view_builder **vb_out) {
+  char err[512] = "";
+  cairn_wal_writer *w = NULL;
+  cairn_view_builder *vb = NULL;
+  if (mode == MODE_LOG || mode == MODE_AGG) {
+    /* the aggregator's log as MPI runs open it (defaults of docs/config.md) */
+    cairn_wal_options o = {.dir = dir, .rank = 0, .compression_level = 1, .sync_policy = 1,
+                           .sync_interval_ms = 1000, .segment_bytes = 64u << 20};
+    if (cairn__wal_open(&w, &o, err, sizeof err) != CAIRN_OK)
+      die("opening the log", err);
+  }
+  if ((mode == MODE_VIEW || mode == MODE_AGG) && cairn__view_builder_new(&vb) != CAIRN_OK)
+    die("view", "out of memory");
+  cairn_rec_visitor v = {.metric = sum_metric};
+  long f0 = minor_faults();
+  uint64_t c0 = now_ns(CLOCK_THREAD_CPUTIME_ID), t0 = now_ns(CLOCK_MONOTONIC);
+  for (size_t i = 0; i < nb; i++) {
+    if (mode == MODE_DECODE && cairn__rec_decode(bl[i].data, bl[i].len, &v, err, sizeof err))
+      die("decoding a block", err);
+    if (w && cairn__wal_append(w, CAIRN_WAL_BLOCK_DATA, bl[i].data, bl[i].len) != CAIRN_OK)
+      die("appending to the log", dir);
+    if (vb && cairn__view_builder_add(vb, 0, bl[i].data, bl[i].len, err, sizeof err) != CAIRN_OK)
+      die("adding to the view", err);
+  }
+  uint64_t t1 = now_ns(CLOCK_MONOTONIC), c1 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+  long f1 = minor_faults();
+  if (w && cairn__wal_close(w) != CAIRN_OK)
+    die("closing the log", dir);
+  remove_logs(dir);
+  *vb_out = vb;
+  return (sample){(double)(t1 - t0) / (double)nrec, (double)(c1 - c0) / (double)nrec,
+                  (double)(f1 - f0) * 1000.0 / (double)nrec};
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_d);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static unsigned long arg(int argc, char **argv, int i, unsigned long def, unsigned long max) {
+  if (argc <= i)
+    return def;
+  char *end;
+  unsigned long v = strtoul(argv[i], &end, 10);
+  if (*end || v == 0 || v > max) {
+    fprintf(stderr,
+            "usage: bench_aggregator [RANKS [METRICS [STEPS [STEPS_PER_BLOCK [ROUNDS]]]]]\n"
+            "argument %d: expected an integer from 1 to %lu, got '%s'\n",
+            i, max, argv[i]);
+    exit(2);
+  }
+  return v;
+}
+
+int main(int argc, char **argv) {
+  uint32_t ranks = (uint32_t)arg(argc, argv, 1, 8, 4096);
+  uint32_t metrics = (uint32_t)arg(argc, argv, 2, 1000, 1u << 20);
+  uint32_t steps = (uint32_t)arg(argc, argv, 3, 1500, 1u << 30);
+  uint32_t per = (uint32_t)arg(argc, argv, 4, 5, 64);
+  int rounds = (int)arg(argc, argv, 5, 5, 1000);
+
+  const char *base = getenv("CAIRN_RUN_DIR");
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/bench-aggregator-XXXXXX", base && *base ? base : ".");
+  if (!mkdtemp(dir))
+    die("creating a directory under", base && *base ? base : ".");
+
+  size_t nb;
+  uint64_t nrec;
+  block *bl = make_blocks(ranks, metrics, steps, per, &nb, &nrec);
+  size_t bytes = 0;
+  for (size_t i = 0; i < nb; i++)
+    bytes += bl[i].len;
+  printf("aggregator work per record: %" PRIu32 " ranks x %" PRIu32 " metrics x %" PRIu32
+         " steps, %" PRIu32 " steps per block: %zu blocks, %" PRIu64
+         " records, %.2f encoded bytes per record; %d rounds per mode, medians\n",
+         ranks, metrics, steps, per, nb, nrec, (double)bytes / (double)nrec, rounds);
+
+  double (*wall)[NMODES] = calloc((size_t)rounds, sizeof *wall);
+  double (*cpu)[NMODES] = calloc((size_t)rounds, sizeof *cpu);
+  double (*flt)[NMODES] = calloc((size_t)rounds, sizeof *flt);
+  double *finish = calloc((size_t)rounds, sizeof *finish);
+  if (!wall || !cpu || !flt || !finish)
+    die("results", "out of memory");
+  for (int r = 0; r < rounds; r++) {
+    for (int j = 0; j < NMODES; j++) {
+      int m = r % 2 ? NMODES - 1 - j : j; /* odd rounds in reverse order */
+      cairn_view_builder *vb = NULL;
+      sample s = run_mode(m, bl, nb, nrec, dir, &vb);
+      wall[r][m] = s.wall_ns;
+      cpu[r][m] = s.cpu_ns;
+      flt[r][m] = s.faults;
+      if (m == MODE_VIEW) {
+        cairn_run_view view;
+        uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+        if (cairn__view_builder_finish(vb, &view) != CAIRN_OK)
+          die("finishing the view", "failed");
+        finish[r] = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+        cairn__view_free(&view);
+      } else {
+        cairn__view_builder_free(vb);
+      }
+    }
+  }
+  double med[3][NMODES];
+  for (int m = 0; m < NMODES; m++) {
+    double col[3][1000];
+    for (int r = 0; r < rounds; r++) {
+      col[0][r] = wall[r][m];
+      col[1][r] = cpu[r][m];
+      col[2][r] = flt[r][m];
+    }
+    for (int k = 0; k < 3; k++)
+      med[k][m] = median(col[k], rounds);
+  }
+  printf("  %-12s %10s %10s %14s %12s\n", "mode", "wall ns", "cpu ns", "faults/1000", "cpu/decode");
+  for (int m = 0; m < NMODES; m++)
+    printf("  %-12s %10.1f %10.1f %14.2f %11.2fx\n", mode_name[m], med[0][m], med[1][m],
+           med[2][m], med[1][m] / med[1][MODE_DECODE]);
+  printf("  the view's share of the aggregator: %.1f ns of %.1f ns CPU per record\n",
+         med[1][MODE_AGG] - med[1][MODE_LOG], med[1][MODE_AGG]);
+  printf("  finishing the kept view (%" PRIu64 " per-rank samples): %.3f s (median)\n", nrec,
+         median(finish, rounds));
+  if (decode_sum == 12345.0)
+    printf(" \n"); /* keeps the decode visitor's work */
+  for (size_t i = 0; i < nb; i++)
+    free(bl[i].data);
+  free(bl);
+  free(wall);
+  free(cpu);
+  free(flt);
+  free(finish);
+  rmdir(dir);
+  return 0;
+}
