@@ -441,6 +441,8 @@ typedef struct {
   uint32_t *cnt;       /* [caprows × stride] samples; 0 = no part yet       */
   uint32_t *next;      /* [stride] per column: row after its last one, + 1  */
   int unordered;       /* some row's step is below an earlier row's         */
+  int dense;           /* row r is step lo + r for every row (the usual     */
+  int64_t lo;          /* case): a record finds its row without a lookup    */
 } wal_metric;
 
 typedef struct {
@@ -734,6 +736,9 @@ static long metric_row(wal_builder *b, wal_metric *m, size_t col, int64_t step) 
   m->nrows++;
   m->steps[r] = step;
   m->unordered = unordered;
+  if (r == 0)
+    m->lo = step;
+  m->dense = r == 0 || (m->dense && (uint64_t)step - (uint64_t)m->lo == r);
   if (unordered) {
     size_t h = step_hash(step) & (m->hcap - 1);
     while (m->rowhash[h])
@@ -770,16 +775,23 @@ static int on_metric(void *ctx, const cairn_metric_agg *a) {
   }
   wal_metric *m = &b->m[mi];
   size_t col = b->ranks[b->rank].col;
-  long row = metric_row(b, m, col, a->step);
-  if (row < 0)
-    return b->failed = CAIRN_ENOMEM;
+  uint64_t d = (uint64_t)a->step - (uint64_t)m->lo;
+  long row;
+  if (m->dense && d < m->nrows && col < m->stride) {
+    row = (long)d; /* the step's row, with no lookup */
+  } else {
+    row = metric_row(b, m, col, a->step);
+    if (row < 0)
+      return b->failed = CAIRN_ENOMEM;
+  }
   size_t at = (size_t)row * m->stride + col;
   /* Partial aggregates of one (step, rank) from several blocks add up,
    * sums and counts, in log order, so every reader gets the same bits; the
    * first part is taken as is, so a lone -0.0 stays -0.0. */
   m->val[at] = m->cnt[at] ? m->val[at] + a->sum : a->sum;
   m->cnt[at] += a->count;
-  m->next[col] = (uint32_t)row + 1;
+  if (!m->dense)
+    m->next[col] = (uint32_t)row + 1;
   /* This rank's next record of this metric is usually the next step's,
    * about one record per metric later: fetch its cells now (a block covers
    * more rows than the caches hold, so they would miss). */
