@@ -114,10 +114,16 @@ static void keep_in_view(aggregator *a, const void *msg, size_t len) {
   a->vb = NULL;
 }
 
-/* Forwards everything available. Returns the number of blocks moved. */
-static uint64_t forward(aggregator *a) {
+/* Forwards everything available; with `yield_at_stop` (the aggregator
+ * thread) it returns after the block in hand once stop is requested, so
+ * that finalize's thread, at the application's priority, does the rest
+ * instead of waiting for a niced thread to finish a long backlog. Returns
+ * the number of blocks moved. */
+static uint64_t forward(aggregator *a, int yield_at_stop) {
   uint64_t moved = 0;
   for (uint32_t i = 0; i < a->n; i++) {
+    if (yield_at_stop && atomic_load_explicit(&a->stop, memory_order_acquire))
+      break;
     cairn_shm_channel *c = a->chans[i];
     if (a->done[i] == 2)
       continue; /* corrupt: given up on */
@@ -164,6 +170,8 @@ static uint64_t forward(aggregator *a) {
       /* release: a rank waiting in cairn_flush learns its block is out. */
       atomic_fetch_add_explicit(&c->acked, 1, memory_order_release);
       moved++;
+      if (yield_at_stop && atomic_load_explicit(&a->stop, memory_order_acquire))
+        break;
     }
   }
   atomic_fetch_add_explicit(&a->blocks, moved, memory_order_relaxed);
@@ -218,9 +226,9 @@ static void lower_priority(int nice) {
 
 /* One pass: forwards what is there; after SIGTERM, once every rank's flush
  * is written, makes it durable. Returns the blocks moved. */
-static uint64_t agg_pass(aggregator *a) {
+static uint64_t agg_pass(aggregator *a, int yield_at_stop) {
   int term = atomic_load_explicit(&cairn__g.sigterm, memory_order_acquire);
-  uint64_t moved = forward(a);
+  uint64_t moved = forward(a, yield_at_stop);
   if (term && !atomic_load_explicit(&a->flushed, memory_order_relaxed) && moved == 0 &&
       all_term_flushed(a)) {
     /* Every rank of the group has had its SIGTERM flush written (or has
@@ -241,7 +249,7 @@ static void *agg_main(void *arg) {
      * over what is left: this one may be niced and behind. */
     if (atomic_load_explicit(&a->stop, memory_order_acquire))
       break;
-    uint64_t moved = agg_pass(a);
+    uint64_t moved = agg_pass(a, 1);
     if (moved == 0)
       doorbell_wait(a->interval_ns);
   }
@@ -254,7 +262,7 @@ static void agg_finish(aggregator *a) {
   uint64_t deadline = cairn__now_mono_ns() + AGG_STOP_WAIT_NS;
   for (;;) {
     atomic_store_explicit(doorbell, 0, memory_order_relaxed);
-    uint64_t moved = agg_pass(a);
+    uint64_t moved = agg_pass(a, 0);
     if (all_done(a))
       break;
     if (cairn__now_mono_ns() > deadline) {
