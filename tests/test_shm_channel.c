@@ -1,11 +1,14 @@
 /* test_shm_channel.c — the node shared-memory channel between a rank and its
  * aggregator: messages of every size cross it intact and in order (split
  * into fragments and reassembled), across wrap-around, with a concurrent
- * consumer; a garbled length word is reported, not followed. */
+ * consumer; a producer that finds the channel full sleeps until the
+ * consumer has freed half of it and is woken then; a garbled length word is
+ * reported, not followed. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cairn.h"
 #include "shm_channel.h"
@@ -114,6 +117,65 @@ Test(shm_channel, concurrent_messages_larger_than_the_channel_arrive_whole, .tim
   cr_assert_eq(a.bad, 0);
   cr_assert_eq(atomic_load(&c->sent), 2000);
   free(c);
+}
+
+static void *send_one(void *p) {
+  static uint8_t msg[1000];
+  fill(msg, sizeof msg, 99);
+  cr_assert_eq(cairn__chan_send(p, msg, sizeof msg), CAIRN_OK);
+  return NULL;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Four 1000-byte messages (1008 bytes each with their word) fill the 4096
+ * bytes; a fifth waits. With the recheck interval at 60 s, only the
+ * consumer's wake-up can let it through: not after the first pop (3024
+ * bytes still used, more than half), but at the second (2016). */
+Test(shm_channel, a_full_channel_wakes_its_producer_once_half_is_free, .timeout = 30) {
+  cairn__chan_recheck_ns = 60ull * 1000000000u;
+  cairn_shm_channel *c = make();
+  static uint8_t msg[1000];
+  for (int i = 0; i < 4; i++) {
+    fill(msg, sizeof msg, (unsigned)i);
+    cr_assert_eq(cairn__chan_send(c, msg, sizeof msg), CAIRN_OK);
+  }
+  pthread_t th;
+  pthread_create(&th, NULL, send_one, c);
+  double t0 = now_s();
+  while (!atomic_load(&c->space_wait)) {
+    cr_assert_lt(now_s() - t0, 10.0, "the producer never waited for space");
+    struct timespec ts = {0, 100000};
+    nanosleep(&ts, NULL);
+  }
+  cr_assert_eq(atomic_load(&c->space_seq), 0);
+  cairn_buf b = {0};
+  cr_assert(recv_msg(c, &b));
+  cr_assert_eq(atomic_load(&c->space_seq), 0, "woken with more than half still used");
+  cr_assert_eq(atomic_load(&c->space_wait), 1);
+  cairn__buf_reset(&b);
+  cr_assert(recv_msg(c, &b));
+  cr_assert_eq(atomic_load(&c->space_seq), 1, "not woken once half was free");
+  double t1 = now_s();
+  pthread_join(th, NULL);
+  cr_assert_lt(now_s() - t1, 5.0, "the producer slept past its wake-up");
+  /* the two left and the one that waited, intact and in order */
+  static uint8_t ref[1000];
+  for (unsigned k = 2; k < 5; k++) {
+    cairn__buf_reset(&b);
+    cr_assert(recv_msg(c, &b));
+    fill(ref, sizeof ref, k < 4 ? k : 99);
+    cr_assert_eq(b.len, sizeof ref);
+    cr_assert_eq(memcmp(b.data, ref, sizeof ref), 0, "message %u", k);
+  }
+  cr_assert_eq(atomic_load(&c->sent), 5);
+  cairn__buf_free(&b);
+  free(c);
+  cairn__chan_recheck_ns = 10000000u;
 }
 
 Test(shm_channel, garbled_length_word_is_reported) {

@@ -2,7 +2,8 @@
 # test.sh — the README's test command and what CI runs: install what is
 # missing, build with warnings as errors, run the whole ctest suite, then the
 # sanitizer builds: ThreadSanitizer on the ring, accounting and hasher-pool
-# stress tests, the threaded merge and the threaded run-file write;
+# stress tests, the shared-memory channel, the threaded merge and the
+# threaded run-file write;
 # AddressSanitizer +
 # UndefinedBehaviorSanitizer on the unit, database and MPI tests.
 set -eu
@@ -14,12 +15,12 @@ ctest --test-dir "$BUILD" --output-on-failure -j2
 if [ "${CAIRN_SKIP_SANITIZERS:-0}" = 1 ]; then
   exit 0
 fi
-echo "== ThreadSanitizer: ring, accounting and hasher-pool stress; threaded merge and write =="
+echo "== ThreadSanitizer: ring, accounting and hasher-pool stress; shm channel; threaded merge and write =="
 CAIRN_NO_APT=1 CAIRN_BUILD_DIR=build-tsan \
   CAIRN_CMAKE_ARGS="-DCAIRN_SANITIZE=thread -DCAIRN_BUILD_BENCH=OFF -DCAIRN_BUILD_EXAMPLES=OFF" \
   ./tools/bootstrap.sh >/dev/null
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  ctest --test-dir build-tsan --output-on-failure -R '^(stress_(threads|hasher|h5_write)|db_merge_threads)$'
+  ctest --test-dir build-tsan --output-on-failure -R '^(stress_(threads|hasher|h5_write|channel)|db_merge_threads)$'
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer: all unit tests =="
 CAIRN_NO_APT=1 CAIRN_BUILD_DIR=build-asan \

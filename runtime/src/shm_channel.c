@@ -6,6 +6,11 @@
 #include <signal.h>
 #include <string.h>
 #include <time.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "cairn.h"
 
@@ -28,8 +33,67 @@ void cairn__chan_init(cairn_shm_channel *c, uint64_t capacity, uint32_t rank) {
   atomic_init(&c->acked, 0);
   atomic_init(&c->term_flushed, 0);
   atomic_init(&c->consumer_pid, 0);
+  atomic_init(&c->space_wait, 0);
+  atomic_init(&c->space_seq, 0);
   c->capacity = capacity;
   c->rank = rank;
+}
+
+uint64_t cairn__chan_recheck_ns = 10000000u;
+
+/* Sleeps until the consumer bumps space_seq from `seq`, or the recheck
+ * interval passes. */
+static void space_sleep(cairn_shm_channel *c, uint32_t seq) {
+#ifdef __linux__
+  struct timespec ts = {(time_t)(cairn__chan_recheck_ns / 1000000000u),
+                        (long)(cairn__chan_recheck_ns % 1000000000u)};
+  /* Not FUTEX_PRIVATE: the waker is the aggregator's process. */
+  syscall(SYS_futex, &c->space_seq, FUTEX_WAIT, seq, &ts, NULL, 0);
+#else
+  (void)seq;
+  struct timespec ts = {0, 1000000};
+  nanosleep(&ts, NULL);
+#endif
+}
+
+/* Waits until `need` bytes from head h (plus `wrap` skipped) are free. A
+ * full channel means the aggregator is behind (it may be niced): polling
+ * it would cost a context switch every few microseconds, so the producer
+ * sleeps until the consumer has freed half the buffer. The flag and the
+ * tail are checked in opposite orders by the two sides, all sequentially
+ * consistent, so a wake-up cannot be missed: either the consumer sees the
+ * flag after its pop, or the producer sees the pop before it sleeps. */
+static void wait_for_space(cairn_shm_channel *c, uint64_t h, uint64_t need) {
+  const uint64_t cap = c->capacity;
+  for (;;) {
+    /* acquire: the consumer has finished reading the bytes it released. */
+    uint64_t t = atomic_load_explicit(&c->tail, memory_order_acquire);
+    if (h + need - t <= cap)
+      return;
+    uint32_t seq = atomic_load(&c->space_seq);
+    atomic_store(&c->space_wait, 1);
+    t = atomic_load(&c->tail);
+    if (h + need - t <= cap) {
+      atomic_store_explicit(&c->space_wait, 0, memory_order_relaxed);
+      return;
+    }
+    space_sleep(c, seq);
+  }
+}
+
+/* Consumer, after moving the tail: wakes a producer waiting for space once
+ * half the buffer is free (an emptied channel always is). */
+static void wake_producer(cairn_shm_channel *c, uint64_t t) {
+  if (!atomic_load(&c->space_wait))
+    return;
+  uint64_t h = atomic_load_explicit(&c->head, memory_order_acquire);
+  if (h - t > c->capacity / 2)
+    return;
+  atomic_store_explicit(&c->space_wait, 0, memory_order_relaxed);
+  atomic_fetch_add(&c->space_seq, 1);
+#ifdef __linux__
+  syscall(SYS_futex, &c->space_seq, FUTEX_WAKE, 1, NULL, NULL, 0);
+#endif
 }
 
 /* Sends one fragment of at most capacity / 4 bytes. */
@@ -39,14 +103,7 @@ static void send_fragment(cairn_shm_channel *c, const uint8_t *frag, size_t len,
   uint64_t h = atomic_load_explicit(&c->head, memory_order_relaxed);
   uint64_t off = h & (cap - 1);
   uint64_t wrap = (cap - off < need) ? cap - off : 0; /* bytes skipped to wrap */
-  for (unsigned spins = 0;; spins++) {
-    /* acquire: the consumer has finished reading the bytes it released. */
-    uint64_t t = atomic_load_explicit(&c->tail, memory_order_acquire);
-    if (h + wrap + need - t <= cap)
-      break;
-    struct timespec ts = {0, spins < 100 ? 20000 : 1000000};
-    nanosleep(&ts, NULL);
-  }
+  wait_for_space(c, h, wrap + need);
   if (wrap) {
     uint32_t mark = WRAP_MARK;
     memcpy(c->data + off, &mark, 4);
@@ -89,7 +146,8 @@ int cairn__chan_peek(cairn_shm_channel *c, const void **msg, size_t *len, int *m
       memcpy(&l32, c->data + off, 4);
     if (l32 == WRAP_MARK || cap - off < 8) {
       t += cap - off; /* skip to the start of the buffer */
-      atomic_store_explicit(&c->tail, t, memory_order_release);
+      atomic_store(&c->tail, t);
+      wake_producer(c, t);
       continue;
     }
     *more = (l32 & MORE_BIT) != 0;
@@ -108,9 +166,12 @@ void cairn__chan_pop(cairn_shm_channel *c) {
   uint32_t l32;
   memcpy(&l32, c->data + (t & (cap - 1)), 4);
   l32 &= ~MORE_BIT;
-  /* release: our reads of the message are done before the producer reuses
-   * the bytes. */
-  atomic_store_explicit(&c->tail, t + 8 + pad8(l32), memory_order_release);
+  /* seq_cst (at least release): our reads of the message are done before
+   * the producer reuses the bytes, and the store is ordered before the
+   * load of space_wait in wake_producer. */
+  t += 8 + pad8(l32);
+  atomic_store(&c->tail, t);
+  wake_producer(c, t);
 }
 
 int cairn__chan_wait_acked(cairn_shm_channel *c, uint64_t seq, uint64_t timeout_ns) {

@@ -28,9 +28,12 @@ typedef struct {
   _Atomic uint32_t closed;                         /* producer finished      */
   _Atomic uint64_t sent;                           /* messages sent          */
   _Atomic uint32_t term_flushed;                   /* SIGTERM flush acked    */
+  _Atomic uint32_t space_wait;   /* producer asleep until half the buffer is free */
   alignas(CAIRN_CACHELINE) _Atomic uint64_t tail;  /* bytes consumed         */
   _Atomic uint64_t acked;        /* messages the consumer has written out     */
   _Atomic uint32_t consumer_pid; /* the aggregator's pid                      */
+  _Atomic uint32_t space_seq;    /* futex word: bumped when the consumer wakes */
+                                 /* a waiting producer                        */
   alignas(CAIRN_CACHELINE) uint64_t capacity;      /* bytes in data[], 2^k   */
   uint32_t rank;                                   /* producer's world rank  */
   uint32_t reserved;
@@ -43,10 +46,17 @@ size_t cairn__chan_footprint(uint64_t capacity);
 /* Initialises a channel in zeroed memory. capacity: power of two >= 4096. */
 void cairn__chan_init(cairn_shm_channel *c, uint64_t capacity, uint32_t rank);
 
-/* Producer: sends one message of any length (in fragments), waiting
- * (sleeping briefly) while the channel is full. Returns CAIRN_OK, or
- * CAIRN_EINVAL for a message of 2 GiB or more. */
+/* Producer: sends one message of any length (in fragments), waiting while
+ * the channel is full: it sleeps on a process-shared futex until the
+ * consumer has freed half the buffer (and re-checks every 10 ms, so a
+ * consumer that died cannot leave it asleep for good; nothing is sent then
+ * anyway). Returns CAIRN_OK, or CAIRN_EINVAL for a message of 2 GiB or
+ * more. */
 int cairn__chan_send(cairn_shm_channel *c, const void *msg, size_t len);
+
+/* How long a producer waiting for space sleeps before it looks again
+ * without being woken (10 ms). Tests lengthen it to see the wake-up alone. */
+extern uint64_t cairn__chan_recheck_ns;
 
 /* Producer: waits until the consumer has written out message number `seq`
  * (1-based, as counted by `sent`). Returns CAIRN_OK, or CAIRN_EIO if the
