@@ -223,7 +223,7 @@ static const key_spec key_table[] = {
      .doc = "aggregators writing one HDF5 file together"},
     {.name = "mpi.channel_bytes",
      .kind = KEY_SIZE,
-     .def = "1M",
+     .def = "8M",
      .min = 64 * KIB,
      .max = GIB,
      FIELD(channel_bytes),

@@ -15,7 +15,7 @@ apf=${AGGS_PER_FILE:-16}
 files=$(( (aggs + apf - 1) / apf ))
 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
   mpirun --oversubscribe -np "$n" -x CAIRN_RUN_DIR="$tmp" -x CAIRN_MPI_RANKS_PER_AGGREGATOR="$rpa" \
-  -x CAIRN_LOG_LEVEL="${LOG_LEVEL:-warn}" -x CAIRN_MPI_CHANNEL_BYTES="${CHANNEL_BYTES:-1M}" \
+  -x CAIRN_LOG_LEVEL="${LOG_LEVEL:-warn}" -x CAIRN_MPI_CHANNEL_BYTES="${CHANNEL_BYTES:-8M}" \
   -x CAIRN_DRAIN_FLUSH_INTERVAL_MS="${FLUSH_MS:-100}" -x CAIRN_MPI_AGGREGATORS_PER_FILE="$apf" \
   -x CAIRN_MPI_AGGREGATOR_MEMORY="${AGG_MEMORY:-1G}" -x CAIRN_MPI_AGGREGATOR_NICE="${AGG_NICE:-19}" \
   "$bindir/mpi_log_app" "$steps" $side >"$out" 2>&1 || { cat "$out"; exit 1; }
