@@ -650,6 +650,10 @@ Test(lineage_api, hasher_pool_shares_one_large_file_by_leaves) {
    * the whole file in ~50 ms, less than a loaded scheduler may take to run
    * a woken thread). */
   atomic_store(&cairn__hasher_test_leaf_delay_us, 20000u);
+  /* cairn_finalize (the pool's stop) comes while the thread that took the
+   * file has not yet published its leaves: the idle threads must not leave
+   * then (they once did, and the file was hashed by one thread). */
+  atomic_store(&cairn__hasher_test_publish_delay_us, 100000u);
   cr_assert_eq(cairn_init(NULL), CAIRN_OK);
   int64_t id = cairn_model(path, CAIRN_ROLE_OUTPUT, "pytorch", NULL, NULL, NULL);
   cr_assert_gt(id, 0);
@@ -657,6 +661,7 @@ Test(lineage_api, hasher_pool_shares_one_large_file_by_leaves) {
   cairn_get_run_info(&info);
   cr_assert_eq(cairn_finalize(), CAIRN_OK);
   atomic_store(&cairn__hasher_test_leaf_delay_us, 0u);
+  atomic_store(&cairn__hasher_test_publish_delay_us, 0u);
   unsetenv("CAIRN_LINEAGE_HASHER_THREADS");
   unsigned peak = cairn__hasher_peak_busy();
   cr_assert_geq(peak, 2, "idle threads helped with the file's leaves (peak %u)", peak);

@@ -41,6 +41,8 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work = PTHREAD_COND_INITIALIZER;
 static request *head, *tail;
 static int stopping;
+static unsigned owners;   /* pool threads hashing a file they took from the */
+                          /* queue (it may publish leaves to help with)     */
 static unsigned nthreads; /* started; 0 = the pool is not running */
 static pthread_t threads[MAX_THREADS];
 /* Pool threads hashing now (a file or a helped leaf), and the most at once
@@ -100,17 +102,22 @@ static int claim_leaf(file_job *j, uint64_t *leaf) {
 }
 
 _Atomic unsigned cairn__hasher_test_leaf_delay_us;
+_Atomic unsigned cairn__hasher_test_publish_delay_us;
+
+static void test_delay(_Atomic unsigned *us) {
+  unsigned d = atomic_load_explicit(us, memory_order_relaxed);
+  if (CAIRN_UNLIKELY(d)) {
+    struct timespec ts = {(time_t)(d / 1000000u), (long)(d % 1000000u) * 1000};
+    nanosleep(&ts, NULL);
+  }
+}
 
 /* Without lock: hashes one claimed leaf, then records it done. */
 static void hash_claimed_leaf(file_job *j, uint64_t leaf) {
   char err[CAIRN_HASH_REASON_LEN] = "";
   int rc = cairn__hash_leaves(j->fd, j->size, CAIRN_HASH_DEFAULT_LEAF, leaf, 1, &j->leaves[leaf],
                               err, sizeof err);
-  unsigned delay = atomic_load_explicit(&cairn__hasher_test_leaf_delay_us, memory_order_relaxed);
-  if (CAIRN_UNLIKELY(delay)) {
-    struct timespec ts = {(time_t)(delay / 1000000u), (long)(delay % 1000000u) * 1000};
-    nanosleep(&ts, NULL);
-  }
+  test_delay(&cairn__hasher_test_leaf_delay_us);
   pthread_mutex_lock(&lock);
   if (rc != CAIRN_OK && j->status == CAIRN_OK) {
     j->status = rc;
@@ -160,6 +167,7 @@ static void pool_hash_file(const char *path, cairn_hash_result *out) {
     cairn__hash_file(path, 0, 1, out);
     return;
   }
+  test_delay(&cairn__hasher_test_publish_delay_us);
   pthread_mutex_lock(&lock);
   j.next = jobs;
   jobs = &j;
@@ -307,6 +315,7 @@ static void *hasher_main(void *arg) {
       head = r->next;
       if (!head)
         tail = NULL;
+      owners++;
       pthread_mutex_unlock(&lock);
       busy_enter();
       if (r->members)
@@ -316,6 +325,8 @@ static void *hasher_main(void *arg) {
       busy_leave();
       free_request(r);
       pthread_mutex_lock(&lock);
+      if (--owners == 0 && stopping)
+        pthread_cond_broadcast(&work); /* helpers waiting for leaves may go */
       continue;
     }
     uint64_t leaf;
@@ -328,8 +339,11 @@ static void *hasher_main(void *arg) {
       pthread_mutex_lock(&lock);
       continue;
     }
-    if (stopping)
-      break; /* the queue is empty and no file needs help */
+    /* At stop a thread leaves once the queue is empty and no file is being
+     * hashed: a thread that has just taken a large file has not published
+     * its leaves yet, and the others would otherwise be gone by then. */
+    if (stopping && owners == 0)
+      break;
     pthread_cond_wait(&work, &lock);
   }
   pthread_mutex_unlock(&lock);

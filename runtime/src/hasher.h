@@ -46,6 +46,10 @@ unsigned cairn__hasher_peak_busy(void);
  * long (microseconds; 0: no delay), so that whether the pool's threads
  * work at the same time does not depend on how fast this machine hashes. */
 extern _Atomic unsigned cairn__hasher_test_leaf_delay_us;
+/* Tests only: the thread that took a file of several leaves waits this long
+ * before it publishes them for the others (the window in which a stop once
+ * let the idle threads leave without helping). */
+extern _Atomic unsigned cairn__hasher_test_publish_delay_us;
 
 /* Defined in api.c: pushes a finished artifact record on the control
  * channel (allocates; returns CAIRN_OK or CAIRN_ENOMEM). */
