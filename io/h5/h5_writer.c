@@ -267,7 +267,8 @@ uint64_t cairn__h5_convert_memory(uint64_t configured) {
   if (configured)
     return configured;
   uint64_t avail = cairn__memory_available();
-  return avail / 10 * 8;
+  uint64_t bound = avail / 10 * 8;
+  return avail && !bound ? 1 : bound; /* 0 only when nothing is known */
 }
 
 void cairn__h5w_over_limit(char *err, size_t errlen, const char *run_dir, uint64_t held,

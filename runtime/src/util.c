@@ -31,8 +31,10 @@ void cairn__release_free_memory(void) {
 #endif
 }
 
-/* The first unsigned number in a small file; 0 (and *is_max set) for "max". */
-static int read_u64_file(const char *path, uint64_t *v, int *is_max) {
+/* The first unsigned number in a small file; *unlimited for "max" (cgroup
+ * v2) or a value of 2^60 or more (cgroup v1 writes "no limit" as the
+ * largest page multiple below 2^63). */
+static int read_limit_file(const char *path, uint64_t *v, int *unlimited) {
   FILE *f = fopen(path, "r");
   if (!f)
     return -1;
@@ -41,15 +43,117 @@ static int read_u64_file(const char *path, uint64_t *v, int *is_max) {
   fclose(f);
   if (!ok)
     return -1;
-  *is_max = strncmp(buf, "max", 3) == 0;
-  *v = *is_max ? 0 : strtoull(buf, NULL, 10);
+  *unlimited = strncmp(buf, "max", 3) == 0;
+  *v = *unlimited ? 0 : strtoull(buf, NULL, 10);
+  if (*v >= (1ull << 60)) {
+    *unlimited = 1;
+    *v = 0;
+  }
   return 0;
 }
 
-uint64_t cairn__memory_available(void) {
+/* The value of `key` in a "key value" file (memory.stat); 0 if absent. */
+static uint64_t stat_value(const char *path, const char *key) {
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return 0;
+  char line[256];
+  size_t kl = strlen(key);
+  uint64_t v = 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, key, kl) == 0 && line[kl] == ' ') {
+      v = strtoull(line + kl + 1, NULL, 10);
+      break;
+    }
+  fclose(f);
+  return v;
+}
+
+/* Finds this process's memory cgroup: the cgroup v1 hierarchy with the
+ * memory controller if there is one (hybrid layouts keep memory there, as
+ * RHEL 7/8 and many batch systems do), else the v2 one. Sets dir to its
+ * directory and top to its hierarchy's mount point (the walk up stops
+ * there). Returns 1 (v1), 2 (v2) or 0 (none found). */
+static int memory_cgroup(const char *cgroup_file, const char *mountinfo, const char *prefix,
+                         char *dir, size_t dirlen, char *top, size_t toplen) {
+  char line[4096], v1path[4096] = "", v2path[4096] = "";
+  int have1 = 0, have2 = 0;
+  FILE *f = fopen(cgroup_file, "r");
+  if (!f)
+    return 0;
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = '\0';
+    char *c1 = strchr(line, ':');
+    char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c2)
+      continue;
+    *c2 = '\0';
+    const char *ctrls = c1 + 1, *path = c2 + 1;
+    if (strncmp(line, "0:", 2) == 0 && ctrls[0] == '\0') {
+      snprintf(v2path, sizeof v2path, "%s", path);
+      have2 = 1;
+      continue;
+    }
+    /* v1: the controllers are a comma-separated list */
+    for (const char *p = ctrls; *p;) {
+      size_t n = strcspn(p, ",");
+      if (n == 6 && strncmp(p, "memory", 6) == 0) {
+        snprintf(v1path, sizeof v1path, "%s", path);
+        have1 = 1;
+      }
+      p += n + (p[n] == ',');
+    }
+  }
+  fclose(f);
+  if (!have1 && !have2)
+    return 0;
+  /* mountinfo: id parent dev root mountpoint options [optional...] - type source superoptions */
+  f = fopen(mountinfo, "r");
+  if (!f)
+    return 0;
+  int found = 0;
+  while (!found && fgets(line, sizeof line, f)) {
+    char root[1024], mnt[1024], *dash = strstr(line, " - ");
+    if (!dash || sscanf(line, "%*s %*s %*s %1023s %1023s", root, mnt) != 2)
+      continue;
+    char type[64] = "", super[1024] = "";
+    if (sscanf(dash + 3, "%63s %*s %1023s", type, super) < 1)
+      continue;
+    int v;
+    if (have1 && strcmp(type, "cgroup") == 0) {
+      int mem = 0;
+      for (const char *p = super; *p;) {
+        size_t n = strcspn(p, ",");
+        mem |= n == 6 && strncmp(p, "memory", 6) == 0;
+        p += n + (p[n] == ',');
+      }
+      if (!mem)
+        continue;
+      v = 1;
+    } else if (!have1 && have2 && strcmp(type, "cgroup2") == 0) {
+      v = 2;
+    } else {
+      continue;
+    }
+    /* The cgroup's path is relative to the hierarchy's root; a container
+     * may mount its own cgroup as the root ("/" then, or the same path). */
+    const char *rel = v == 1 ? v1path : v2path;
+    size_t rl = strlen(root);
+    if (strcmp(root, "/") != 0 && strncmp(rel, root, rl) == 0 && (rel[rl] == '/' || !rel[rl]))
+      rel += rl;
+    snprintf(top, toplen, "%s%s", prefix, mnt);
+    snprintf(dir, dirlen, "%s%s%s", prefix, mnt, strcmp(rel, "/") == 0 ? "" : rel);
+    found = v;
+  }
+  fclose(f);
+  return found;
+}
+
+uint64_t cairn__memory_available_from(const char *meminfo, const char *cgroup_file,
+                                      const char *mountinfo, const char *prefix) {
   uint64_t avail = 0;
-  char line[4096];
-  FILE *f = fopen("/proc/meminfo", "r");
+  char line[256];
+  FILE *f = fopen(meminfo, "r");
   if (f) {
     unsigned long long kb;
     while (fgets(line, sizeof line, f))
@@ -59,47 +163,56 @@ uint64_t cairn__memory_available(void) {
       }
     fclose(f);
   }
-  /* cgroup v2 ("0::/path"): the tightest headroom of the cgroup and its
-   * parents (a batch system may set the limit on the job, not the step). */
-  f = fopen("/proc/self/cgroup", "r");
-  if (!f)
+  char dir[4200], top[1100];
+  int v = memory_cgroup(cgroup_file, mountinfo, prefix, dir, sizeof dir, top, sizeof top);
+  if (!v)
     return avail;
-  char *rel = NULL;
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, "0::", 3) == 0) {
-      rel = line + 3;
-      rel[strcspn(rel, "\n")] = '\0';
-      break;
-    }
-  fclose(f);
-  if (!rel)
-    return avail;
-  char dir[4200];
-  snprintf(dir, sizeof dir, "/sys/fs/cgroup%s", rel);
+  /* The tightest headroom of the cgroup and its parents (a batch system may
+   * set the limit on the job, not the step): limit minus the working set,
+   * which is usage minus the inactive page cache the kernel reclaims
+   * before it kills anything. */
+  size_t toplen = strlen(top);
+  int known = 0;
+  uint64_t tightest = 0;
   for (;;) {
     size_t len = strlen(dir);
     while (len > 1 && dir[len - 1] == '/')
       dir[--len] = '\0';
-    if (len <= strlen("/sys/fs/cgroup"))
+    if (len < toplen)
       break;
     char p[4300];
-    uint64_t max, cur;
-    int is_max, cur_max;
-    snprintf(p, sizeof p, "%s/memory.max", dir);
-    if (read_u64_file(p, &max, &is_max) == 0 && !is_max) {
-      snprintf(p, sizeof p, "%s/memory.current", dir);
-      if (read_u64_file(p, &cur, &cur_max) == 0 && !cur_max) {
-        uint64_t head = max > cur ? max - cur : 0;
-        if (!avail || head < avail)
-          avail = head;
+    uint64_t limit, usage;
+    int unlimited, u2;
+    snprintf(p, sizeof p, "%s/%s", dir, v == 1 ? "memory.limit_in_bytes" : "memory.max");
+    if (read_limit_file(p, &limit, &unlimited) == 0 && !unlimited) {
+      snprintf(p, sizeof p, "%s/%s", dir, v == 1 ? "memory.usage_in_bytes" : "memory.current");
+      if (read_limit_file(p, &usage, &u2) == 0 && !u2) {
+        snprintf(p, sizeof p, "%s/memory.stat", dir);
+        uint64_t inactive = stat_value(p, v == 1 ? "total_inactive_file" : "inactive_file");
+        uint64_t working = usage > inactive ? usage - inactive : 0;
+        uint64_t head = limit > working ? limit - working : 0;
+        if (!known || head < tightest)
+          tightest = head;
+        known = 1;
       }
     }
+    if (len == toplen)
+      break;
     char *slash = strrchr(dir, '/');
-    if (!slash)
+    if (!slash || (size_t)(slash - dir) < toplen)
       break;
     *slash = '\0';
   }
-  return avail;
+  if (!known)
+    return avail;
+  if (avail && avail < tightest)
+    tightest = avail;
+  return tightest ? tightest : 1; /* known, and none left: not "unknown" */
+}
+
+uint64_t cairn__memory_available(void) {
+  return cairn__memory_available_from("/proc/meminfo", "/proc/self/cgroup",
+                                      "/proc/self/mountinfo", "");
 }
 
 int cairn__uuid_generate(uint8_t id[16]) {

@@ -60,10 +60,18 @@ int cairn__uuid_parse(const char *text, uint8_t id[16]);
 unsigned cairn__usable_cpus(void);
 
 /* Bytes of memory this process can still get without the out-of-memory
- * killer: the node's MemAvailable, or less if a cgroup (v2) it is in, or
- * one of that cgroup's parents, has a memory.max closer to its
- * memory.current. 0 if neither can be read. */
+ * killer: the node's MemAvailable, or less if its memory cgroup (the v1
+ * memory controller's hierarchy, else cgroup v2, found through
+ * /proc/self/cgroup and /proc/self/mountinfo), or one of that cgroup's
+ * parents, has a limit closer to its working set (usage minus the
+ * inactive page cache). 0 if neither can be read; at least 1 otherwise,
+ * also when a cgroup has no headroom left. */
 uint64_t cairn__memory_available(void);
+/* The same from other files, for tests: meminfo and cgroup_file replace
+ * /proc/meminfo and /proc/self/cgroup, mountinfo /proc/self/mountinfo, and
+ * prefix is put before every mount point found there. */
+uint64_t cairn__memory_available_from(const char *meminfo, const char *cgroup_file,
+                                      const char *mountinfo, const char *prefix);
 
 /* Gives the memory malloc keeps free back to the system (glibc's
  * malloc_trim; nothing elsewhere). Called by cairn_finalize once the run
