@@ -28,15 +28,8 @@
 #define CAP 4096u
 #define MAXLEN (3 * CAP)
 
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "stress_channel: check failed: %s: ", #cond);            \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fprintf(stderr, "\n");                                                   \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
+#define STRESS_NAME "stress_channel"
+#include "stress_check.h"
 
 typedef struct {
   cairn_shm_channel *c;

@@ -20,15 +20,8 @@
 #include "run_model.h"
 #include "run_view.h"
 
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "stress_hasher: check failed: %s: ", #cond);             \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fprintf(stderr, "\n");                                                   \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
+#define STRESS_NAME "stress_hasher"
+#include "stress_check.h"
 
 #define THREADS 4
 #define MAX_FILES 64

@@ -18,15 +18,8 @@
 #include "ring.h"
 #include "run_model.h"
 
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "stress_threads: check failed: %s: ", #cond);            \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fprintf(stderr, "\n");                                                   \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
+#define STRESS_NAME "stress_threads"
+#include "stress_check.h"
 
 typedef struct {
   cairn_ring *r;
