@@ -20,6 +20,10 @@
  * rank 0 write an M MiB checkpoint every N steps in every mode; in the
  * cairn mode it is also logged with cairn_artifact (OUTPUT), so the
  * difference to untracked includes hashing it in the background.
+ * BENCH_FLUSH_EVERY=N makes every rank call cairn_flush every N steps of
+ * the cairn rounds (as at a checkpoint) and reports how long those calls
+ * took over all ranks (p50, p90, p99, max): the time a rank waits for its
+ * aggregator to have written its records.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -229,6 +233,12 @@ int main(int argc, char **argv) {
       ckpt[i] = (char)(i * 131 + 7);
   }
   int ncheckpoints = 0;
+  int flush_every = getenv("BENCH_FLUSH_EVERY") ? atoi(getenv("BENCH_FLUSH_EVERY")) : 0;
+  size_t nflush = 0, flush_cap = flush_every > 0 ? (size_t)rounds * (size_t)steps /
+                                                       (size_t)flush_every + 1 : 1;
+  double *flush_s = calloc(flush_cap, sizeof *flush_s);
+  if (!flush_s)
+    MPI_Abort(MPI_COMM_WORLD, 2);
   int enabled[NMODES];
   const char *only = getenv("BENCH_MODES");
   for (int m = 0; m < NMODES; m++)
@@ -292,6 +302,12 @@ int main(int argc, char **argv) {
           if (mode == CAIRN && tracked)
             cairn_artifact(cp, CAIRN_ARTIFACT_MODEL, CAIRN_ROLE_OUTPUT);
         }
+        if (mode == CAIRN && tracked && flush_every > 0 && (s + 1) % flush_every == 0 &&
+            nflush < flush_cap) {
+          double q0 = now_s();
+          cairn_flush();
+          flush_s[nflush++] = now_s() - q0;
+        }
         if (mode == CSV) {
           for (int i = 0; i < metrics; i++)
             fprintf(csv, "%lld,%d,%.17g\n", (long long)step, i, vals[i]);
@@ -314,6 +330,16 @@ int main(int argc, char **argv) {
   MPI_Reduce(&c.logged, &logged_all, 1, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
   double bg_all = 0;
   MPI_Reduce(&bg_cpu, &bg_all, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+  /* every rank's cairn_flush times, gathered on rank 0 (each rank made the
+   * same number of calls: the same steps) */
+  double *flush_all = NULL;
+  if (flush_every > 0) {
+    flush_all = rank == 0 ? calloc(nflush * (size_t)size + 1, sizeof *flush_all) : NULL;
+    if (rank == 0 && !flush_all)
+      MPI_Abort(MPI_COMM_WORLD, 2);
+    MPI_Gather(flush_s, (int)nflush, MPI_DOUBLE, flush_all, (int)nflush, MPI_DOUBLE, 0,
+               MPI_COMM_WORLD);
+  }
   if (rank == 0) {
     H5Dclose(h5d);
     H5Fclose(h5);
@@ -345,6 +371,14 @@ int main(int argc, char **argv) {
              bg_all, wall, wall > 0 && cpus > 0 ? 100.0 * bg_all / (wall * (double)cpus) : 0.0,
              cpus, logged_all ? bg_all * 1e9 / (double)logged_all : 0.0);
     }
+    if (flush_all && nflush) {
+      size_t n = nflush * (size_t)size;
+      qsort(flush_all, n, sizeof *flush_all, cmp_double);
+      printf("  cairn_flush every %d steps, %zu calls over all ranks: p50 %.2f ms, p90 %.2f ms, "
+             "p99 %.2f ms, max %.2f ms\n",
+             flush_every, n, flush_all[n / 2] * 1e3, flush_all[n * 9 / 10] * 1e3,
+             flush_all[n * 99 / 100] * 1e3, flush_all[n - 1] * 1e3);
+    }
     if (ckpt)
       printf("  rank 0 wrote a %d MiB checkpoint every %d steps (%d in all; hashed in the "
              "background in the cairn mode)\n",
@@ -368,6 +402,8 @@ int main(int argc, char **argv) {
   free(gathered);
   free(ckpt);
   free(per_round);
+  free(flush_s);
+  free(flush_all);
   (void)sink;
   return 0;
 }
