@@ -2,10 +2,14 @@
  * aggregator: messages of every size cross it intact and in order (split
  * into fragments and reassembled), across wrap-around, with a concurrent
  * consumer; a producer that finds the channel full sleeps until the
- * consumer has freed half of it and is woken then; a garbled length word is
- * reported, not followed. */
+ * consumer has freed half of it and is woken then; a producer waiting for
+ * its message to be written out sleeps until the consumer's ack wakes it,
+ * and gives up on a consumer that is gone or too slow; a garbled length
+ * word is reported, not followed. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -176,6 +180,71 @@ Test(shm_channel, a_full_channel_wakes_its_producer_once_half_is_free, .timeout 
   cairn__buf_free(&b);
   free(c);
   cairn__chan_recheck_ns = 10000000u;
+}
+
+typedef struct {
+  cairn_shm_channel *c;
+  int rc;
+} ack_arg;
+
+static void *wait_first(void *p) {
+  ack_arg *a = p;
+  a->rc = cairn__chan_wait_acked(a->c, 1, 120ull * 1000000000u);
+  return NULL;
+}
+
+/* With the recheck interval at 60 s, only cairn__chan_ack can wake the
+ * waiter in time. */
+Test(shm_channel, an_ack_wakes_the_producer_waiting_for_it, .timeout = 30) {
+  cairn__chan_recheck_ns = 60ull * 1000000000u;
+  cairn_shm_channel *c = make();
+  atomic_store(&c->consumer_pid, (uint32_t)getpid());
+  uint8_t msg[16] = {0};
+  cr_assert_eq(cairn__chan_send(c, msg, sizeof msg), CAIRN_OK);
+  ack_arg a = {c, -1};
+  pthread_t th;
+  pthread_create(&th, NULL, wait_first, &a);
+  double t0 = now_s();
+  while (!atomic_load(&c->ack_wait)) {
+    cr_assert_lt(now_s() - t0, 10.0, "the producer never waited for its ack");
+    struct timespec ts = {0, 100000};
+    nanosleep(&ts, NULL);
+  }
+  cairn__chan_ack(c);
+  cr_assert_eq(atomic_load(&c->ack_seq), 1, "the ack did not see the waiter");
+  double t1 = now_s();
+  pthread_join(th, NULL);
+  cr_assert_eq(a.rc, CAIRN_OK);
+  cr_assert_lt(now_s() - t1, 5.0, "the producer slept past its wake-up");
+  /* an ack nobody waits for wakes nobody */
+  cairn__chan_ack(c);
+  cr_assert_eq(atomic_load(&c->ack_seq), 1);
+  cr_assert_eq(atomic_load(&c->acked), 2);
+  free(c);
+  cairn__chan_recheck_ns = 10000000u;
+}
+
+Test(shm_channel, a_producer_gives_up_on_a_gone_or_slow_consumer) {
+  cairn_shm_channel *c = make();
+  uint8_t msg[16] = {0};
+  cr_assert_eq(cairn__chan_send(c, msg, sizeof msg), CAIRN_OK);
+  /* no consumer yet: the timeout */
+  double t0 = now_s();
+  cr_assert_eq(cairn__chan_wait_acked(c, 1, 30000000u), CAIRN_EIO);
+  double took = now_s() - t0;
+  cr_assert(took >= 0.029 && took < 5.0, "gave up after %.3f s", took);
+  /* a consumer process that has exited: at the next recheck, long before
+   * the timeout */
+  pid_t pid = fork();
+  if (pid == 0)
+    _exit(0);
+  cr_assert_gt(pid, 0);
+  waitpid(pid, NULL, 0);
+  atomic_store(&c->consumer_pid, (uint32_t)pid);
+  t0 = now_s();
+  cr_assert_eq(cairn__chan_wait_acked(c, 1, 60ull * 1000000000u), CAIRN_EIO);
+  cr_assert_lt(now_s() - t0, 5.0);
+  free(c);
 }
 
 Test(shm_channel, garbled_length_word_is_reported) {

@@ -167,8 +167,7 @@ static uint64_t forward(aggregator *a, int yield_at_stop) {
         cairn__buf_reset(pb);
       else
         cairn__chan_pop(c);
-      /* release: a rank waiting in cairn_flush learns its block is out. */
-      atomic_fetch_add_explicit(&c->acked, 1, memory_order_release);
+      cairn__chan_ack(c); /* a rank waiting in cairn_flush learns its block is out */
       moved++;
       if (yield_at_stop && atomic_load_explicit(&a->stop, memory_order_acquire))
         break;

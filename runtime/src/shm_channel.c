@@ -35,6 +35,8 @@ void cairn__chan_init(cairn_shm_channel *c, uint64_t capacity, uint32_t rank) {
   atomic_init(&c->consumer_pid, 0);
   atomic_init(&c->space_wait, 0);
   atomic_init(&c->space_seq, 0);
+  atomic_init(&c->ack_wait, 0);
+  atomic_init(&c->ack_seq, 0);
   c->capacity = capacity;
   c->rank = rank;
 }
@@ -174,15 +176,45 @@ void cairn__chan_pop(cairn_shm_channel *c) {
   wake_producer(c, t);
 }
 
+/* The waiter stores ack_wait and then loads acked; cairn__chan_ack adds to
+ * acked and then loads ack_wait; all sequentially consistent, so one of
+ * them sees the other and no wake-up is lost. */
 int cairn__chan_wait_acked(cairn_shm_channel *c, uint64_t seq, uint64_t timeout_ns) {
   uint64_t deadline = cairn__now_mono_ns() + timeout_ns;
-  for (unsigned spins = 0;; spins++) {
+  for (;;) {
     if (atomic_load_explicit(&c->acked, memory_order_acquire) >= seq)
       return CAIRN_OK;
     pid_t pid = (pid_t)atomic_load_explicit(&c->consumer_pid, memory_order_relaxed);
-    if ((pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) || cairn__now_mono_ns() > deadline)
+    uint64_t now = cairn__now_mono_ns();
+    if ((pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) || now > deadline)
       return CAIRN_EIO;
-    struct timespec ts = {0, spins < 100 ? 50000 : 1000000};
+    uint32_t s = atomic_load(&c->ack_seq);
+    atomic_store(&c->ack_wait, 1);
+    if (atomic_load(&c->acked) >= seq)
+      return CAIRN_OK;
+    uint64_t ns = deadline - now < cairn__chan_recheck_ns ? deadline - now
+                                                           : cairn__chan_recheck_ns;
+#ifdef __linux__
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    /* Not FUTEX_PRIVATE: the waker is the aggregator's process. */
+    syscall(SYS_futex, &c->ack_seq, FUTEX_WAIT, s, &ts, NULL, 0);
+#else
+    (void)s;
+    struct timespec ts = {0, ns < 1000000u ? (long)ns : 1000000};
     nanosleep(&ts, NULL);
+#endif
   }
+}
+
+void cairn__chan_ack(cairn_shm_channel *c) {
+  /* seq_cst (at least release): a rank waiting in cairn_flush learns its
+   * block is out. */
+  atomic_fetch_add(&c->acked, 1);
+  if (!atomic_load(&c->ack_wait))
+    return;
+  atomic_store_explicit(&c->ack_wait, 0, memory_order_relaxed);
+  atomic_fetch_add(&c->ack_seq, 1);
+#ifdef __linux__
+  syscall(SYS_futex, &c->ack_seq, FUTEX_WAKE, 1, NULL, NULL, 0);
+#endif
 }

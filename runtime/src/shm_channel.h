@@ -29,11 +29,13 @@ typedef struct {
   _Atomic uint64_t sent;                           /* messages sent          */
   _Atomic uint32_t term_flushed;                   /* SIGTERM flush acked    */
   _Atomic uint32_t space_wait;   /* producer asleep until half the buffer is free */
+  _Atomic uint32_t ack_wait;     /* producer asleep until a message is acked  */
   alignas(CAIRN_CACHELINE) _Atomic uint64_t tail;  /* bytes consumed         */
   _Atomic uint64_t acked;        /* messages the consumer has written out     */
   _Atomic uint32_t consumer_pid; /* the aggregator's pid                      */
   _Atomic uint32_t space_seq;    /* futex word: bumped when the consumer wakes */
                                  /* a waiting producer                        */
+  _Atomic uint32_t ack_seq;      /* futex word: bumped at an ack with a waiter */
   alignas(CAIRN_CACHELINE) uint64_t capacity;      /* bytes in data[], 2^k   */
   uint32_t rank;                                   /* producer's world rank  */
   uint32_t reserved;
@@ -54,14 +56,21 @@ void cairn__chan_init(cairn_shm_channel *c, uint64_t capacity, uint32_t rank);
  * more. */
 int cairn__chan_send(cairn_shm_channel *c, const void *msg, size_t len);
 
-/* How long a producer waiting for space sleeps before it looks again
- * without being woken (10 ms). Tests lengthen it to see the wake-up alone. */
+/* How long a producer waiting for space or for an ack sleeps before it
+ * looks again without being woken (10 ms). Tests lengthen it to see the
+ * wake-up alone. */
 extern uint64_t cairn__chan_recheck_ns;
 
 /* Producer: waits until the consumer has written out message number `seq`
- * (1-based, as counted by `sent`). Returns CAIRN_OK, or CAIRN_EIO if the
- * consumer process is gone or `timeout_ns` passed. */
+ * (1-based, as counted by `sent`), asleep on a process-shared futex that
+ * cairn__chan_ack wakes (re-checking every cairn__chan_recheck_ns whether
+ * the consumer process is still there). Returns CAIRN_OK, or CAIRN_EIO if the consumer
+ * process is gone or `timeout_ns` passed. */
 int cairn__chan_wait_acked(cairn_shm_channel *c, uint64_t seq, uint64_t timeout_ns);
+
+/* Consumer: counts one more message as written out, and wakes a producer
+ * waiting for it. */
+void cairn__chan_ack(cairn_shm_channel *c);
 
 /* Consumer: if a fragment is available, points frag and len at it (valid
  * until cairn__chan_pop), sets *more when further fragments of the same
