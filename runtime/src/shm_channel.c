@@ -43,18 +43,26 @@ void cairn__chan_init(cairn_shm_channel *c, uint64_t capacity, uint32_t rank) {
 
 uint64_t cairn__chan_recheck_ns = 10000000u;
 
-/* Sleeps until the consumer bumps space_seq from `seq`, or the recheck
- * interval passes. */
-static void space_sleep(cairn_shm_channel *c, uint32_t seq) {
+/* Sleeps until *word moves from `seq` (the other side's wake_waiter) or
+ * `ns` pass. Not FUTEX_PRIVATE: the two sides are different processes. */
+static void futex_sleep(_Atomic uint32_t *word, uint32_t seq, uint64_t ns) {
 #ifdef __linux__
-  struct timespec ts = {(time_t)(cairn__chan_recheck_ns / 1000000000u),
-                        (long)(cairn__chan_recheck_ns % 1000000000u)};
-  /* Not FUTEX_PRIVATE: the waker is the aggregator's process. */
-  syscall(SYS_futex, &c->space_seq, FUTEX_WAIT, seq, &ts, NULL, 0);
+  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+  syscall(SYS_futex, word, FUTEX_WAIT, seq, &ts, NULL, 0);
 #else
+  (void)word;
   (void)seq;
-  struct timespec ts = {0, 1000000};
+  struct timespec ts = {0, ns < 1000000u ? (long)ns : 1000000};
   nanosleep(&ts, NULL);
+#endif
+}
+
+/* Clears *flag (the sleeper's "I am waiting") and wakes it from futex_sleep. */
+static void wake_waiter(_Atomic uint32_t *flag, _Atomic uint32_t *seq) {
+  atomic_store_explicit(flag, 0, memory_order_relaxed);
+  atomic_fetch_add(seq, 1);
+#ifdef __linux__
+  syscall(SYS_futex, seq, FUTEX_WAKE, 1, NULL, NULL, 0);
 #endif
 }
 
@@ -79,7 +87,7 @@ static void wait_for_space(cairn_shm_channel *c, uint64_t h, uint64_t need) {
       atomic_store_explicit(&c->space_wait, 0, memory_order_relaxed);
       return;
     }
-    space_sleep(c, seq);
+    futex_sleep(&c->space_seq, seq, cairn__chan_recheck_ns);
   }
 }
 
@@ -91,11 +99,7 @@ static void wake_producer(cairn_shm_channel *c, uint64_t t) {
   uint64_t h = atomic_load_explicit(&c->head, memory_order_acquire);
   if (h - t > c->capacity / 2)
     return;
-  atomic_store_explicit(&c->space_wait, 0, memory_order_relaxed);
-  atomic_fetch_add(&c->space_seq, 1);
-#ifdef __linux__
-  syscall(SYS_futex, &c->space_seq, FUTEX_WAKE, 1, NULL, NULL, 0);
-#endif
+  wake_waiter(&c->space_wait, &c->space_seq);
 }
 
 /* Sends one fragment of at most capacity / 4 bytes. */
@@ -192,17 +196,9 @@ int cairn__chan_wait_acked(cairn_shm_channel *c, uint64_t seq, uint64_t timeout_
     atomic_store(&c->ack_wait, 1);
     if (atomic_load(&c->acked) >= seq)
       return CAIRN_OK;
-    uint64_t ns = deadline - now < cairn__chan_recheck_ns ? deadline - now
-                                                           : cairn__chan_recheck_ns;
-#ifdef __linux__
-    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
-    /* Not FUTEX_PRIVATE: the waker is the aggregator's process. */
-    syscall(SYS_futex, &c->ack_seq, FUTEX_WAIT, s, &ts, NULL, 0);
-#else
-    (void)s;
-    struct timespec ts = {0, ns < 1000000u ? (long)ns : 1000000};
-    nanosleep(&ts, NULL);
-#endif
+    futex_sleep(&c->ack_seq, s,
+                deadline - now < cairn__chan_recheck_ns ? deadline - now
+                                                        : cairn__chan_recheck_ns);
   }
 }
 
@@ -210,11 +206,6 @@ void cairn__chan_ack(cairn_shm_channel *c) {
   /* seq_cst (at least release): a rank waiting in cairn_flush learns its
    * block is out. */
   atomic_fetch_add(&c->acked, 1);
-  if (!atomic_load(&c->ack_wait))
-    return;
-  atomic_store_explicit(&c->ack_wait, 0, memory_order_relaxed);
-  atomic_fetch_add(&c->ack_seq, 1);
-#ifdef __linux__
-  syscall(SYS_futex, &c->ack_seq, FUTEX_WAKE, 1, NULL, NULL, 0);
-#endif
+  if (atomic_load(&c->ack_wait))
+    wake_waiter(&c->ack_wait, &c->ack_seq);
 }
