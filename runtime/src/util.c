@@ -69,6 +69,17 @@ static uint64_t stat_value(const char *path, const char *key) {
   return v;
 }
 
+/* 1 if the comma-separated list holds "memory" as one of its items. */
+static int lists_memory(const char *list) {
+  for (const char *p = list; *p;) {
+    size_t n = strcspn(p, ",");
+    if (n == 6 && strncmp(p, "memory", 6) == 0)
+      return 1;
+    p += n + (p[n] == ',');
+  }
+  return 0;
+}
+
 /* Finds this process's memory cgroup: the cgroup v1 hierarchy with the
  * memory controller if there is one (hybrid layouts keep memory there, as
  * RHEL 7/8 and many batch systems do), else the v2 one. Sets dir to its
@@ -95,13 +106,9 @@ static int memory_cgroup(const char *cgroup_file, const char *mountinfo, const c
       continue;
     }
     /* v1: the controllers are a comma-separated list */
-    for (const char *p = ctrls; *p;) {
-      size_t n = strcspn(p, ",");
-      if (n == 6 && strncmp(p, "memory", 6) == 0) {
-        snprintf(v1path, sizeof v1path, "%s", path);
-        have1 = 1;
-      }
-      p += n + (p[n] == ',');
+    if (lists_memory(ctrls)) {
+      snprintf(v1path, sizeof v1path, "%s", path);
+      have1 = 1;
     }
   }
   fclose(f);
@@ -121,13 +128,7 @@ static int memory_cgroup(const char *cgroup_file, const char *mountinfo, const c
       continue;
     int v;
     if (have1 && strcmp(type, "cgroup") == 0) {
-      int mem = 0;
-      for (const char *p = super; *p;) {
-        size_t n = strcspn(p, ",");
-        mem |= n == 6 && strncmp(p, "memory", 6) == 0;
-        p += n + (p[n] == ',');
-      }
-      if (!mem)
+      if (!lists_memory(super))
         continue;
       v = 1;
     } else if (!have1 && have2 && strcmp(type, "cgroup2") == 0) {
