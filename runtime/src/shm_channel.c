@@ -194,8 +194,10 @@ int cairn__chan_wait_acked(cairn_shm_channel *c, uint64_t seq, uint64_t timeout_
       return CAIRN_EIO;
     uint32_t s = atomic_load(&c->ack_seq);
     atomic_store(&c->ack_wait, 1);
-    if (atomic_load(&c->acked) >= seq)
+    if (atomic_load(&c->acked) >= seq) {
+      atomic_store_explicit(&c->ack_wait, 0, memory_order_relaxed);
       return CAIRN_OK;
+    }
     futex_sleep(&c->ack_seq, s,
                 deadline - now < cairn__chan_recheck_ns ? deadline - now
                                                         : cairn__chan_recheck_ns);
