@@ -98,11 +98,8 @@ static uint64_t tsc_step(void) {
   return h.n ? (uint64_t)pct(&h, 0.5) : 1;
 }
 
-/* Mean cost of an empty timed region, cycles: what the means subtract (the
- * median, which the percentiles subtract, is itself a multiple of the TSC
- * step). */
-static double overhead_mean;
-
+/* The median cost of an empty timed region, cycles: what the percentiles
+ * subtract (itself a multiple of the TSC step). */
 static uint64_t median_overhead(void) {
   static hist h;
   for (int i = 0; i < 1000000; i++) {
@@ -110,13 +107,18 @@ static uint64_t median_overhead(void) {
     uint64_t b = tsc_end();
     add(&h, (int64_t)(b - a));
   }
-  overhead_mean = (double)h.sum / (double)h.n;
   return (uint64_t)pct(&h, 0.5);
 }
 
-/* ns per call: mean of the raw regions minus the empty region's mean. */
+/* Empty timed regions, interleaved with the measured ones in every round so
+ * they see the same machine state: the means subtract their mean. */
+static hist he;
+
+/* ns per call: mean of the timed regions minus the empty regions' mean
+ * (both already less the median overhead, which cancels). */
 static double mean_ns(const hist *h, uint64_t overhead) {
-  return ((double)h->sum / (double)h->n + (double)overhead - overhead_mean) / tsc_ghz;
+  (void)overhead;
+  return ((double)h->sum / (double)h->n - (double)he.sum / (double)he.n) / tsc_ghz;
 }
 
 /* ---- the floor: the least a ring push can do ----------------------------- */
@@ -187,7 +189,7 @@ int main(int argc, char **argv) {
   }
   uint64_t overhead = median_overhead();
 
-  static hist hc, hx, hf, hfc;
+  static hist hc, hx, hf, hfc, hc_fast, hc_lib;
   uint64_t dropped_calls = 0;
   /* Warm up: the thread's ring is created on its first call. */
   for (int i = 0; i < 100000; i++)
@@ -212,7 +214,23 @@ int main(int argc, char **argv) {
       cairn_step(++step); /* not timed: a step every 8 metrics */                          \
   }
   for (uint64_t done = 0; done < calls; done += round) {
-    TIMED(hc, cairn_metric(ids[i & 7], v))
+    /* The inline path, with each call also filed by the path it takes:
+     * the fast path (the cursor is short of its stop) or a call into the
+     * library (the end of a publication batch, a full ring). The cursor is
+     * ABI, not API; a benchmark may look at it, outside the timed region. */
+    for (uint64_t i = 0; i < round; i++) {
+      double v = (double)i * 0.5;
+      int lib = cairn_abi_tls.next == cairn_abi_tls.stop;
+      uint64_t a = tsc_begin();
+      int r = cairn_metric(ids[i & 7], v);
+      uint64_t b = tsc_end();
+      add(&hc, (int64_t)(b - a - overhead));
+      add(lib ? &hc_lib : &hc_fast, (int64_t)(b - a - overhead));
+      dropped_calls += r == CAIRN_EDROPPED;
+      if ((i & 7) == 7)
+        cairn_step(++step);
+    }
+    TIMED(he, ((void)v, 0))
     TIMED(hf, (floor_push(fi++, (uint32_t)(i & 7), (int64_t)i, v), 0))
     TIMED(hx, (cairn_metric)(ids[i & 7], v))
     TIMED(hfc, (floor_push_call(fi++, (uint32_t)(i & 7), (int64_t)i, v), 0))
@@ -228,6 +246,11 @@ int main(int argc, char **argv) {
   printf("  %-38s %8s %8s %8s %8s\n", "", "p50", "p90", "p99", "p99.9");
   /* (the mean column: the timed regions' mean minus the empty region's) */
   report("cairn_metric (inline, cairn.h)", &hc, overhead, &c50, &c999);
+  double fast_share = (double)hc_fast.n / (double)hc.n, fast_mean = mean_ns(&hc_fast, overhead);
+  printf("    of which the fast path (%5.2f%% of calls)      mean %6.2f ns; calls into the "
+         "library (%.2f%%) mean %6.2f ns\n",
+         100.0 * fast_share, fast_mean, 100.0 * (1.0 - fast_share),
+         hc_lib.n ? mean_ns(&hc_lib, overhead) : 0.0);
   report("floor: 24-byte store + release", &hf, overhead, &f50, &f999);
   report("(cairn_metric) exported function", &hx, overhead, &x50, &x999);
   report("floor behind a call", &hfc, overhead, &fc50, &fc999);
@@ -240,7 +263,18 @@ int main(int argc, char **argv) {
   printf("  TSC step %" PRIu64 " cycles (%.2f ns): per-call figures are multiples of it; the "
          "mean is not (the call's phase against the step varies)\n",
          step_cycles, step_ns);
-  if (step_ns > 4.0)
+  /* With a coarse TSC, per-call readings cannot place the median. More than
+   * half of the calls take the fast path, a fixed branch-free sequence whose
+   * time varies only upwards (interrupts, misses), so the median call is a
+   * fast-path call and its time is at most the fast path's mean, which the
+   * step does not bias (the phase of a call against the step is uniform). */
+  if (step_ns > 4.0 && fast_share > 0.5)
+    printf("  targets (cairn_metric): p50 <= 4 ns: per call NOT MEASURABLE here (the TSC step "
+           "is %.2f ns); bounded by the fast path's mean (%.2f%% of calls, the median among "
+           "them) %.2f ns: %s; p99.9 <= 40 ns: %s\n",
+           step_ns, 100.0 * fast_share, fast_mean, fast_mean <= 4.0 ? "met" : "MISSED",
+           c999 <= 40.0 ? "met" : "MISSED");
+  else if (step_ns > 4.0)
     printf("  targets (cairn_metric): p50 <= 4 ns: NOT MEASURABLE here (the TSC step is "
            "%.2f ns; mean %.2f ns), p99.9 <= 40 ns: %s\n",
            step_ns, mean_ns(&hc, overhead), c999 <= 40.0 ? "met" : "MISSED");

@@ -32,7 +32,7 @@ Test(ring, new_ring_is_empty) {
   cr_assert_eq(r->capacity, CAP);
   cairn_ring_producer p;
   cairn__ring_producer_init(&p, r);
-  cr_assert_eq(p.head, 0);
+  cr_assert_eq(cairn__ring_head(&p), 0);
   cr_assert_eq(p.limit, CAP);
   cairn__ring_destroy(r);
 }
@@ -89,7 +89,7 @@ Test(ring, wraps_around_the_64_bit_counter_limit_without_loss) {
   atomic_store(&r->tail, start);
   cairn_ring_producer p;
   cairn__ring_producer_init(&p, r);
-  cr_assert_eq(p.head, start);
+  cr_assert_eq(cairn__ring_head(&p), start);
   uint64_t expect_sum = 0, got_sum = 0, got = 0;
   for (uint32_t round = 0; round < 20; round++) {
     for (uint32_t i = 0; i < CAP; i++) {
@@ -101,7 +101,7 @@ Test(ring, wraps_around_the_64_bit_counter_limit_without_loss) {
   }
   cr_assert_eq(got, 20u * CAP);
   cr_assert_eq(got_sum, expect_sum);
-  cr_assert_lt(p.head, start, "head wrapped past 2^64");
+  cr_assert_lt(cairn__ring_head(&p), start, "head wrapped past 2^64");
   cr_assert_eq(p.dropped, 0);
   cairn__ring_destroy(r);
 }
@@ -117,6 +117,48 @@ Test(ring, full_ring_exactly_at_the_counter_limit_still_detects_full) {
     cr_assert_eq(cairn__ring_push_spsc(&p, 0, 0, 0.0), CAIRN_OK);
   cr_assert_eq(cairn__ring_push_spsc(&p, 0, 0, 0.0), CAIRN_EDROPPED);
   cr_assert_eq(drain_all(r, NULL, NULL), CAP);
+  cairn__ring_destroy(r);
+}
+
+Test(ring, full_in_the_middle_of_a_batch_then_batches_publish_at_their_boundaries) {
+  cairn_ring *r = cairn__ring_create(CAP, 1.0, 0);
+  cairn_ring_producer p;
+  cairn__ring_producer_init(&p, r);
+  for (uint32_t i = 0; i < CAP; i++)
+    cr_assert_eq(cairn__ring_push_spsc(&p, 1, i, 0.0), CAIRN_OK);
+  uint64_t t;
+  cr_assert_eq(cairn__ring_peek_spsc(r, &t), CAP, "the last record completed a batch");
+  /* The drain gives back 5 slots: the ring is full again 5 records into the
+   * next batch, where the cursor must stop. */
+  cairn__ring_release_spsc(r, t + 5);
+  for (uint32_t i = 0; i < 5; i++)
+    cr_assert_eq(cairn__ring_push_spsc(&p, 1, CAP + i, 0.0), CAIRN_OK);
+  cr_assert_eq(cairn__ring_head(&p), CAP + 5);
+  cr_assert_eq(cairn__ring_push_spsc(&p, 1, -1, 0.0), CAIRN_EDROPPED);
+  cr_assert_eq(cairn__ring_head(&p), CAP + 5, "a dropped record does not move the cursor");
+  cr_assert_eq(atomic_load(&r->pub_head), CAP + 5, "a drop publishes what is there");
+  int64_t last = -1;
+  cr_assert_eq(drain_all(r, NULL, &last), CAP);
+  cr_assert_eq(last, CAP + 4);
+  /* Room again: the rest of the batch stays private until its last record,
+   * which makes the batch visible, and the next one starts private again. */
+  const uint32_t rest = CAIRN_RING_PUBLISH_BATCH - 5;
+  for (uint32_t i = 0; i < rest - 1; i++) {
+    cr_assert_eq(cairn__ring_push_spsc(&p, 2, CAP + 5 + i, 0.0), CAIRN_OK);
+    cr_assert_eq(cairn__ring_peek_spsc(r, &t), 0, "record %u published early", i);
+  }
+  cr_assert_eq(cairn__ring_push_spsc(&p, 2, CAP + 4 + rest, 0.0), CAIRN_OK);
+  cr_assert_eq(cairn__ring_peek_spsc(r, &t), rest);
+  cr_assert_eq(cairn__ring_push_spsc(&p, 3, 0, 0.0), CAIRN_OK);
+  cr_assert_eq(cairn__ring_peek_spsc(r, &t), rest);
+  int64_t steps = 0;
+  for (uint64_t k = 0; k < rest; k++) {
+    const cairn_rec *rec = cairn__ring_slot(r, t + k);
+    cr_assert_eq(rec->step, (int64_t)(CAP + 5 + k), "record %llu", (unsigned long long)k);
+    steps++;
+  }
+  cr_assert_eq(steps, rest);
+  cr_assert_eq(p.dropped, 1);
   cairn__ring_destroy(r);
 }
 

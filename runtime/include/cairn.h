@@ -207,14 +207,16 @@ CAIRN_API int cairn_metric_at(int id, int64_t step, double value);
  * cairn_metric_at(...) into calls of cairn__metric_inline, which the
  * compiler inlines at the call site: check the run generation and the id
  * bound, store one record into the calling thread's ring through its
- * thread-local cursor, and call back into the library only when the ring
- * is full, at a publication boundary (every CAIRN__PUBLISH_BATCH records),
- * or when the thread is not yet registered in the run. Behaviour, returns
- * and accounting are exactly those of the exported functions, which remain
- * (for dlopen, FFI — ctypes, Fortran bind(C) — and for taking the function's
- * address: `(cairn_metric)(id, v)` or `&cairn_metric` bypasses the macro).
- * Define CAIRN_NO_INLINE before including cairn.h to call the exported
- * functions instead.
+ * thread-local cursor (a pointer to the next slot and a pointer at which to
+ * stop), and call back into the library only when the cursor reaches its
+ * stop: every CAIRN__PUBLISH_BATCH records (to publish them), at the end of
+ * the slot array, when the ring is full as far as the thread knows, or when
+ * the thread is not yet registered in the run. Behaviour, returns and
+ * accounting are exactly those of the exported functions, which remain
+ * (for dlopen, FFI — ctypes, Fortran bind(C) — and for taking the
+ * function's address: `(cairn_metric)(id, v)` or `&cairn_metric` bypasses
+ * the macro). Define CAIRN_NO_INLINE before including cairn.h to call the
+ * exported functions instead.
  *
  * ABI: the layouts of cairn__rec, cairn__cursor and cairn__hot_t, the
  * thread-local object cairn_abi_tls (initial-exec model: the library must be
@@ -224,7 +226,7 @@ CAIRN_API int cairn_metric_at(int id, int64_t step, double value);
  * (CAIRN__INLINE_ABI; a change bumps the SONAME). Nothing in them is API:
  * never read or write them directly.
  */
-#define CAIRN__INLINE_ABI 1
+#define CAIRN__INLINE_ABI 2
 #define CAIRN__PUBLISH_BATCH 32u /* power of two */
 #define CAIRN__REC_METRIC 1u
 
@@ -236,16 +238,17 @@ typedef struct cairn__rec {
   double value;
 } cairn__rec;
 
-/* A thread's producer cursor into its ring (thread-local). */
+/* A thread's producer cursor into its ring (thread-local, one cache line).
+ * The fast path reads gen, next and stop, and writes next. */
 typedef struct cairn__cursor {
-  uint64_t gen;            /* run generation the cursor belongs to        */
-  uint64_t head;           /* next record to fill (free-running)          */
-  uint64_t limit;          /* head == limit: the ring looks full          */
-  uint64_t mask;           /* ring capacity - 1                           */
-  cairn__rec *slots;       /* the ring's records                          */
-  uint64_t dropped;        /* records dropped by this thread in this ring */
-  struct cairn_ring *ring; /* opaque                                      */
-  uint64_t reserved_;
+  uint64_t gen;            /* run generation the cursor belongs to            */
+  cairn__rec *next;        /* the slot the next record goes to                */
+  cairn__rec *stop;        /* next == stop: call the library before storing   */
+  cairn__rec *slots;       /* slot array of the segment being written         */
+  uint64_t lap;            /* free-running index of slots[0] in this pass     */
+  uint64_t limit;          /* index at which the ring looks full              */
+  uint64_t dropped;        /* records dropped by this thread in this ring     */
+  struct cairn_ring *ring; /* opaque                                          */
 } cairn__cursor;
 
 /* Process-wide values every fast-path call reads; two cache lines, so the
@@ -260,9 +263,9 @@ typedef struct cairn__hot_t {
 } cairn__hot_t;
 
 CAIRN_API extern cairn__hot_t cairn_abi_hot;
-/* Out-of-line halves of the fast path (not API). */
+/* The out-of-line half of the fast path (not API): registration, the
+ * publication of a batch, the end of the slot array, a full ring. */
 CAIRN_API int cairn_abi_metric_slow(int id, int64_t step, double value);
-CAIRN_API void cairn_abi_metric_publish(void);
 
 #if defined(__GNUC__)
 CAIRN_API extern __thread cairn__cursor cairn_abi_tls
@@ -273,27 +276,24 @@ CAIRN_API extern __thread cairn__cursor cairn_abi_tls
 static inline __attribute__((always_inline)) int cairn__metric_inline(int id, int64_t step,
                                                                       double value) {
   cairn__cursor *c = &cairn_abi_tls;
-  uint64_t h = c->head;
+  cairn__rec *s = c->next;
   if (__builtin_expect(
           c->gen == __atomic_load_n(&cairn_abi_hot.running_gen, __ATOMIC_RELAXED) &&
               (uint32_t)id < __atomic_load_n(&cairn_abi_hot.metric_ids, __ATOMIC_RELAXED) &&
-              h != c->limit,
+              s != c->stop,
           1)) {
-    cairn__rec *s = &c->slots[h & c->mask];
     /* The line a few records ahead was last read by the drain on another
      * core: ask for it now (a write prefetch where the target has one). A
-     * hint: no fault, no effect. */
-    __builtin_prefetch(&c->slots[(h + 8) & c->mask], 1, 3);
+     * hint: no fault, no effect, also past the end of the slot array. */
+    __builtin_prefetch((const void *)((uintptr_t)s + 8 * sizeof *s), 1, 3);
     s->id = (uint32_t)id;
     s->kind = CAIRN__REC_METRIC;
     s->step = step;
     s->value = value;
-    /* The record is complete before head covers it, also for a signal
-     * handler of this thread that publishes head (compiler barrier only). */
+    /* The record is complete before next covers it, also for a signal
+     * handler of this thread that publishes (compiler barrier only). */
     __atomic_signal_fence(__ATOMIC_RELEASE);
-    c->head = ++h;
-    if (__builtin_expect((h & (CAIRN__PUBLISH_BATCH - 1)) == 0, 0))
-      cairn_abi_metric_publish();
+    c->next = s + 1;
     return 0;
   }
   return cairn_abi_metric_slow(id, step, value);

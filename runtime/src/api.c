@@ -124,7 +124,7 @@ static int register_thread(void) {
 }
 
 /* Publishes the calling thread's pending records. Async-signal-safe: the
- * cursor's head only ever covers complete records, so a signal that
+ * cursor (its next slot) only ever covers complete records, so a signal that
  * interrupted a push in the middle publishes the records before it. */
 void cairn__publish_self(void) {
   if (tls_gen == CAIRN_HOT_LOAD(running_gen, __ATOMIC_RELAXED) && cairn_abi_tls.ring)
@@ -173,12 +173,15 @@ CAIRN_API int(cairn_metric)(int id, double value) {
   return metric_at(id, CAIRN_HOT_LOAD(current_step, __ATOMIC_RELAXED), value);
 }
 
-/* The inline fast path's calls back into the library (cairn.h). */
+/* The inline fast path's call back into the library (cairn.h). */
 CAIRN_API int cairn_abi_metric_slow(int id, int64_t step, double value) {
+  /* Mostly the end of a publication batch, once every CAIRN__PUBLISH_BATCH
+   * records: straight to the ring's slow path. */
+  if (CAIRN_LIKELY(tls_gen == CAIRN_HOT_LOAD(running_gen, __ATOMIC_RELAXED) &&
+                   (uint32_t)id < CAIRN_HOT_LOAD(metric_ids, __ATOMIC_RELAXED)))
+    return cairn__ring_push_slow(&cairn_abi_tls, (uint32_t)id, step, value);
   return metric_slow(id, step, value);
 }
-
-CAIRN_API void cairn_abi_metric_publish(void) { cairn__ring_publish(&cairn_abi_tls); }
 
 CAIRN_API int cairn_metric_id(const char *name) {
   if (!running())

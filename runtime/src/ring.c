@@ -119,17 +119,30 @@ cairn_ring_seg *cairn__ring_next_seg(cairn_ring *r) {
   return n;
 }
 
+/* Puts the cursor at index h of the segment it writes. Its stop is the
+ * last record of h's publication batch (the slow path stores that one and
+ * publishes the batch), or limit, whichever comes first. Capacities are
+ * multiples of the batch, so the array's last slot ends a batch. */
+static void cursor_at(cairn_ring_producer *p, uint64_t h) {
+  uint64_t mask = p->ring->capacity - 1;
+  uint64_t room = p->limit - h;
+  uint64_t to_last = (CAIRN_RING_PUBLISH_BATCH - 1) - (h & (CAIRN_RING_PUBLISH_BATCH - 1));
+  p->lap = h & ~mask;
+  p->next = p->slots + (h & mask);
+  p->stop = p->next + (room < to_last ? room : to_last);
+}
+
 void cairn__ring_producer_init(cairn_ring_producer *p, cairn_ring *r) {
   uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
-  p->head = atomic_load_explicit(&r->pub_head, memory_order_relaxed);
+  uint64_t h = atomic_load_explicit(&r->pub_head, memory_order_relaxed);
   p->limit = t + r->capacity;
-  p->mask = r->capacity - 1;
   p->slots = r->pseg->slots;
   p->dropped = atomic_load_explicit(&r->pub_dropped, memory_order_relaxed);
   p->ring = r;
+  cursor_at(p, h);
   /* A ring's first segment starts where its counters start (tests start
    * them near 2^64). */
-  r->pseg->start = p->head;
+  r->pseg->start = h;
 }
 
 /* Re-reads the consumer's tail. */
@@ -145,9 +158,9 @@ static inline void refresh_limit(cairn_ring_producer *p) {
   p->limit = t + p->ring->capacity;
 }
 
-/* The producer's segment is full: go on in an overflow segment, if the ring
- * may grow. Returns 1 if the cursor now has room. */
-static int chain_segment(cairn_ring_producer *p) {
+/* The producer's segment is full at index h: go on in an overflow segment,
+ * if the ring may grow. Returns 1 if the cursor now has room. */
+static int chain_segment(cairn_ring_producer *p, uint64_t h) {
   cairn_ring *r = p->ring;
   if (r->max_segs <= 1)
     return 0;
@@ -164,7 +177,6 @@ static int chain_segment(cairn_ring_producer *p) {
       return 0;
     }
   }
-  uint64_t h = p->head;
   n->start = h;
   atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
   atomic_store_explicit(&n->count, UINT64_MAX, memory_order_relaxed);
@@ -175,7 +187,6 @@ static int chain_segment(cairn_ring_producer *p) {
   atomic_store_explicit(&old->next, n, memory_order_relaxed);
   r->pseg = n;
   p->slots = n->slots;
-  p->mask = n->capacity - 1;
   p->limit = h + n->capacity;
   atomic_fetch_add_explicit(&r->overflows, 1, memory_order_relaxed);
   cairn__drain_wake(); /* it is behind: tell it now */
@@ -184,12 +195,13 @@ static int chain_segment(cairn_ring_producer *p) {
 
 void cairn__ring_publish(cairn_ring_producer *p) {
   cairn_ring *r = p->ring;
-  uint64_t h = p->head;
+  uint64_t h = cairn__ring_head(p);
   atomic_store_explicit(&r->pub_dropped, p->dropped, memory_order_relaxed);
   /* release: the slot stores (and pub_dropped) above become visible to the
    * drain no later than the new head it acquires. */
   atomic_store_explicit(&r->pub_head, h, memory_order_release);
-  /* fill = h - tail = h - (limit - capacity) */
+  /* fill = h - tail = h - (limit - capacity). A fresher limit only lets the
+   * cursor's next stop lie further on; the stop it has stays valid. */
   if (CAIRN_UNLIKELY(h + r->capacity - p->limit >= r->high_water)) {
     refresh_limit(p);
     if (h + r->capacity - p->limit >= r->high_water)
@@ -210,22 +222,35 @@ static void backoff(unsigned spins) {
   }
 }
 
-int cairn__ring_push_full(cairn_ring_producer *p, uint32_t id, int64_t step, double v) {
-  refresh_limit(p);
-  if (p->head != p->limit || chain_segment(p))
-    return cairn__ring_push_spsc(p, id, step, v);
-  if (!p->ring->block) {
-    p->dropped++;
-    cairn__ring_publish(p); /* the drain must learn about drops, and drain */
-    return CAIRN_EDROPPED;
-  }
-  /* Block policy: make everything visible, wake the drain and wait for it
-   * to give slots back. Only this policy ever makes the producer wait. */
-  cairn__ring_publish(p);
-  for (unsigned spins = 0; p->head == p->limit && !chain_segment(p); spins++) {
-    cairn__drain_wake();
-    backoff(spins);
+int cairn__ring_push_slow(cairn_ring_producer *p, uint32_t id, int64_t step, double v) {
+  uint64_t h = cairn__ring_head(p);
+  if (CAIRN_UNLIKELY(h == p->limit)) {
     refresh_limit(p);
+    if (h == p->limit && !chain_segment(p, h)) {
+      if (!p->ring->block) {
+        p->dropped++;
+        cairn__ring_publish(p); /* the drain must learn about drops, and drain */
+        return CAIRN_EDROPPED;
+      }
+      /* Block policy: make everything visible, wake the drain and wait for
+       * it to give slots back. Only this policy ever makes the producer
+       * wait. */
+      cairn__ring_publish(p);
+      for (unsigned spins = 0; h == p->limit && !chain_segment(p, h); spins++) {
+        cairn__drain_wake();
+        backoff(spins);
+        refresh_limit(p);
+      }
+    }
+    cursor_at(p, h);
+    if (p->next != p->stop)
+      return cairn__ring_push_spsc(p, id, step, v);
   }
-  return cairn__ring_push_spsc(p, id, step, v);
+  /* The cursor has room, so its stop is the record that completes a batch
+   * (the cursor never rests past the array's end: see below). Store it,
+   * then publish the batch. */
+  cairn__ring_store(p, id, step, v);
+  cairn__ring_publish(p);
+  cursor_at(p, h + 1); /* also from the end of the array to its start */
+  return CAIRN_OK;
 }

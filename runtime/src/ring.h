@@ -12,15 +12,16 @@
  * producing thread's own storage), the fields the producer publishes, and
  * the consumer's fields are on separate cache lines, so the two threads only
  * exchange a line when one of them actually needs the other's progress:
- *   - head and limit (cached tail + capacity) are touched on every push by
- *     the producer alone;
+ *   - the cursor (next slot, stop, limit = cached tail + capacity) is
+ *     touched on every push by the producer alone;
  *   - pub_head/pub_dropped are written once per batch of
  *     CAIRN_RING_PUBLISH_BATCH records (or at a step boundary / flush), and
  *     read by the drain when it drains;
  *   - tail is written by the drain after it consumed records and read by the
  *     producer only when its cached copy says the ring is full.
- * The common-case push is therefore four plain stores into a slot and one
- * into head: no atomic read-modify-write, no fence on x86, no syscall.
+ * The common-case push is therefore one comparison, four plain stores into a
+ * slot and one into the cursor: no atomic read-modify-write, no fence on
+ * x86, no syscall.
  */
 #ifndef CAIRN_RING_H
 #define CAIRN_RING_H
@@ -96,12 +97,21 @@ typedef struct cairn_ring {
 /*
  * The producer's private cursor (cairn__cursor in cairn.h). It lives with
  * the producing thread (in its thread-local storage), not in the shared
- * ring, so the hot path reads only memory the thread owns: no pointer chase
- * through the ring to find head. `limit` is the cached tail plus the
- * capacity: the ring is full, as far as the producer knows, when head
- * reaches it — one comparison per push. `gen` is the API's business.
+ * ring, so the hot path reads only memory the thread owns. A push stores
+ * into *next and advances next, until next reaches stop; stop is the
+ * nearest of the last record of the publication batch (CAIRN_RING_PUBLISH_
+ * BATCH records, at multiples of it; the last slot of the array is always
+ * one) and `limit`, the cached tail plus the capacity (the ring is full as
+ * far as the producer knows). One comparison per push covers all three. The
+ * free-running index of *next is lap + (next - slots). `gen` is the API's
+ * business.
  */
 typedef cairn__cursor cairn_ring_producer;
+
+/* The producer's free-running head: the index of the next record. */
+static inline uint64_t cairn__ring_head(const cairn_ring_producer *p) {
+  return p->lap + (uint64_t)(p->next - p->slots);
+}
 
 /* Allocates a ring of `capacity` (power of two, >= CAIRN_RING_PUBLISH_BATCH)
  * records, without overflow. Returns NULL when out of memory or for a bad
@@ -122,11 +132,16 @@ void cairn__ring_provision_spare(cairn_ring *r);
 /* Points a producer cursor at a fresh ring (head = tail = 0). */
 void cairn__ring_producer_init(cairn_ring_producer *p, cairn_ring *r);
 
-/* Slow paths of push, out of line: the ring is full as far as the cached
- * tail says (re-read it; then chain an overflow segment if allowed, else
- * drop and count, or wait under the block policy); a batch boundary
- * (publish, maybe wake the drain). */
-int cairn__ring_push_full(cairn_ring_producer *p, uint32_t id, int64_t step, double v);
+/* Slow path of push, out of line: the cursor reached its stop. When the ring
+ * is full as far as the cached tail says, re-reads it, then chains an
+ * overflow segment if allowed, else drops and counts, or waits under the
+ * block policy; stores the record, and publishes its batch when the record
+ * completes one; moves from the end of the slot array to its start. Returns
+ * like cairn__ring_push_spsc. */
+int cairn__ring_push_slow(cairn_ring_producer *p, uint32_t id, int64_t step, double v);
+/* Makes the records before head visible to the drain (and wakes it when the
+ * ring runs high). Async-signal-safe for the owner thread's own handlers:
+ * it reads the cursor and never moves next or stop. */
 void cairn__ring_publish(cairn_ring_producer *p);
 
 /* Drain side: the drain reached the end of its segment; moves to the next
@@ -137,26 +152,30 @@ cairn_ring_seg *cairn__ring_next_seg(cairn_ring *r);
  * Pushes one record. Returns CAIRN_OK or CAIRN_EDROPPED (ring full under the
  * drop policy; the record is counted in p->dropped). Producer thread only.
  */
-static inline int cairn__ring_push_spsc(cairn_ring_producer *p, uint32_t id, int64_t step,
-                                        double v) {
-  uint64_t h = p->head;
-  if (CAIRN_UNLIKELY(h == p->limit))
-    return cairn__ring_push_full(p, id, step, v);
-  cairn_rec *s = &p->slots[h & p->mask];
+/* Stores one record at the cursor and advances it (the caller checked that
+ * next is not stop, or owns the slot at stop). */
+static inline void cairn__ring_store(cairn_ring_producer *p, uint32_t id, int64_t step,
+                                     double v) {
+  cairn_rec *s = p->next;
   /* Ask for the line a few records ahead now: the drain, on another core,
    * read it last, and fetching it for writing takes a cross-core transfer.
-   * A hint only: no fault, no effect on correctness. */
-  __builtin_prefetch(&p->slots[(h + 8) & p->mask], 1, 3);
+   * A hint only: no fault, no effect on correctness, also past the end. */
+  __builtin_prefetch((const void *)((uintptr_t)s + 8 * sizeof *s), 1, 3);
   s->id = id;
   s->kind = CAIRN_REC_METRIC;
   s->step = step;
   s->value = v;
-  /* The record is complete before head covers it, also for a signal handler
-   * of this thread that publishes head (a compiler barrier, no instruction). */
+  /* The record is complete before next covers it, also for a signal handler
+   * of this thread that publishes (a compiler barrier, no instruction). */
   atomic_signal_fence(memory_order_release);
-  p->head = ++h;
-  if (CAIRN_UNLIKELY((h & (CAIRN_RING_PUBLISH_BATCH - 1)) == 0))
-    cairn__ring_publish(p);
+  p->next = s + 1;
+}
+
+static inline int cairn__ring_push_spsc(cairn_ring_producer *p, uint32_t id, int64_t step,
+                                        double v) {
+  if (CAIRN_UNLIKELY(p->next == p->stop))
+    return cairn__ring_push_slow(p, id, step, v);
+  cairn__ring_store(p, id, step, v);
   return 0;
 }
 
