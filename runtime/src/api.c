@@ -179,7 +179,7 @@ CAIRN_API int cairn_abi_metric_slow(int id, int64_t step, double value) {
    * records: straight to the ring's slow path. */
   if (CAIRN_LIKELY(tls_gen == CAIRN_HOT_LOAD(running_gen, __ATOMIC_RELAXED) &&
                    (uint32_t)id < CAIRN_HOT_LOAD(metric_ids, __ATOMIC_RELAXED)))
-    return cairn__ring_push_slow(&cairn_abi_tls, (uint32_t)id, step, value);
+    return cairn__ring_push_at_stop(&cairn_abi_tls, (uint32_t)id, step, value);
   return metric_slow(id, step, value);
 }
 

@@ -119,19 +119,6 @@ cairn_ring_seg *cairn__ring_next_seg(cairn_ring *r) {
   return n;
 }
 
-/* Puts the cursor at index h of the segment it writes. Its stop is the
- * last record of h's publication batch (the slow path stores that one and
- * publishes the batch), or limit, whichever comes first. Capacities are
- * multiples of the batch, so the array's last slot ends a batch. */
-static void cursor_at(cairn_ring_producer *p, uint64_t h) {
-  uint64_t mask = p->ring->capacity - 1;
-  uint64_t room = p->limit - h;
-  uint64_t to_last = (CAIRN_RING_PUBLISH_BATCH - 1) - (h & (CAIRN_RING_PUBLISH_BATCH - 1));
-  p->lap = h & ~mask;
-  p->next = p->slots + (h & mask);
-  p->stop = p->next + (room < to_last ? room : to_last);
-}
-
 void cairn__ring_producer_init(cairn_ring_producer *p, cairn_ring *r) {
   uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
   uint64_t h = atomic_load_explicit(&r->pub_head, memory_order_relaxed);
@@ -139,7 +126,7 @@ void cairn__ring_producer_init(cairn_ring_producer *p, cairn_ring *r) {
   p->slots = r->pseg->slots;
   p->dropped = atomic_load_explicit(&r->pub_dropped, memory_order_relaxed);
   p->ring = r;
-  cursor_at(p, h);
+  cairn__ring_cursor_at(p, h);
   /* A ring's first segment starts where its counters start (tests start
    * them near 2^64). */
   r->pseg->start = h;
@@ -193,21 +180,13 @@ static int chain_segment(cairn_ring_producer *p, uint64_t h) {
   return 1;
 }
 
-void cairn__ring_publish(cairn_ring_producer *p) {
-  cairn_ring *r = p->ring;
-  uint64_t h = cairn__ring_head(p);
-  atomic_store_explicit(&r->pub_dropped, p->dropped, memory_order_relaxed);
-  /* release: the slot stores (and pub_dropped) above become visible to the
-   * drain no later than the new head it acquires. */
-  atomic_store_explicit(&r->pub_head, h, memory_order_release);
-  /* fill = h - tail = h - (limit - capacity). A fresher limit only lets the
-   * cursor's next stop lie further on; the stop it has stays valid. */
-  if (CAIRN_UNLIKELY(h + r->capacity - p->limit >= r->high_water)) {
-    refresh_limit(p);
-    if (h + r->capacity - p->limit >= r->high_water)
-      cairn__drain_wake(); /* rare: one futex wake, only if not yet woken */
-  }
+void cairn__ring_publish_high(cairn_ring_producer *p, uint64_t h) {
+  refresh_limit(p);
+  if (h + p->ring->capacity - p->limit >= p->ring->high_water)
+    cairn__drain_wake(); /* rare: one futex wake, only if not yet woken */
 }
+
+void cairn__ring_publish(cairn_ring_producer *p) { cairn__ring_publish_inline(p); }
 
 static void backoff(unsigned spins) {
   if (spins < 64) {
@@ -242,15 +221,11 @@ int cairn__ring_push_slow(cairn_ring_producer *p, uint32_t id, int64_t step, dou
         refresh_limit(p);
       }
     }
-    cursor_at(p, h);
+    cairn__ring_cursor_at(p, h);
     if (p->next != p->stop)
       return cairn__ring_push_spsc(p, id, step, v);
   }
   /* The cursor has room, so its stop is the record that completes a batch
-   * (the cursor never rests past the array's end: see below). Store it,
-   * then publish the batch. */
-  cairn__ring_store(p, id, step, v);
-  cairn__ring_publish(p);
-  cursor_at(p, h + 1); /* also from the end of the array to its start */
-  return CAIRN_OK;
+   * (the cursor never rests past the array's end). */
+  return cairn__ring_push_batch_end(p, id, step, v);
 }

@@ -143,6 +143,8 @@ int cairn__ring_push_slow(cairn_ring_producer *p, uint32_t id, int64_t step, dou
  * ring runs high). Async-signal-safe for the owner thread's own handlers:
  * it reads the cursor and never moves next or stop. */
 void cairn__ring_publish(cairn_ring_producer *p);
+/* Out of line part of publishing: the ring runs high at head h. */
+void cairn__ring_publish_high(cairn_ring_producer *p, uint64_t h);
 
 /* Drain side: the drain reached the end of its segment; moves to the next
  * one and retires the finished one. Returns the new segment. */
@@ -171,10 +173,57 @@ static inline void cairn__ring_store(cairn_ring_producer *p, uint32_t id, int64_
   p->next = s + 1;
 }
 
+/* Puts the cursor at index h of the segment it writes. Its stop is the
+ * last record of h's publication batch (the slow path stores that one and
+ * publishes the batch), or limit, whichever comes first. Capacities are
+ * multiples of the batch, so the array's last slot ends a batch. */
+static inline void cairn__ring_cursor_at(cairn_ring_producer *p, uint64_t h) {
+  uint64_t mask = p->ring->capacity - 1;
+  uint64_t room = p->limit - h;
+  uint64_t to_last = (CAIRN_RING_PUBLISH_BATCH - 1) - (h & (CAIRN_RING_PUBLISH_BATCH - 1));
+  p->lap = h & ~mask;
+  p->next = p->slots + (h & mask);
+  p->stop = p->next + (room < to_last ? room : to_last);
+}
+
+static inline void cairn__ring_publish_inline(cairn_ring_producer *p) {
+  cairn_ring *r = p->ring;
+  uint64_t h = cairn__ring_head(p);
+  atomic_store_explicit(&r->pub_dropped, p->dropped, memory_order_relaxed);
+  /* release: the slot stores (and pub_dropped) above become visible to the
+   * drain no later than the new head it acquires. */
+  atomic_store_explicit(&r->pub_head, h, memory_order_release);
+  /* fill = h - tail = h - (limit - capacity). A fresher limit only lets the
+   * cursor's next stop lie further on; the stop it has stays valid. */
+  if (CAIRN_UNLIKELY(h + r->capacity - p->limit >= r->high_water))
+    cairn__ring_publish_high(p, h);
+}
+
+/* The cursor is at its stop and the ring has room there: the record
+ * completes a batch. Stores it, publishes the batch, and moves the cursor
+ * on (to the array's start after its last slot). */
+static inline int cairn__ring_push_batch_end(cairn_ring_producer *p, uint32_t id,
+                                             int64_t step, double v) {
+  uint64_t h = cairn__ring_head(p);
+  cairn__ring_store(p, id, step, v);
+  cairn__ring_publish_inline(p);
+  cairn__ring_cursor_at(p, h + 1);
+  return 0;
+}
+
+/* The cursor is at its stop: the end of a batch (the common case, handled
+ * inline) or a full ring (out of line). */
+static inline int cairn__ring_push_at_stop(cairn_ring_producer *p, uint32_t id, int64_t step,
+                                           double v) {
+  if (CAIRN_LIKELY(cairn__ring_head(p) != p->limit))
+    return cairn__ring_push_batch_end(p, id, step, v);
+  return cairn__ring_push_slow(p, id, step, v);
+}
+
 static inline int cairn__ring_push_spsc(cairn_ring_producer *p, uint32_t id, int64_t step,
                                         double v) {
   if (CAIRN_UNLIKELY(p->next == p->stop))
-    return cairn__ring_push_slow(p, id, step, v);
+    return cairn__ring_push_at_stop(p, id, step, v);
   cairn__ring_store(p, id, step, v);
   return 0;
 }
