@@ -3,6 +3,10 @@
  * stress whose consumer checks every record (run under TSan in CI). */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdint.h>
 
 #include "cairn.h"
@@ -244,15 +248,22 @@ Test(ring, spare_provisioned_by_the_drain_is_used_and_bounded) {
 typedef struct {
   cairn_ring *r;
   _Atomic int done;
-  uint64_t consumed, out_of_order, gaps, ok, next_expected;
+  uint64_t consumed, out_of_order, gaps, ok, next_expected, bad_heads;
 } stress;
 
 static void *consumer(void *p) {
   stress *s = p;
-  uint64_t expect = 0;
+  uint64_t expect = 0, seen = 0;
+  uint64_t most = s->r->capacity * s->r->max_segs; /* records a ring can hold */
   for (;;) {
     int done = atomic_load_explicit(&s->done, memory_order_acquire);
     uint64_t t, n = cairn__ring_peek_spsc(s->r, &t);
+    /* A published head never moves back, nor past what the ring holds. */
+    if (n > most || (int64_t)(t + n - seen) < 0) {
+      s->bad_heads++;
+      break;
+    }
+    seen = t + n;
     for (uint64_t k = 0; k < n; k++) {
       const cairn_rec *rec = cairn__ring_slot(s->r, t + k);
       uint64_t seq = (uint64_t)rec->step;
@@ -276,24 +287,66 @@ static void *consumer(void *p) {
   return NULL;
 }
 
-static void run_stress(int block, uint64_t overflow_bytes) {
-  stress s = {.r = cairn__ring_create(CAP, 0.5, block)};
+/* A signal handler of the producing thread publishes its cursor, as the
+ * SIGTERM handler does (cairn__publish_self), at any instruction of a push. */
+static cairn_ring_producer *signalled;
+static volatile uint64_t handled;    /* signals handled                  */
+static volatile uint64_t pushed;     /* records the producer has pushed     */
+static volatile uint64_t wrong_heads; /* publications that were not right */
+static void publish_from_handler(int sig) {
+  (void)sig;
+  cairn__ring_publish(signalled);
+  handled++;
+  /* What it published covers every record pushed before the signal and at
+   * most the one being pushed when it came. */
+  uint64_t h = atomic_load_explicit(&signalled->ring->pub_head, memory_order_relaxed);
+  if (h < pushed || h > pushed + 1)
+    wrong_heads++;
+}
+
+static void run_stress_with(uint64_t cap, int block, uint64_t overflow_bytes, int signals) {
+  stress s = {.r = cairn__ring_create(cap, 0.5, block)};
   cairn__ring_set_overflow(s.r, overflow_bytes);
   cairn_ring_producer p;
   cairn__ring_producer_init(&p, s.r);
   atomic_init(&s.done, 0);
   pthread_t th;
+  timer_t timer;
+  pushed = 0;
+  wrong_heads = 0;
+  handled = 0;
+  if (signals) {
+    /* A high-resolution timer aimed at this thread: its signals arrive at
+     * whatever instruction the thread is running (a hardware interrupt). */
+    signalled = &p;
+    struct sigaction sa = {.sa_handler = publish_from_handler};
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+    struct sigevent ev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGUSR1};
+    ev._sigev_un._tid = (pid_t)syscall(SYS_gettid); /* sigev_notify_thread_id */
+    cr_assert_eq(timer_create(CLOCK_MONOTONIC, &ev, &timer), 0);
+    struct itimerspec every = {{0, 25000}, {0, 25000}};
+    cr_assert_eq(timer_settime(timer, 0, &every, NULL), 0);
+  }
   pthread_create(&th, NULL, consumer, &s);
   for (uint64_t i = 0; i < STRESS_N; i++) {
     int rc = cairn__ring_push_spsc(&p, (uint32_t)(i & 0xffff), (int64_t)i, (double)i);
     if (rc == CAIRN_OK)
-      s.ok++;
+      pushed = ++s.ok;
     else
       cr_assert_eq(rc, CAIRN_EDROPPED);
+  }
+  if (signals) {
+    timer_delete(timer);
+    signal(SIGUSR1, SIG_IGN);
+    cr_assert_gt(handled, 1000, "the producer was interrupted often (%llu times)",
+                 (unsigned long long)handled);
+    cr_assert_eq(wrong_heads, 0, "a handler published a head that was not the cursor's");
   }
   cairn__ring_publish(&p);
   atomic_store_explicit(&s.done, 1, memory_order_release);
   pthread_join(th, NULL);
+  cr_assert_eq(s.bad_heads, 0, "a published head moved back or past the ring");
   cr_assert_eq(s.out_of_order, 0, "every record arrives whole and in order");
   cr_assert_eq(s.consumed, s.ok);
   cr_assert_eq(s.ok + p.dropped, STRESS_N, "logged = written + dropped");
@@ -303,6 +356,10 @@ static void run_stress(int block, uint64_t overflow_bytes) {
   if (block)
     cr_assert_eq(p.dropped, 0, "the block policy never drops");
   cairn__ring_destroy(s.r);
+}
+
+static void run_stress(int block, uint64_t overflow_bytes) {
+  run_stress_with(CAP, block, overflow_bytes, 0);
 }
 
 Test(ring, stress_drop_policy_accounts_for_every_record, .timeout = 120) { run_stress(0, 0); }
@@ -317,4 +374,17 @@ Test(ring, stress_overflow_segments_account_for_every_record, .timeout = 120) {
 
 Test(ring, stress_block_policy_with_overflow_loses_nothing, .timeout = 120) {
   run_stress(1, 2 * CAP * sizeof(cairn_rec));
+}
+
+/* The smallest ring (one batch: every push that ends a batch also wraps)
+ * and a small one that overflows, while another thread keeps interrupting
+ * the producer with a handler that publishes: whatever instruction of the
+ * slow path a signal lands on, the head it publishes covers only whole
+ * records and never moves back. */
+Test(ring, stress_publishing_from_a_signal_handler_mid_push, .timeout = 120) {
+  run_stress_with(CAIRN_RING_PUBLISH_BATCH, 0, 0, 1);
+}
+
+Test(ring, stress_publishing_from_a_signal_handler_mid_overflow, .timeout = 120) {
+  run_stress_with(2 * CAIRN_RING_PUBLISH_BATCH, 0, 4 * 2 * CAIRN_RING_PUBLISH_BATCH * sizeof(cairn_rec), 1);
 }

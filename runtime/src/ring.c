@@ -66,6 +66,8 @@ cairn_ring *cairn__ring_create(uint64_t capacity, double high_water, int block) 
   atomic_init(&r->spare, NULL);
   atomic_init(&r->nsegs, 1);
   atomic_init(&r->overflows, 0);
+  atomic_init(&r->in_slow, 0);
+  atomic_init(&r->slow_head, 0);
   return r;
 }
 
@@ -186,7 +188,18 @@ void cairn__ring_publish_high(cairn_ring_producer *p, uint64_t h) {
     cairn__drain_wake(); /* rare: one futex wake, only if not yet woken */
 }
 
-void cairn__ring_publish(cairn_ring_producer *p) { cairn__ring_publish_inline(p); }
+void cairn__ring_publish(cairn_ring_producer *p) {
+  cairn_ring *r = p->ring;
+  /* relaxed, with signal fences on the writer's side: written by this
+   * thread, possibly the one this handler interrupted. */
+  uint64_t h = atomic_load_explicit(&r->in_slow, memory_order_relaxed)
+                   ? atomic_load_explicit(&r->slow_head, memory_order_relaxed)
+                   : cairn__ring_head(p);
+  uint64_t published = atomic_load_explicit(&r->pub_head, memory_order_relaxed);
+  if ((int64_t)(h - published) < 0)
+    h = published; /* the slow path already published further */
+  cairn__ring_publish_at(p, h);
+}
 
 static void backoff(unsigned spins) {
   if (spins < 64) {
@@ -202,30 +215,42 @@ static void backoff(unsigned spins) {
 }
 
 int cairn__ring_push_slow(cairn_ring_producer *p, uint32_t id, int64_t step, double v) {
+  cairn_ring *r = p->ring;
   uint64_t h = cairn__ring_head(p);
-  if (CAIRN_UNLIKELY(h == p->limit)) {
+  /* From here until the cursor is consistent again, a handler that
+   * publishes takes h (every record before it is complete). */
+  atomic_store_explicit(&r->slow_head, h, memory_order_relaxed);
+  atomic_signal_fence(memory_order_seq_cst);
+  atomic_store_explicit(&r->in_slow, 1, memory_order_relaxed);
+  atomic_signal_fence(memory_order_seq_cst);
+  int rc = CAIRN_OK;
+  if (h == p->limit) {
     refresh_limit(p);
     if (h == p->limit && !chain_segment(p, h)) {
-      if (!p->ring->block) {
+      if (!r->block) {
         p->dropped++;
-        cairn__ring_publish(p); /* the drain must learn about drops, and drain */
-        return CAIRN_EDROPPED;
+        cairn__ring_publish_at(p, h); /* the drain must learn about drops, and drain */
+        rc = CAIRN_EDROPPED;
+        goto out;
       }
       /* Block policy: make everything visible, wake the drain and wait for
        * it to give slots back. Only this policy ever makes the producer
        * wait. */
-      cairn__ring_publish(p);
+      cairn__ring_publish_at(p, h);
       for (unsigned spins = 0; h == p->limit && !chain_segment(p, h); spins++) {
         cairn__drain_wake();
         backoff(spins);
         refresh_limit(p);
       }
     }
-    cairn__ring_cursor_at(p, h);
-    if (p->next != p->stop)
-      return cairn__ring_push_spsc(p, id, step, v);
   }
-  /* The cursor has room, so its stop is the record that completes a batch
-   * (the cursor never rests past the array's end). */
-  return cairn__ring_push_batch_end(p, id, step, v);
+  cairn__ring_cursor_at(p, h); /* also from the end of the array to its start */
+  if (p->next != p->stop)
+    cairn__ring_store(p, id, step, v);
+  else
+    cairn__ring_push_batch_end(p, h, id, step, v); /* room, so a batch's last record */
+out:
+  atomic_signal_fence(memory_order_seq_cst);
+  atomic_store_explicit(&r->in_slow, 0, memory_order_relaxed);
+  return rc;
 }

@@ -77,6 +77,12 @@ typedef struct cairn_ring {
 
   /* --- the producer's slow path ------------------------------------------ */
   alignas(CAIRN_CACHELINE) cairn_ring_seg *pseg; /* segment it writes (producer only) */
+  /* Set while the producer's slow path moves its cursor, whose fields do not
+   * give the head until it is done; a signal handler of the producer thread
+   * that publishes (SIGTERM) then takes slow_head, the head at its entry.
+   * Written and read by the producer thread only (and its handlers). */
+  _Atomic int in_slow;
+  _Atomic uint64_t slow_head;
   /* A segment ready for the next overflow: left there by the drain (a
    * segment it finished reading, or one it allocated when the ring ran
    * high), taken by the producer with an exchange. */
@@ -141,7 +147,9 @@ void cairn__ring_producer_init(cairn_ring_producer *p, cairn_ring *r);
 int cairn__ring_push_slow(cairn_ring_producer *p, uint32_t id, int64_t step, double v);
 /* Makes the records before head visible to the drain (and wakes it when the
  * ring runs high). Async-signal-safe for the owner thread's own handlers:
- * it reads the cursor and never moves next or stop. */
+ * in the middle of the slow path it takes the head at the slow path's
+ * entry, it never moves a published head back, and it never moves the
+ * cursor. */
 void cairn__ring_publish(cairn_ring_producer *p);
 /* Out of line part of publishing: the ring runs high at head h. */
 void cairn__ring_publish_high(cairn_ring_producer *p, uint64_t h);
@@ -150,10 +158,6 @@ void cairn__ring_publish_high(cairn_ring_producer *p, uint64_t h);
  * one and retires the finished one. Returns the new segment. */
 cairn_ring_seg *cairn__ring_next_seg(cairn_ring *r);
 
-/*
- * Pushes one record. Returns CAIRN_OK or CAIRN_EDROPPED (ring full under the
- * drop policy; the record is counted in p->dropped). Producer thread only.
- */
 /* Stores one record at the cursor and advances it (the caller checked that
  * next is not stop, or owns the slot at stop). */
 static inline void cairn__ring_store(cairn_ring_producer *p, uint32_t id, int64_t step,
@@ -186,9 +190,9 @@ static inline void cairn__ring_cursor_at(cairn_ring_producer *p, uint64_t h) {
   p->stop = p->next + (room < to_last ? room : to_last);
 }
 
-static inline void cairn__ring_publish_inline(cairn_ring_producer *p) {
+/* Publishes head h: the records before it are complete. */
+static inline void cairn__ring_publish_at(cairn_ring_producer *p, uint64_t h) {
   cairn_ring *r = p->ring;
-  uint64_t h = cairn__ring_head(p);
   atomic_store_explicit(&r->pub_dropped, p->dropped, memory_order_relaxed);
   /* release: the slot stores (and pub_dropped) above become visible to the
    * drain no later than the new head it acquires. */
@@ -199,27 +203,37 @@ static inline void cairn__ring_publish_inline(cairn_ring_producer *p) {
     cairn__ring_publish_high(p, h);
 }
 
-/* The cursor is at its stop and the ring has room there: the record
- * completes a batch. Stores it, publishes the batch, and moves the cursor
- * on (to the array's start after its last slot). */
-static inline int cairn__ring_push_batch_end(cairn_ring_producer *p, uint32_t id,
+/* The cursor is at its stop, at index h, the last record of a batch, and
+ * the ring has room there. Stores the record, publishes the batch, and
+ * sets the next stop. Only `stop` moves (lap and next stay consistent for
+ * a signal handler that publishes): after the array's last slot, the stop
+ * stays where next is, and the slow path takes the cursor to the start. */
+static inline int cairn__ring_push_batch_end(cairn_ring_producer *p, uint64_t h, uint32_t id,
                                              int64_t step, double v) {
-  uint64_t h = cairn__ring_head(p);
   cairn__ring_store(p, id, step, v);
-  cairn__ring_publish_inline(p);
-  cairn__ring_cursor_at(p, h + 1);
+  cairn__ring_publish_at(p, h + 1);
+  uint64_t room = p->limit - (h + 1);
+  if (((h + 1) & (p->ring->capacity - 1)) == 0)
+    room = 0;
+  p->stop = p->next + (room < CAIRN_RING_PUBLISH_BATCH - 1 ? room : CAIRN_RING_PUBLISH_BATCH - 1);
   return 0;
 }
 
 /* The cursor is at its stop: the end of a batch (the common case, handled
- * inline) or a full ring (out of line). */
+ * inline), or the end of the slot array or a full ring (out of line). */
 static inline int cairn__ring_push_at_stop(cairn_ring_producer *p, uint32_t id, int64_t step,
                                            double v) {
-  if (CAIRN_LIKELY(cairn__ring_head(p) != p->limit))
-    return cairn__ring_push_batch_end(p, id, step, v);
+  uint64_t h = cairn__ring_head(p);
+  if (CAIRN_LIKELY(h != p->limit &&
+                   (h & (CAIRN_RING_PUBLISH_BATCH - 1)) == CAIRN_RING_PUBLISH_BATCH - 1))
+    return cairn__ring_push_batch_end(p, h, id, step, v);
   return cairn__ring_push_slow(p, id, step, v);
 }
 
+/*
+ * Pushes one record. Returns CAIRN_OK or CAIRN_EDROPPED (ring full under the
+ * drop policy; the record is counted in p->dropped). Producer thread only.
+ */
 static inline int cairn__ring_push_spsc(cairn_ring_producer *p, uint32_t id, int64_t step,
                                         double v) {
   if (CAIRN_UNLIKELY(p->next == p->stop))
