@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "cairn.h"
+#include "hugemem.h"
 #include "util.h"
 #include "wal.h"
 #include "wal_format.h"
@@ -74,14 +75,14 @@ void cairn__view_init(cairn_run_view *v) { memset(v, 0, sizeof *v); }
 int cairn__view_metric_alloc(cairn_view_metric *m, size_t nsteps, size_t ncols, int detail) {
   size_t n = nsteps ? nsteps : 1;
   m->nsteps = nsteps;
-  m->step = malloc(n * sizeof *m->step);
-  m->count = malloc(n * sizeof *m->count);
-  m->sum = malloc(n * sizeof *m->sum);
-  m->sumsq = malloc(n * sizeof *m->sumsq);
-  m->min = malloc(n * sizeof *m->min);
-  m->max = malloc(n * sizeof *m->max);
-  m->rank_min = malloc(n * sizeof *m->rank_min);
-  m->rank_max = malloc(n * sizeof *m->rank_max);
+  m->step = cairn__huge_malloc(n * sizeof *m->step);
+  m->count = cairn__huge_malloc(n * sizeof *m->count);
+  m->sum = cairn__huge_malloc(n * sizeof *m->sum);
+  m->sumsq = cairn__huge_malloc(n * sizeof *m->sumsq);
+  m->min = cairn__huge_malloc(n * sizeof *m->min);
+  m->max = cairn__huge_malloc(n * sizeof *m->max);
+  m->rank_min = cairn__huge_malloc(n * sizeof *m->rank_min);
+  m->rank_max = cairn__huge_malloc(n * sizeof *m->rank_max);
   m->values = NULL;
   m->samples = NULL;
   int ok = m->step && m->count && m->sum && m->sumsq && m->min && m->max && m->rank_min &&
@@ -91,8 +92,8 @@ int cairn__view_metric_alloc(cairn_view_metric *m, size_t nsteps, size_t ncols, 
     if (ncols && cells / ncols != n) {
       ok = 0;
     } else {
-      m->values = malloc(cells * sizeof *m->values);
-      m->samples = malloc(cells * sizeof *m->samples);
+      m->values = cairn__huge_malloc(cells * sizeof *m->values);
+      m->samples = cairn__huge_malloc(cells * sizeof *m->samples);
       ok = m->values && m->samples;
     }
   }
@@ -113,16 +114,16 @@ void cairn__view_metric_release(cairn_view_metric *m) {
 }
 
 void cairn__view_metric_free(cairn_view_metric *m) {
-  free(m->step);
-  free(m->count);
-  free(m->sum);
-  free(m->sumsq);
-  free(m->min);
-  free(m->max);
-  free(m->rank_min);
-  free(m->rank_max);
-  free(m->values);
-  free(m->samples);
+  cairn__huge_free(m->step);
+  cairn__huge_free(m->count);
+  cairn__huge_free(m->sum);
+  cairn__huge_free(m->sumsq);
+  cairn__huge_free(m->min);
+  cairn__huge_free(m->max);
+  cairn__huge_free(m->rank_min);
+  cairn__huge_free(m->rank_max);
+  cairn__huge_free(m->values);
+  cairn__huge_free(m->samples);
   char *name = m->name;
   memset(m, 0, sizeof *m);
   free(name);
@@ -638,12 +639,12 @@ static int metric_rehash(wal_metric *m, size_t nc) {
  * time; ranks show up early, so this moves little). */
 static int metric_widen(wal_builder *b, wal_metric *m, size_t stride) {
   size_t rows = m->caprows;
-  double *val = malloc((rows ? rows : 1) * stride * sizeof *val);
-  uint32_t *cnt = calloc((rows ? rows : 1) * stride, sizeof *cnt);
+  double *val = cairn__huge_malloc((rows ? rows : 1) * stride * sizeof *val);
+  uint32_t *cnt = cairn__huge_calloc((rows ? rows : 1) * stride, sizeof *cnt);
   uint32_t *next = calloc(stride, sizeof *next);
   if (!val || !cnt || !next) {
-    free(val);
-    free(cnt);
+    cairn__huge_free(val);
+    cairn__huge_free(cnt);
     free(next);
     return CAIRN_ENOMEM;
   }
@@ -653,9 +654,11 @@ static int metric_widen(wal_builder *b, wal_metric *m, size_t stride) {
   }
   if (m->stride)
     memcpy(next, m->next, m->stride * sizeof *next);
-  b->bytes += rows * (stride - m->stride) * (sizeof *val + sizeof *cnt);
-  free(m->val);
-  free(m->cnt);
+  /* the memory bound counts what the blocks hold, not what was asked */
+  b->bytes += cairn__huge_usable(val) + cairn__huge_usable(cnt);
+  b->bytes -= cairn__huge_usable(m->val) + cairn__huge_usable(m->cnt);
+  cairn__huge_free(m->val);
+  cairn__huge_free(m->cnt);
   free(m->next);
   m->val = val;
   m->cnt = cnt;
@@ -702,22 +705,27 @@ static long metric_row(wal_builder *b, wal_metric *m, size_t col, int64_t step) 
   if (m->nrows >= UINT32_MAX - 1)
     return -1;
   if (m->nrows == m->caprows) {
-    /* large arrays grow in place (mremap): a small factor wastes little */
+    /* a quarter at a time; the pool (hugemem.h) gives a block that must
+     * move twice its old size, so most of these calls stay in place */
     size_t nc = m->caprows + m->caprows / 4 + 64;
-    int64_t *st = realloc(m->steps, nc * sizeof *st);
+    size_t held = cairn__huge_usable(m->steps) + cairn__huge_usable(m->val) +
+                  cairn__huge_usable(m->cnt);
+    int64_t *st = cairn__huge_realloc(m->steps, nc * sizeof *st);
     if (!st)
       return -1;
     m->steps = st;
-    double *val = realloc(m->val, nc * m->stride * sizeof *val);
+    double *val = cairn__huge_realloc(m->val, nc * m->stride * sizeof *val);
     if (!val)
       return -1;
     m->val = val;
-    uint32_t *cnt = realloc(m->cnt, nc * m->stride * sizeof *cnt);
+    uint32_t *cnt = cairn__huge_realloc(m->cnt, nc * m->stride * sizeof *cnt);
     if (!cnt)
       return -1;
     m->cnt = cnt;
     memset(cnt + m->caprows * m->stride, 0, (nc - m->caprows) * m->stride * sizeof *cnt);
-    b->bytes += (nc - m->caprows) * (sizeof *st + m->stride * (sizeof *val + sizeof *cnt));
+    /* what the blocks hold (the pool may give more than asked) */
+    b->bytes += cairn__huge_usable(st) + cairn__huge_usable(val) + cairn__huge_usable(cnt);
+    b->bytes -= held;
     m->caprows = nc;
   }
   size_t r = m->nrows;
@@ -1019,11 +1027,11 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
     }
     if (n)
       memcpy(m->step, wm->steps, n * sizeof *m->step);
-    m->values = cells ? realloc(wm->val, cells * sizeof *m->values) : NULL;
-    m->samples = cells ? realloc(wm->cnt, cells * sizeof *m->samples) : NULL;
+    m->values = cells ? cairn__huge_realloc(wm->val, cells * sizeof *m->values) : NULL;
+    m->samples = cells ? cairn__huge_realloc(wm->cnt, cells * sizeof *m->samples) : NULL;
     if (!cells) {
-      free(wm->val);
-      free(wm->cnt);
+      cairn__huge_free(wm->val);
+      cairn__huge_free(wm->cnt);
       m->values = malloc(sizeof *m->values);
       m->samples = malloc(sizeof *m->samples);
     }
@@ -1039,8 +1047,8 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
       return CAIRN_ENOMEM;
   } else {
     keyed_at *ord = malloc((n ? n : 1) * sizeof *ord);
-    m->values = malloc((cells ? cells : 1) * sizeof *m->values);
-    m->samples = calloc(cells ? cells : 1, sizeof *m->samples);
+    m->values = cairn__huge_malloc((cells ? cells : 1) * sizeof *m->values);
+    m->samples = cairn__huge_calloc(cells ? cells : 1, sizeof *m->samples);
     if (!ord || !m->values || !m->samples) {
       free(ord);
       return CAIRN_ENOMEM;
@@ -1062,12 +1070,12 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
       }
     }
     free(ord);
-    free(wm->val);
-    free(wm->cnt);
+    cairn__huge_free(wm->val);
+    cairn__huge_free(wm->cnt);
     wm->val = NULL;
     wm->cnt = NULL;
   }
-  free(wm->steps);
+  cairn__huge_free(wm->steps);
   free(wm->rowhash);
   free(wm->next);
   wm->steps = NULL;
@@ -1319,10 +1327,10 @@ static int builder_finish(wal_builder *b) {
 static void builder_free(wal_builder *b) {
   for (size_t i = 0; i < b->nm; i++) {
     free(b->m[i].name);
-    free(b->m[i].steps);
+    cairn__huge_free(b->m[i].steps);
     free(b->m[i].rowhash);
-    free(b->m[i].val);
-    free(b->m[i].cnt);
+    cairn__huge_free(b->m[i].val);
+    cairn__huge_free(b->m[i].cnt);
     free(b->m[i].next);
   }
   free(b->m);

@@ -14,6 +14,7 @@
 
 #include "cairn.h"
 #include "h5_schema.h"
+#include "hugemem.h"
 #include "h5zstd/h5zstd.h"
 #include "run_view.h"
 
@@ -568,7 +569,7 @@ static int read_metric(rd *r, cairn_run_view *v, size_t i, cairn_view_metric *m)
                                      : "read as NaN / 0")
                  : NULL;
     if (a) {
-      free(*dst);
+      cairn__huge_free(*dst); /* from cairn__view_metric_alloc */
       *dst = a;
     } else if (ns && values) {
       recompute = 1;
@@ -631,8 +632,8 @@ static int read_metrics(rd *r, cairn_run_view *v) {
   if (!all_detail) {
     /* One view, one shape: without every metric's detail, keep none. */
     for (size_t i = 0; i < v->nmetrics; i++) {
-      free(v->metrics[i].values);
-      free(v->metrics[i].samples);
+      cairn__huge_free(v->metrics[i].values);
+      cairn__huge_free(v->metrics[i].samples);
       v->metrics[i].values = NULL;
       v->metrics[i].samples = NULL;
     }

@@ -1,0 +1,51 @@
+/*
+ * hugemem.h — private to cairn. Memory for the run view's large arrays
+ * (per-rank cells, per-step statistics), carved from regions advised for
+ * transparent huge pages.
+ *
+ * Why: a node aggregator fills its run view with memory that is new to the
+ * process at every step of the job, and each first touch of a 4 KiB page is
+ * a page fault; where a fault is expensive (virtual machines: 11–14 µs a
+ * page measured on one guest) that was half of the aggregator's CPU per
+ * record. glibc's arenas cannot be asked for huge pages per allocation, and
+ * each of the view's arrays is far below 2 MiB, so the arrays are packed
+ * into 64 MiB regions, 2 MiB aligned and madvise(MADV_HUGEPAGE)d: with THP
+ * at `madvise` or `always`, one fault then maps 2 MiB. With THP off, the
+ * regions fault in 4 KiB pages as malloc's memory would.
+ *
+ * Blocks come in size classes (four per power of two, at least 4 KiB) with
+ * a free list each; a freed block is reused by the next request of its
+ * class; realloc of a block to a larger size takes at least twice the old
+ * size, so an array that grows a quarter at a time is copied about once in
+ * all. Requests below CAIRN_HUGEMEM_MIN go to malloc. When the last live
+ * block is freed, every region is unmapped. Thread-safe (one mutex: the
+ * calls are per array, not per record). Under AddressSanitizer everything
+ * goes to malloc, so the sanitizer keeps watching these arrays.
+ */
+#ifndef CAIRN_HUGEMEM_H
+#define CAIRN_HUGEMEM_H
+
+#include <stddef.h>
+
+/* Requests smaller than this go to malloc. */
+#define CAIRN_HUGEMEM_MIN ((size_t)16384)
+
+/* malloc, calloc, realloc and free over the pool. free and realloc accept
+ * any pointer from malloc as well (they tell the two apart by address), so
+ * arrays of either origin can be released the same way. realloc to a size
+ * that still fits the block keeps the block (no copy). NULL when out of
+ * memory, as their libc namesakes. */
+void *cairn__huge_malloc(size_t bytes);
+void *cairn__huge_calloc(size_t n, size_t size);
+void *cairn__huge_realloc(void *p, size_t bytes);
+void cairn__huge_free(void *p);
+
+/* Bytes p can hold (its block's data bytes, or malloc_usable_size for a
+ * malloc pointer); 0 for NULL. What a memory bound should count. */
+size_t cairn__huge_usable(const void *p);
+
+/* Statistics, for tests and benchmarks: bytes mapped in regions, and bytes
+ * in live pool blocks (class sizes). */
+void cairn__huge_stats(size_t *mapped, size_t *live);
+
+#endif /* CAIRN_HUGEMEM_H */
