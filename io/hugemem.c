@@ -45,6 +45,17 @@ static unsigned char *cur, *end; /* the bump range of the newest region   */
 static void *freelist[NCLASS];   /* freed blocks, linked through their data */
 static size_t live_blocks, live_bytes, mapped_bytes;
 
+/* fork() while another thread holds mu (an aggregator growing its view)
+ * would leave the child's copy locked forever: hold it across fork, as
+ * malloc does with its own locks. */
+static void atfork_prepare(void) { pthread_mutex_lock(&mu); }
+static void atfork_parent(void) { pthread_mutex_unlock(&mu); }
+static void atfork_child(void) { pthread_mutex_unlock(&mu); } /* the forking thread holds it */
+
+__attribute__((constructor)) static void hugemem_ctor(void) {
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
 static size_t class_size(unsigned c) { return (size_t)(4u + c % 4u) << (c / 4u + 10u); }
 
 static unsigned class_of(size_t bytes) {
