@@ -17,6 +17,12 @@
 #endif
 #endif
 
+#ifdef HUGEMEM_OFF
+enum { POOL_ON = 0 };
+#else
+enum { POOL_ON = 1 };
+#endif
+
 #define HUGE_PAGE ((size_t)2 << 20)
 #define REGION ((size_t)64 << 20)
 #define HEADER ((size_t)16)
@@ -178,14 +184,12 @@ static void *pool_alloc(size_t bytes, int *fresh) {
 }
 
 void *cairn__huge_malloc(size_t bytes) {
-#ifndef HUGEMEM_OFF
-  if (bytes >= CAIRN_HUGEMEM_MIN) {
+  if (POOL_ON && bytes >= CAIRN_HUGEMEM_MIN) {
     int fresh;
     void *p = pool_alloc(bytes, &fresh);
     if (p)
       return p;
   }
-#endif
   return malloc(bytes);
 }
 
@@ -193,8 +197,7 @@ void *cairn__huge_calloc(size_t n, size_t size) {
   if (size && n > SIZE_MAX / size)
     return NULL;
   size_t bytes = n * size;
-#ifndef HUGEMEM_OFF
-  if (bytes >= CAIRN_HUGEMEM_MIN) {
+  if (POOL_ON && bytes >= CAIRN_HUGEMEM_MIN) {
     int fresh;
     void *p = pool_alloc(bytes, &fresh);
     if (p) {
@@ -203,7 +206,6 @@ void *cairn__huge_calloc(size_t n, size_t size) {
       return p;
     }
   }
-#endif
   return calloc(n, size);
 }
 
@@ -261,9 +263,7 @@ void *cairn__huge_realloc(void *p, size_t bytes) {
     if (bytes <= have)
       return p;
   } else {
-#ifndef HUGEMEM_OFF
-    if (bytes < CAIRN_HUGEMEM_MIN)
-#endif
+    if (!POOL_ON || bytes < CAIRN_HUGEMEM_MIN)
       return realloc(p, bytes);
     have = malloc_usable_size(p);
   }
