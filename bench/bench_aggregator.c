@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "cairn.h"
+#include "hugemem.h"
 #include "run_view.h"
 #include "wal.h"
 #include "wal_format.h"
@@ -289,6 +290,11 @@ int main(int argc, char **argv) {
   if (!mkdtemp(dir))
     die("creating a directory under", base && *base ? base : ".");
 
+  /* As the aggregator does with mpi.aggregator_huge_pages: true. */
+  const char *hp = getenv("CAIRN_MPI_AGGREGATOR_HUGE_PAGES");
+  int huge = hp && (!strcmp(hp, "true") || !strcmp(hp, "1"));
+  cairn__huge_enable(huge);
+
   size_t nb;
   uint64_t nrec;
   block *bl = make_blocks(ranks, metrics, steps, per, &nb, &nrec);
@@ -297,8 +303,10 @@ int main(int argc, char **argv) {
     bytes += bl[i].len;
   printf("aggregator work per record: %" PRIu32 " ranks x %" PRIu32 " metrics x %" PRIu32
          " steps, %" PRIu32 " steps per block: %zu blocks, %" PRIu64
-         " records, %.2f encoded bytes per record; %d rounds per mode, medians\n",
-         ranks, metrics, steps, per, nb, nrec, (double)bytes / (double)nrec, rounds);
+         " records, %.2f encoded bytes per record; %d rounds per mode, medians; view memory "
+         "%s\n",
+         ranks, metrics, steps, per, nb, nrec, (double)bytes / (double)nrec, rounds,
+         huge ? "in huge-page regions (CAIRN_MPI_AGGREGATOR_HUGE_PAGES)" : "from malloc");
 
   double (*wall)[NMODES] = calloc((size_t)rounds, sizeof *wall);
   double (*cpu)[NMODES] = calloc((size_t)rounds, sizeof *cpu);

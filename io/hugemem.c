@@ -4,6 +4,7 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ typedef struct {
 } region;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int enabled; /* cairn__huge_enable; off: malloc only */
 static region *regions;
 static size_t nregions, capregions;
 static unsigned char *cur, *end; /* the bump range of the newest region   */
@@ -184,7 +186,7 @@ static void *pool_alloc(size_t bytes, int *fresh) {
 }
 
 void *cairn__huge_malloc(size_t bytes) {
-  if (POOL_ON && bytes >= CAIRN_HUGEMEM_MIN) {
+  if (POOL_ON && bytes >= CAIRN_HUGEMEM_MIN && atomic_load_explicit(&enabled, memory_order_relaxed)) {
     int fresh;
     void *p = pool_alloc(bytes, &fresh);
     if (p)
@@ -197,7 +199,7 @@ void *cairn__huge_calloc(size_t n, size_t size) {
   if (size && n > SIZE_MAX / size)
     return NULL;
   size_t bytes = n * size;
-  if (POOL_ON && bytes >= CAIRN_HUGEMEM_MIN) {
+  if (POOL_ON && bytes >= CAIRN_HUGEMEM_MIN && atomic_load_explicit(&enabled, memory_order_relaxed)) {
     int fresh;
     void *p = pool_alloc(bytes, &fresh);
     if (p) {
@@ -263,7 +265,8 @@ void *cairn__huge_realloc(void *p, size_t bytes) {
     if (bytes <= have)
       return p;
   } else {
-    if (!POOL_ON || bytes < CAIRN_HUGEMEM_MIN)
+    if (!POOL_ON || bytes < CAIRN_HUGEMEM_MIN ||
+        !atomic_load_explicit(&enabled, memory_order_relaxed))
       return realloc(p, bytes);
     have = malloc_usable_size(p);
   }
@@ -280,6 +283,8 @@ void *cairn__huge_realloc(void *p, size_t bytes) {
   cairn__huge_free(p);
   return q;
 }
+
+void cairn__huge_enable(int on) { atomic_store_explicit(&enabled, on != 0, memory_order_relaxed); }
 
 size_t cairn__huge_usable(const void *p) {
   if (!p)

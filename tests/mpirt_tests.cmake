@@ -55,6 +55,15 @@ foreach(_nice 19 0)
                        "AGG_NICE=${_nice};LOG_LEVEL=debug;EXPECT_LOG=aggregator thread at nice ${_nice}")
 endforeach()
 
+# The aggregators' run views in the huge-page pool (mpi.aggregator_huge_pages):
+# the same exact accounting and statistics, two aggregators per file.
+add_test(NAME mpi_run_huge_pages_np8_rpa4
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_mpi_case.sh
+                 $<TARGET_FILE_DIR:mpi_log_app> 8 4 2000)
+set_tests_properties(mpi_run_huge_pages_np8_rpa4 PROPERTIES LABELS "mpi" TIMEOUT 300 RUN_SERIAL ON
+                     ENVIRONMENT
+                     "HUGE_PAGES=true;LOG_LEVEL=debug;EXPECT_LOG=run view held in huge-page regions")
+
 # An unmodified MPI program (not linked with cairn) under LD_PRELOAD.
 add_executable(plain_mpi mpirt/plain_mpi.c)
 target_link_libraries(plain_mpi PRIVATE MPI::MPI_C)

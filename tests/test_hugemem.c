@@ -21,6 +21,9 @@
 #define POOLED 1
 #endif
 
+/* The pool is off until enabled (mpi.aggregator_huge_pages). */
+static void on(void) { cairn__huge_enable(1); }
+
 static size_t mapped(void) {
   size_t m;
   cairn__huge_stats(&m, NULL);
@@ -45,7 +48,7 @@ static int same(const unsigned char *p, size_t n, unsigned seed) {
   return 1;
 }
 
-Test(hugemem, small_requests_go_to_malloc_large_ones_to_the_pool) {
+Test(hugemem, small_requests_go_to_malloc_large_ones_to_the_pool, .init = on) {
   void *s = cairn__huge_malloc(CAIRN_HUGEMEM_MIN - 1);
   cr_assert_not_null(s);
   cr_assert_eq(mapped(), 0, "a small request maps nothing");
@@ -65,7 +68,7 @@ Test(hugemem, small_requests_go_to_malloc_large_ones_to_the_pool) {
   cairn__huge_free(NULL);
 }
 
-Test(hugemem, realloc_keeps_contents_and_keeps_the_block_when_it_fits) {
+Test(hugemem, realloc_keeps_contents_and_keeps_the_block_when_it_fits, .init = on) {
   size_t n = 100000;
   unsigned char *p = cairn__huge_malloc(n);
   fill(p, n, 7);
@@ -89,7 +92,7 @@ Test(hugemem, realloc_keeps_contents_and_keeps_the_block_when_it_fits) {
   cr_assert_eq(mapped(), 0);
 }
 
-Test(hugemem, calloc_zeroes_a_reused_block) {
+Test(hugemem, calloc_zeroes_a_reused_block, .init = on) {
   size_t n = 50000;
   void *keep = cairn__huge_malloc(n); /* keeps the pool alive */
   unsigned char *a = cairn__huge_malloc(n);
@@ -106,7 +109,7 @@ Test(hugemem, calloc_zeroes_a_reused_block) {
   cr_assert_eq(mapped(), 0);
 }
 
-Test(hugemem, blocks_across_many_regions_and_one_of_its_own) {
+Test(hugemem, blocks_across_many_regions_and_one_of_its_own, .init = on) {
   enum { N = 300 };
   static unsigned char *b[N];
   size_t sz = 700000; /* 300 x 700 kB: several 64 MiB regions */
@@ -144,7 +147,7 @@ Test(hugemem, blocks_across_many_regions_and_one_of_its_own) {
   cr_assert_eq(live(), 0);
 }
 
-Test(hugemem, a_growing_block_doubles_so_quarter_steps_rarely_copy) {
+Test(hugemem, a_growing_block_doubles_so_quarter_steps_rarely_copy, .init = on) {
   size_t n = 100000;
   void *keep = cairn__huge_malloc(n);
   unsigned char *p = cairn__huge_malloc(n);
@@ -166,4 +169,20 @@ Test(hugemem, a_growing_block_doubles_so_quarter_steps_rarely_copy) {
   free(m);
   cairn__huge_free(q);
   cairn__huge_free(keep);
+}
+
+Test(hugemem, off_by_default_and_blocks_outlive_turning_it_off) {
+  void *a = cairn__huge_malloc(1 << 20);
+  cr_assert_eq(mapped(), 0, "off by default: malloc");
+  cairn__huge_free(a);
+  cairn__huge_enable(1);
+  unsigned char *b = cairn__huge_malloc(1 << 20);
+  if (POOLED)
+    cr_assert_gt(mapped(), 0);
+  cairn__huge_enable(0);
+  fill(b, 1 << 20, 4);
+  unsigned char *c = cairn__huge_realloc(b, 4 << 20); /* off: leaves the pool */
+  cr_assert(same(c, 1 << 20, 4));
+  cr_assert_eq(mapped(), 0, "the pool block was freed into the pool, which is now empty");
+  cairn__huge_free(c);
 }

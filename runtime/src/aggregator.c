@@ -17,6 +17,7 @@
 
 #include "cairn.h"
 #include "lifecycle.h"
+#include "hugemem.h"
 #include "run_view.h"
 #include "state.h"
 #include "util.h"
@@ -277,6 +278,13 @@ static void agg_finish(aggregator *a) {
 cairn_view_builder *cairn__agg_take_builder(void) {
   cairn_view_builder *vb = kept_view;
   kept_view = NULL;
+  size_t mapped = 0, live = 0;
+  cairn__huge_stats(&mapped, &live);
+  if (vb && mapped)
+    cairn__log(CAIRN_LOG_DEBUG,
+               "aggregator: run view held in huge-page regions (%zu MiB mapped, %zu MiB in "
+               "blocks)",
+               mapped >> 20, live >> 20);
   return vb;
 }
 
@@ -302,6 +310,7 @@ int cairn__agg_start(cairn_shm_channel *const *chans, uint32_t n, const char *ru
   a->nice = cfg->aggregator_nice;
   a->rank = rank;
   a->vb_limit = cfg->aggregator_memory;
+  cairn__huge_enable(cfg->aggregator_huge_pages);
   if (a->vb_limit && cairn__view_builder_new(&a->vb) != CAIRN_OK)
     a->vb = NULL; /* finalize reads the log */
   cairn_wal_options opt = {.dir = run_dir,

@@ -242,6 +242,11 @@ static const key_spec key_table[] = {
      .max = 19,
      FIELD(aggregator_nice),
      .doc = "nice value of the aggregator thread (19: it runs in the time the ranks leave)"},
+    {.name = "mpi.aggregator_huge_pages",
+     .kind = KEY_BOOL,
+     .def = "false",
+     FIELD(aggregator_huge_pages),
+     .doc = "keep the aggregator's run view in memory advised for transparent huge pages"},
 };
 
 #define KEY_COUNT (sizeof key_table / sizeof key_table[0])

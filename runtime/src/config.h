@@ -50,6 +50,7 @@ typedef struct cairn_config {
   uint64_t channel_bytes;        /* mpi.channel_bytes               */
   uint64_t aggregator_memory;    /* mpi.aggregator_memory           */
   int aggregator_nice;           /* mpi.aggregator_nice             */
+  bool aggregator_huge_pages;    /* mpi.aggregator_huge_pages       */
 } cairn_config;
 
 /* Fills *cfg with the built-in defaults. Never fails. */

@@ -1,7 +1,7 @@
 #!/bin/sh
 # run_mpi_case.sh NRANKS RANKS_PER_AGG STEPS [side] — runs mpi_log_app under
 # mpirun with "virtual nodes" of RANKS_PER_AGG ranks and checks the run.
-# Environment: CHANNEL_BYTES, FLUSH_MS, AGGS_PER_FILE, AGG_MEMORY, AGG_NICE, LOG_LEVEL
+# Environment: CHANNEL_BYTES, FLUSH_MS, AGGS_PER_FILE, AGG_MEMORY, AGG_NICE, HUGE_PAGES, LOG_LEVEL
 # (passed to cairn as configuration); EXPECT_LOG: a text the job's output
 # must contain.
 set -eu
@@ -18,6 +18,7 @@ OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_ov
   -x CAIRN_LOG_LEVEL="${LOG_LEVEL:-warn}" -x CAIRN_MPI_CHANNEL_BYTES="${CHANNEL_BYTES:-8M}" \
   -x CAIRN_DRAIN_FLUSH_INTERVAL_MS="${FLUSH_MS:-100}" -x CAIRN_MPI_AGGREGATORS_PER_FILE="$apf" \
   -x CAIRN_MPI_AGGREGATOR_MEMORY="${AGG_MEMORY:-1G}" -x CAIRN_MPI_AGGREGATOR_NICE="${AGG_NICE:-19}" \
+  -x CAIRN_MPI_AGGREGATOR_HUGE_PAGES="${HUGE_PAGES:-false}" \
   "$bindir/mpi_log_app" "$steps" $side >"$out" 2>&1 || { cat "$out"; exit 1; }
 cat "$out"
 if [ -n "${EXPECT_LOG:-}" ] && ! grep -q "$EXPECT_LOG" "$out"; then
