@@ -56,13 +56,20 @@ foreach(_nice 19 0)
 endforeach()
 
 # The aggregators' run views in the huge-page pool (mpi.aggregator_huge_pages):
-# the same exact accounting and statistics, two aggregators per file.
+# the same exact accounting and statistics, two aggregators per file, and
+# the pool really used (its debug line) — except under AddressSanitizer,
+# where the pool is off by design (io/hugemem.h) and only the accounting
+# is checked.
+if(CAIRN_SANITIZE MATCHES "address")
+  set(_huge_expect "")
+else()
+  set(_huge_expect ";EXPECT_LOG=run view held in huge-page regions")
+endif()
 add_test(NAME mpi_run_huge_pages_np8_rpa4
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpirt/run_mpi_case.sh
                  $<TARGET_FILE_DIR:mpi_log_app> 8 4 2000)
 set_tests_properties(mpi_run_huge_pages_np8_rpa4 PROPERTIES LABELS "mpi" TIMEOUT 300 RUN_SERIAL ON
-                     ENVIRONMENT
-                     "HUGE_PAGES=true;LOG_LEVEL=debug;EXPECT_LOG=run view held in huge-page regions")
+                     ENVIRONMENT "HUGE_PAGES=true;LOG_LEVEL=debug${_huge_expect}")
 
 # An unmodified MPI program (not linked with cairn) under LD_PRELOAD.
 add_executable(plain_mpi mpirt/plain_mpi.c)
