@@ -176,11 +176,9 @@ CAIRN_API int(cairn_metric)(int id, double value) {
 /* The inline fast path's call back into the library (cairn.h). */
 CAIRN_API int cairn_abi_metric_slow(int id, int64_t step, double value) {
   /* Mostly the end of a publication batch, once every CAIRN__PUBLISH_BATCH
-   * records: straight to the ring's slow path. */
-  if (CAIRN_LIKELY(tls_gen == CAIRN_HOT_LOAD(running_gen, __ATOMIC_RELAXED) &&
-                   (uint32_t)id < CAIRN_HOT_LOAD(metric_ids, __ATOMIC_RELAXED)))
-    return cairn__ring_push_at_stop(&cairn_abi_tls, (uint32_t)id, step, value);
-  return metric_slow(id, step, value);
+   * records: metric_at's checks pass and the push finds the cursor at its
+   * stop. */
+  return metric_at(id, step, value);
 }
 
 CAIRN_API int cairn_metric_id(const char *name) {

@@ -177,17 +177,22 @@ static inline void cairn__ring_store(cairn_ring_producer *p, uint32_t id, int64_
   p->next = s + 1;
 }
 
-/* Puts the cursor at index h of the segment it writes. Its stop is the
- * last record of h's publication batch (the slow path stores that one and
- * publishes the batch), or limit, whichever comes first. Capacities are
- * multiples of the batch, so the array's last slot ends a batch. */
-static inline void cairn__ring_cursor_at(cairn_ring_producer *p, uint64_t h) {
-  uint64_t mask = p->ring->capacity - 1;
+/* The stop of a cursor whose next is at index h: the last record of h's
+ * publication batch (the slow path stores that one and publishes the
+ * batch), or limit, whichever comes first. Capacities are multiples of the
+ * batch, so the array's last slot ends a batch. cairn__ring_cursor_at also
+ * puts next (and lap) at index h of the segment it writes. */
+static inline void cairn__ring_set_stop(cairn_ring_producer *p, uint64_t h) {
   uint64_t room = p->limit - h;
   uint64_t to_last = (CAIRN_RING_PUBLISH_BATCH - 1) - (h & (CAIRN_RING_PUBLISH_BATCH - 1));
+  p->stop = p->next + (room < to_last ? room : to_last);
+}
+
+static inline void cairn__ring_cursor_at(cairn_ring_producer *p, uint64_t h) {
+  uint64_t mask = p->ring->capacity - 1;
   p->lap = h & ~mask;
   p->next = p->slots + (h & mask);
-  p->stop = p->next + (room < to_last ? room : to_last);
+  cairn__ring_set_stop(p, h);
 }
 
 /* Publishes head h: the records before it are complete. */
@@ -212,10 +217,10 @@ static inline int cairn__ring_push_batch_end(cairn_ring_producer *p, uint64_t h,
                                              int64_t step, double v) {
   cairn__ring_store(p, id, step, v);
   cairn__ring_publish_at(p, h + 1);
-  uint64_t room = p->limit - (h + 1);
   if (((h + 1) & (p->ring->capacity - 1)) == 0)
-    room = 0;
-  p->stop = p->next + (room < CAIRN_RING_PUBLISH_BATCH - 1 ? room : CAIRN_RING_PUBLISH_BATCH - 1);
+    p->stop = p->next;
+  else
+    cairn__ring_set_stop(p, h + 1);
   return 0;
 }
 
