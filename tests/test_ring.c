@@ -155,13 +155,10 @@ Test(ring, full_in_the_middle_of_a_batch_then_batches_publish_at_their_boundarie
   cr_assert_eq(cairn__ring_peek_spsc(r, &t), rest);
   cr_assert_eq(cairn__ring_push_spsc(&p, 3, 0, 0.0), CAIRN_OK);
   cr_assert_eq(cairn__ring_peek_spsc(r, &t), rest);
-  int64_t steps = 0;
   for (uint64_t k = 0; k < rest; k++) {
     const cairn_rec *rec = cairn__ring_slot(r, t + k);
     cr_assert_eq(rec->step, (int64_t)(CAP + 5 + k), "record %llu", (unsigned long long)k);
-    steps++;
   }
-  cr_assert_eq(steps, rest);
   cr_assert_eq(p.dropped, 1);
   cairn__ring_destroy(r);
 }
