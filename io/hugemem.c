@@ -42,13 +42,17 @@ typedef struct {
 typedef struct {
   unsigned char *base;
   size_t len;
-  int single;
 } region;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int enabled; /* cairn__huge_enable; off: malloc only */
 static region *regions;
 static size_t nregions, capregions;
+/* 0 while no region is mapped: then no pointer is a block of ours, and
+ * free, realloc and usable go to libc without taking mu (the pool is off
+ * by default). A block's region outlives the block, so a caller holding a
+ * block always sees 1. */
+static _Atomic int any_region;
 static unsigned char *cur, *end; /* the bump range of the newest region   */
 static void *freelist[NCLASS];   /* freed blocks, linked through their data */
 static size_t live_blocks, live_bytes, mapped_bytes;
@@ -57,11 +61,11 @@ static size_t live_blocks, live_bytes, mapped_bytes;
  * would leave the child's copy locked forever: hold it across fork, as
  * malloc does with its own locks. */
 static void atfork_prepare(void) { pthread_mutex_lock(&mu); }
-static void atfork_parent(void) { pthread_mutex_unlock(&mu); }
-static void atfork_child(void) { pthread_mutex_unlock(&mu); } /* the forking thread holds it */
+/* parent and child: the forking thread holds it */
+static void atfork_release(void) { pthread_mutex_unlock(&mu); }
 
 __attribute__((constructor)) static void hugemem_ctor(void) {
-  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+  pthread_atfork(atfork_prepare, atfork_release, atfork_release);
 }
 
 static size_t class_size(unsigned c) { return (size_t)(4u + c % 4u) << (c / 4u + 10u); }
@@ -94,7 +98,7 @@ static unsigned char *map_region(size_t len) {
 }
 
 /* Under mu. */
-static int add_region(unsigned char *base, size_t len, int single) {
+static int add_region(unsigned char *base, size_t len) {
   if (nregions == capregions) {
     size_t nc = capregions ? capregions * 2 : 16;
     region *nr = realloc(regions, nc * sizeof *nr);
@@ -103,7 +107,8 @@ static int add_region(unsigned char *base, size_t len, int single) {
     regions = nr;
     capregions = nc;
   }
-  regions[nregions++] = (region){base, len, single};
+  regions[nregions++] = (region){base, len};
+  atomic_store_explicit(&any_region, 1, memory_order_relaxed);
   mapped_bytes += len;
   return 0;
 }
@@ -124,6 +129,7 @@ static void release_all(void) {
   free(regions);
   regions = NULL;
   nregions = capregions = 0;
+  atomic_store_explicit(&any_region, 0, memory_order_relaxed);
   cur = end = NULL;
   memset(freelist, 0, sizeof freelist);
   mapped_bytes = 0;
@@ -141,7 +147,7 @@ static void *pool_alloc(size_t bytes, int *fresh) {
   if (total > class_size(NCLASS - 1)) {
     size_t len = (total + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
     unsigned char *b = len >= total ? map_region(len) : NULL;
-    if (b && add_region(b, len, 1) == 0) {
+    if (b && add_region(b, len) == 0) {
       h = (header *)b;
       *h = (header){MAGIC, SINGLE, len};
       *fresh = 1;
@@ -159,7 +165,7 @@ static void *pool_alloc(size_t bytes, int *fresh) {
     } else {
       if ((size_t)(end - cur) < sz) {
         unsigned char *b = map_region(REGION);
-        if (b && add_region(b, REGION, 0) != 0) {
+        if (b && add_region(b, REGION) != 0) {
           munmap(b, REGION);
           b = NULL;
         }
@@ -213,6 +219,8 @@ void *cairn__huge_calloc(size_t n, size_t size) {
 
 /* Data bytes of a pool block, or 0 if p is not one. */
 static size_t pool_usable(const void *p) {
+  if (!atomic_load_explicit(&any_region, memory_order_relaxed))
+    return 0;
   pthread_mutex_lock(&mu);
   long r = find_region(p);
   pthread_mutex_unlock(&mu);
@@ -225,6 +233,10 @@ static size_t pool_usable(const void *p) {
 void cairn__huge_free(void *p) {
   if (!p)
     return;
+  if (!atomic_load_explicit(&any_region, memory_order_relaxed)) {
+    free(p);
+    return;
+  }
   pthread_mutex_lock(&mu);
   long r = find_region(p);
   if (r < 0) {
