@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "cairn.h"
+#include "config.h"
 #include "hugemem.h"
 #include "run_view.h"
 #include "wal.h"
@@ -290,9 +291,15 @@ int main(int argc, char **argv) {
   if (!mkdtemp(dir))
     die("creating a directory under", base && *base ? base : ".");
 
-  /* As the aggregator does with mpi.aggregator_huge_pages: true. */
-  const char *hp = getenv("CAIRN_MPI_AGGREGATOR_HUGE_PAGES");
-  int huge = hp && (!strcmp(hp, "true") || !strcmp(hp, "1"));
+  /* mpi.aggregator_huge_pages from the environment
+   * (CAIRN_MPI_AGGREGATOR_HUGE_PAGES), read by cairn's own configuration
+   * code, and applied as the aggregator applies it. */
+  cairn_config cfg;
+  char cfg_err[512];
+  cairn__config_defaults(&cfg);
+  if (cairn__config_apply_env(&cfg, cfg_err, sizeof cfg_err) != CAIRN_OK)
+    die("configuration", cfg_err);
+  int huge = cfg.aggregator_huge_pages;
   cairn__huge_enable(huge);
 
   size_t nb;
