@@ -6,7 +6,8 @@
  * Off unless enabled (mpi.aggregator_huge_pages): the pool trades memory
  * for page faults — a block that grows takes twice its old size and freed
  * blocks stay in the pool — and measured 1.5–2.1x the aggregator rank's
- * peak RSS for 11–45% less aggregator CPU per record (bench/README.md).
+ * peak RSS for 40–55% less aggregator CPU per record in bench_aggregator,
+ * 9–16% less of cairn's CPU in the 8-rank training bench (bench/README.md).
  *
  * Why: a node aggregator fills its run view with memory that is new to the
  * process at every step of the job, and each first touch of a 4 KiB page is
