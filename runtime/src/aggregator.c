@@ -344,14 +344,28 @@ int cairn__agg_stop(void) {
   aggregator *a = agg;
   if (!a)
     return CAIRN_OK;
+  uint64_t t0 = cairn__now_mono_ns();
   atomic_store_explicit(&a->stop, 1, memory_order_release);
   atomic_store_explicit(doorbell, 0, memory_order_relaxed);
   cairn__agg_wake();
   pthread_join(a->thread, NULL);
+  uint64_t t1 = cairn__now_mono_ns();
+  uint64_t blocks0 = atomic_load_explicit(&a->blocks, memory_order_relaxed);
+  uint64_t bytes0 = cairn__wal_bytes_written(a->wal);
   agg_finish(a);
+  uint64_t t2 = cairn__now_mono_ns();
+  uint64_t blocks = atomic_load_explicit(&a->blocks, memory_order_relaxed) - blocks0;
+  uint64_t bytes = cairn__wal_bytes_written(a->wal) - bytes0;
   int rc = a->failed ? CAIRN_EIO : CAIRN_OK;
   if (cairn__wal_close(a->wal) != CAIRN_OK)
     rc = CAIRN_EIO;
+  uint64_t t3 = cairn__now_mono_ns();
+  cairn__log(CAIRN_LOG_DEBUG,
+             "aggregator stop: its thread joined in %.3f s; finalize's thread forwarded the "
+             "%llu blocks it was behind by (%.1f MiB into the log) in %.3f s; log closed in "
+             "%.3f s",
+             (double)(t1 - t0) * 1e-9, (unsigned long long)blocks, (double)bytes / 1048576.0,
+             (double)(t2 - t1) * 1e-9, (double)(t3 - t2) * 1e-9);
   agg = NULL;
   cairn__view_builder_free(kept_view);
   kept_view = a->vb;
