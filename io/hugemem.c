@@ -2,6 +2,7 @@
  * See hugemem.h. */
 #include "hugemem.h"
 
+#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define HUGEMEM_OFF 1
@@ -312,4 +314,32 @@ void cairn__huge_stats(size_t *mapped, size_t *live) {
   if (live)
     *live = live_bytes;
   pthread_mutex_unlock(&mu);
+}
+
+#if defined(__linux__) && !defined(MADV_POPULATE_WRITE)
+#define MADV_POPULATE_WRITE 23 /* <linux/mman.h>, Linux 5.14; older glibc lacks it */
+#endif
+
+static _Atomic int prefault_off; /* the kernel refused once: stop asking */
+
+void cairn__mem_prefault(void *p, size_t bytes) {
+#ifdef MADV_POPULATE_WRITE
+  if (!p || bytes < CAIRN_PREFAULT_MIN ||
+      atomic_load_explicit(&prefault_off, memory_order_relaxed))
+    return;
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  if (page == 0 || (page & (page - 1)) != 0)
+    return;
+  uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1);
+  uintptr_t e = ((uintptr_t)p + bytes) & ~(page - 1);
+  if (e <= a)
+    return;
+  /* EINVAL: a kernel before 5.14; ENOMEM/EFAULT: nothing to gain now
+   * either. The pages then fault in as they are written. */
+  if (madvise((void *)a, e - a, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+    atomic_store_explicit(&prefault_off, 1, memory_order_relaxed);
+#else
+  (void)p;
+  (void)bytes;
+#endif
 }

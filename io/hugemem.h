@@ -55,6 +55,29 @@ void cairn__huge_free(void *p);
  * malloc pointer); 0 for NULL. What a memory bound should count. */
 size_t cairn__huge_usable(const void *p);
 
+/* Maps the pages of [p, p + bytes) that are not mapped yet, writable, in
+ * one call (madvise MADV_POPULATE_WRITE, Linux 5.14) instead of one page
+ * fault per 4 KiB page when they are first written — for memory about to
+ * be written through, such as the part an array just grew by. Only whole
+ * pages inside the range are touched, and only ranges of at least
+ * CAIRN_PREFAULT_MIN bytes (below that the call costs about what it
+ * saves). Contents are unchanged. Best effort: where the kernel lacks it,
+ * or the memory is short, the pages fault in on first write as before
+ * (the first refusal turns it off for the process). Thread-safe.
+ *
+ * Why: on the virtual machine this was measured on, a first write to a
+ * page cost 10.4 µs and a populated page 0.7 µs plus 5.2 µs at its first
+ * write (the hypervisor's own mapping); the run view's cells fault in a
+ * page per 300 records, so this took the view's cost per record in
+ * bench_aggregator from 77 to 66 ns with 16 ranks x 100 metrics (arrays
+ * that grow by hundreds of KiB), and changed nothing with 8 ranks x 1,000
+ * metrics (growth steps mostly under the minimum). On bare metal the
+ * saving is smaller (faults cost about 0.2 µs) but one call still costs
+ * less than the faults it replaces. */
+void cairn__mem_prefault(void *p, size_t bytes);
+
+#define CAIRN_PREFAULT_MIN ((size_t)4096)
+
 /* Statistics, for tests and benchmarks: bytes mapped in regions, and bytes
  * in live pool blocks (class sizes). */
 void cairn__huge_stats(size_t *mapped, size_t *live);

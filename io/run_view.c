@@ -722,7 +722,12 @@ static long metric_row(wal_builder *b, wal_metric *m, size_t col, int64_t step) 
     if (!cnt)
       return -1;
     m->cnt = cnt;
-    memset(cnt + m->caprows * m->stride, 0, (nc - m->caprows) * m->stride * sizeof *cnt);
+    /* The new rows are written within the next few blocks: map their
+     * pages in one call rather than a fault each (hugemem.h). */
+    size_t added = (nc - m->caprows) * m->stride;
+    cairn__mem_prefault(val + m->caprows * m->stride, added * sizeof *val);
+    cairn__mem_prefault(cnt + m->caprows * m->stride, added * sizeof *cnt);
+    memset(cnt + m->caprows * m->stride, 0, added * sizeof *cnt);
     /* what the blocks hold (the pool may give more than asked) */
     b->bytes += cairn__huge_usable(st) + cairn__huge_usable(val) + cairn__huge_usable(cnt);
     b->bytes -= held;

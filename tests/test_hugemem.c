@@ -1,12 +1,20 @@
 /* test_hugemem.c — the huge-page pool for the run view's arrays: which
  * requests it takes, contents across realloc, zeroed calloc of a reused
  * block, blocks of a region of their own, and every region given back when
- * nothing is live. Under AddressSanitizer the pool is off (everything goes
+ * nothing is live; cairn__mem_prefault maps exactly the whole pages of its
+ * range (mincore) and changes no byte. Under AddressSanitizer the pool is off (everything goes
  * to malloc) and only the malloc-compatible behaviour is checked. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 #include "hugemem.h"
 
@@ -185,4 +193,50 @@ Test(hugemem, off_by_default_and_blocks_outlive_turning_it_off) {
   cr_assert(same(c, 1 << 20, 4));
   cr_assert_eq(mapped(), 0, "the pool block was freed into the pool, which is now empty");
   cairn__huge_free(c);
+}
+
+/* Pages of a fresh anonymous mapping that are resident (mincore). */
+static size_t resident(const unsigned char *base, size_t pages, size_t page, unsigned char *vec) {
+  cr_assert_eq(mincore((void *)base, pages * page, vec), 0);
+  size_t n = 0;
+  for (size_t i = 0; i < pages; i++)
+    n += vec[i] & 1;
+  return n;
+}
+
+Test(hugemem, prefault_maps_the_whole_pages_inside_the_range_and_keeps_contents) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = 64;
+  unsigned char *base = mmap(NULL, pages * page, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  cr_assert_neq(base, MAP_FAILED);
+#ifdef MADV_NOHUGEPAGE
+  madvise(base, pages * page, MADV_NOHUGEPAGE); /* one 4 KiB page per fault */
+#endif
+  unsigned char vec[64];
+  cr_assert_eq(resident(base, pages, page, vec), 0, "a fresh mapping has no pages yet");
+  /* Written data in the first page stays; the kernel may lack the call. */
+  base[10] = 0x5a;
+  errno = 0;
+  if (madvise(base + 40 * page, page, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+    cr_skip_test("MADV_POPULATE_WRITE needs Linux 5.14");
+  cr_assert_eq(resident(base, pages, page, vec), 2);
+
+  /* Below the minimum: nothing. */
+  cairn__mem_prefault(base + 2 * page, CAIRN_PREFAULT_MIN - 1);
+  cr_assert_eq(resident(base, pages, page, vec), 2, "a range below the minimum is left alone");
+  /* An unaligned range: only the pages wholly inside it. */
+  unsigned char *from = base + 8 * page + 100;
+  size_t len = 20 * page;
+  cairn__mem_prefault(from, len);
+  resident(base, pages, page, vec);
+  cr_assert_eq(vec[8] & 1, 0, "the partial first page is not touched");
+  for (size_t i = 9; i < 28; i++)
+    cr_assert_eq(vec[i] & 1, 1, "page %zu inside the range is mapped", i);
+  cr_assert_eq(vec[28] & 1, 0, "the partial last page is not touched");
+  cr_assert_eq(resident(base, pages, page, vec), 2 + 19);
+  for (size_t i = 9 * page; i < 28 * page; i++)
+    cr_assert_eq(base[i], 0, "populated pages read as zeros");
+  cr_assert_eq(base[10], 0x5a);
+  cairn__mem_prefault(NULL, 1 << 20); /* no-op */
+  munmap(base, pages * page);
 }
