@@ -101,6 +101,21 @@ int cairn__view_metric_alloc(cairn_view_metric *m, size_t nsteps, size_t ncols, 
     cairn__view_metric_free(m);
     return CAIRN_ENOMEM;
   }
+  /* Every element is written next (finishing, merging, reading a file):
+   * map the pages in one call each rather than a fault per page. */
+  cairn__mem_prefault(m->step, n * sizeof *m->step);
+  cairn__mem_prefault(m->count, n * sizeof *m->count);
+  cairn__mem_prefault(m->sum, n * sizeof *m->sum);
+  cairn__mem_prefault(m->sumsq, n * sizeof *m->sumsq);
+  cairn__mem_prefault(m->min, n * sizeof *m->min);
+  cairn__mem_prefault(m->max, n * sizeof *m->max);
+  cairn__mem_prefault(m->rank_min, n * sizeof *m->rank_min);
+  cairn__mem_prefault(m->rank_max, n * sizeof *m->rank_max);
+  if (m->values) {
+    size_t cells = n * (ncols ? ncols : 1);
+    cairn__mem_prefault(m->values, cells * sizeof *m->values);
+    cairn__mem_prefault(m->samples, cells * sizeof *m->samples);
+  }
   return CAIRN_OK;
 }
 
