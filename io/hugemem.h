@@ -59,9 +59,9 @@ size_t cairn__huge_usable(const void *p);
  * one call (madvise MADV_POPULATE_WRITE, Linux 5.14) instead of one page
  * fault per 4 KiB page when they are first written — for memory about to
  * be written through, such as the part an array just grew by. Only whole
- * pages inside the range are touched, and only ranges of at least
- * CAIRN_PREFAULT_MIN bytes (below that the call costs about what it
- * saves). Contents are unchanged. Best effort: where the kernel lacks it,
+ * pages inside the range are touched (a range shorter than
+ * CAIRN_PREFAULT_MIN, one page, holds none and costs no call). Contents
+ * are unchanged. Best effort: where the kernel lacks it,
  * or the memory is short, the pages fault in on first write as before
  * (the first refusal turns it off for the process). Thread-safe.
  *
@@ -71,7 +71,8 @@ size_t cairn__huge_usable(const void *p);
  * page per 300 records, so this took the view's cost per record in
  * bench_aggregator from 77 to 66 ns with 16 ranks x 100 metrics (arrays
  * that grow by hundreds of KiB), and changed nothing with 8 ranks x 1,000
- * metrics (growth steps mostly under the minimum). On bare metal the
+ * metrics (small arrays that realloc mostly moves: the copy into fresh
+ * memory faults before this call could map it). On bare metal the
  * saving is smaller (faults cost about 0.2 µs) but one call still costs
  * less than the faults it replaces. */
 void cairn__mem_prefault(void *p, size_t bytes);

@@ -87,8 +87,8 @@ int cairn__view_metric_alloc(cairn_view_metric *m, size_t nsteps, size_t ncols, 
   m->samples = NULL;
   int ok = m->step && m->count && m->sum && m->sumsq && m->min && m->max && m->rank_min &&
            m->rank_max;
+  size_t cells = n * (ncols ? ncols : 1);
   if (ok && detail) {
-    size_t cells = n * (ncols ? ncols : 1);
     if (ncols && cells / ncols != n) {
       ok = 0;
     } else {
@@ -112,7 +112,6 @@ int cairn__view_metric_alloc(cairn_view_metric *m, size_t nsteps, size_t ncols, 
   cairn__mem_prefault(m->rank_min, n * sizeof *m->rank_min);
   cairn__mem_prefault(m->rank_max, n * sizeof *m->rank_max);
   if (m->values) {
-    size_t cells = n * (ncols ? ncols : 1);
     cairn__mem_prefault(m->values, cells * sizeof *m->values);
     cairn__mem_prefault(m->samples, cells * sizeof *m->samples);
   }

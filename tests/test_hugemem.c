@@ -2,8 +2,9 @@
  * requests it takes, contents across realloc, zeroed calloc of a reused
  * block, blocks of a region of their own, and every region given back when
  * nothing is live; cairn__mem_prefault maps exactly the whole pages of its
- * range (mincore) and changes no byte. Under AddressSanitizer the pool is off (everything goes
- * to malloc) and only the malloc-compatible behaviour is checked. */
+ * range (mincore) and changes no byte. Under AddressSanitizer the pool is
+ * off (everything goes to malloc) and only the malloc-compatible behaviour
+ * is checked. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdint.h>
@@ -221,9 +222,9 @@ Test(hugemem, prefault_maps_the_whole_pages_inside_the_range_and_keeps_contents)
     cr_skip_test("MADV_POPULATE_WRITE needs Linux 5.14");
   cr_assert_eq(resident(base, pages, page, vec), 2);
 
-  /* Below the minimum: nothing. */
+  /* Shorter than the minimum (a page), even page-aligned: nothing. */
   cairn__mem_prefault(base + 2 * page, CAIRN_PREFAULT_MIN - 1);
-  cr_assert_eq(resident(base, pages, page, vec), 2, "a range below the minimum is left alone");
+  cr_assert_eq(resident(base, pages, page, vec), 2, "a range below the minimum maps no page");
   /* An unaligned range: only the pages wholly inside it. */
   unsigned char *from = base + 8 * page + 100;
   size_t len = 20 * page;
