@@ -4,7 +4,8 @@
  * consumer; a producer that finds the channel full sleeps until the
  * consumer has freed half of it and is woken then; a producer waiting for
  * its message to be written out sleeps until the consumer's ack wakes it,
- * and gives up on a consumer that is gone or too slow; a garbled length
+ * and gives up on a consumer that is gone or too slow; a producer whose
+ * consumer keeps up stays in the channel's first pages; a garbled length
  * word is reported, not followed. */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -244,6 +245,66 @@ Test(shm_channel, a_producer_gives_up_on_a_gone_or_slow_consumer) {
   t0 = now_s();
   cr_assert_eq(cairn__chan_wait_acked(c, 1, 60ull * 1000000000u), CAIRN_EIO);
   cr_assert_lt(now_s() - t0, 5.0);
+  free(c);
+}
+
+/* A consumer that keeps up keeps the producer in the channel's first
+ * cairn__chan_hot_bytes (a quarter of CAP here): the head's offset never
+ * passes it by more than one fragment, and every message arrives intact. */
+Test(shm_channel, a_producer_whose_consumer_keeps_up_stays_in_the_hot_part) {
+  cairn_shm_channel *c = make();
+  const uint64_t hot = cairn__chan_hot_bytes(CAP);
+  cr_assert_eq(hot, CAP / 4);
+  cr_assert_eq(cairn__chan_hot_bytes(64ull << 20), CAIRN_CHAN_HOT_MAX);
+  cairn_buf b = {0};
+  static uint8_t msg[300], ref[300];
+  uint64_t top = 0;
+  for (unsigned i = 0; i < 1000; i++) {
+    size_t n = 1 + (i * 53) % sizeof msg;
+    fill(msg, n, i);
+    cr_assert_eq(cairn__chan_send(c, msg, n), CAIRN_OK);
+    uint64_t end = atomic_load(&c->head) & (CAP - 1);
+    top = end > top ? end : top;
+    cr_assert_leq(end ? end : CAP, hot + 8 + 304, "message %u ends at offset %llu", i,
+                  (unsigned long long)end);
+    cr_assert(recv_msg(c, &b));
+    fill(ref, n, i);
+    cr_assert_eq(b.len, n);
+    cr_assert_eq(memcmp(b.data, ref, n), 0, "message %u", i);
+    cairn__buf_reset(&b);
+  }
+  cr_assert_gt(top, hot, "never reached the end of the hot part");
+  cairn__buf_free(&b);
+  free(c);
+}
+
+/* The early wrap waits for nothing: with the consumer behind, the producer
+ * goes on past the hot part; once the consumer has read far enough for the
+ * next fragment to fit at offset 0, it goes there, and the consumer still
+ * gets every message in order. */
+Test(shm_channel, the_early_wrap_happens_only_when_offset_0_is_free) {
+  cairn_shm_channel *c = make();
+  static uint8_t msg[1000], ref[1000];
+  for (unsigned i = 0; i < 3; i++) {
+    fill(msg, sizeof msg, i);
+    cr_assert_eq(cairn__chan_send(c, msg, sizeof msg), CAIRN_OK);
+  }
+  cr_assert_eq(atomic_load(&c->head), 3 * 1008, "wrapped although nothing was read");
+  cairn_buf b = {0};
+  cr_assert(recv_msg(c, &b)); /* tail 1008: [0, 1008) is free, the fragment fits */
+  cairn__buf_reset(&b);
+  fill(msg, sizeof msg, 3);
+  cr_assert_eq(cairn__chan_send(c, msg, sizeof msg), CAIRN_OK);
+  cr_assert_eq(atomic_load(&c->head), CAP + 1008, "did not wrap early to offset 0");
+  for (unsigned k = 1; k < 4; k++) {
+    cr_assert(recv_msg(c, &b));
+    fill(ref, sizeof ref, k);
+    cr_assert_eq(b.len, sizeof ref);
+    cr_assert_eq(memcmp(b.data, ref, sizeof ref), 0, "message %u", k);
+    cairn__buf_reset(&b);
+  }
+  cr_assert_eq(atomic_load(&c->tail), atomic_load(&c->head));
+  cairn__buf_free(&b);
   free(c);
 }
 

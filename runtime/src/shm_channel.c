@@ -102,6 +102,10 @@ static void wake_producer(cairn_shm_channel *c, uint64_t t) {
   wake_waiter(&c->space_wait, &c->space_seq);
 }
 
+uint64_t cairn__chan_hot_bytes(uint64_t capacity) {
+  return capacity / 4 < CAIRN_CHAN_HOT_MAX ? capacity / 4 : CAIRN_CHAN_HOT_MAX;
+}
+
 /* Sends one fragment of at most capacity / 4 bytes. */
 static void send_fragment(cairn_shm_channel *c, const uint8_t *frag, size_t len, int more) {
   const uint64_t cap = c->capacity;
@@ -109,6 +113,17 @@ static void send_fragment(cairn_shm_channel *c, const uint8_t *frag, size_t len,
   uint64_t h = atomic_load_explicit(&c->head, memory_order_relaxed);
   uint64_t off = h & (cap - 1);
   uint64_t wrap = (cap - off < need) ? cap - off : 0; /* bytes skipped to wrap */
+  if (!wrap && off >= cairn__chan_hot_bytes(cap)) {
+    /* Past the hot part: start again at offset 0 if the consumer has read
+     * far enough that the fragment fits there without waiting (the usual
+     * case: an aggregator that keeps up). The bytes in use then stay in
+     * the first pages, which are mapped and warm in the caches, instead of
+     * moving through the whole buffer: each of its pages would take a
+     * page fault in both processes on the first lap. */
+    uint64_t t = atomic_load_explicit(&c->tail, memory_order_acquire);
+    if (h + (cap - off) + need - t <= cap)
+      wrap = cap - off;
+  }
   wait_for_space(c, h, wrap + need);
   if (wrap) {
     uint32_t mark = WRAP_MARK;

@@ -10,7 +10,11 @@
  * fragment is a u32 word (bits 0-30 length, bit 31 "more fragments follow")
  * and a u32 pad, then its bytes, padded to 8 bytes. When a fragment does not
  * fit before the end of the buffer, the producer writes a wrap marker (word
- * UINT32_MAX) and starts again at offset 0. The consumer reassembles.
+ * UINT32_MAX) and starts again at offset 0; it also wraps early, once past
+ * the first cairn__chan_hot_bytes(capacity) bytes, when the consumer has
+ * read far enough for the fragment to fit at offset 0 without waiting, so
+ * that a channel whose consumer keeps up uses (and maps) only its first
+ * pages. The consumer reassembles.
  */
 #ifndef CAIRN_SHM_CHANNEL_H
 #define CAIRN_SHM_CHANNEL_H
@@ -44,6 +48,11 @@ typedef struct {
 
 /* Bytes a channel of `capacity` data bytes occupies (a cache-line multiple). */
 size_t cairn__chan_footprint(uint64_t capacity);
+
+/* The part of a channel that a producer whose consumer keeps up writes to:
+ * a quarter of the buffer, at most CAIRN_CHAN_HOT_MAX (1 MiB). */
+#define CAIRN_CHAN_HOT_MAX ((uint64_t)1 << 20)
+uint64_t cairn__chan_hot_bytes(uint64_t capacity);
 
 /* Initialises a channel in zeroed memory. capacity: power of two >= 4096. */
 void cairn__chan_init(cairn_shm_channel *c, uint64_t capacity, uint32_t rank);
