@@ -1044,8 +1044,13 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
       free(tv);
       free(tc);
     }
-    if (n)
-      memcpy(m->step, wm->steps, n * sizeof *m->step);
+    if (n) {
+      /* the builder's steps are the view's: take the array (its memory is
+       * mapped and warm; a copy would write n * 8 bytes of fresh pages) */
+      cairn__huge_free(m->step);
+      m->step = wm->steps;
+      wm->steps = NULL;
+    }
     m->values = cells ? cairn__huge_realloc(wm->val, cells * sizeof *m->values) : NULL;
     m->samples = cells ? cairn__huge_realloc(wm->cnt, cells * sizeof *m->samples) : NULL;
     if (!cells) {

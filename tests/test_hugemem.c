@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #ifndef MADV_POPULATE_WRITE
@@ -240,4 +241,107 @@ Test(hugemem, prefault_maps_the_whole_pages_inside_the_range_and_keeps_contents)
   cr_assert_eq(base[10], 0x5a);
   cairn__mem_prefault(NULL, 1 << 20); /* no-op */
   munmap(base, pages * page);
+}
+
+static size_t singles(size_t *bytes) {
+  size_t n;
+  cairn__huge_single_stats(&n, bytes);
+  return n;
+}
+
+static long minor_faults(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
+}
+
+/* The pool off (the default): malloc and calloc go to libc; a block that
+ * realloc grows to CAIRN_HUGEMEM_MAP_MIN or more moves into a mapping of
+ * its own (a page multiple) and grows there: contents kept, and the pages
+ * already written are not faulted in again (a copy into fresh memory would
+ * fault every page of the new block), within its reservation and past it. */
+Test(hugemem, with_the_pool_off_growing_blocks_get_mappings_that_grow_without_a_copy) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE), bytes;
+  unsigned char *small = cairn__huge_malloc(CAIRN_HUGEMEM_MAP_MIN - 1);
+  unsigned char *big = cairn__huge_malloc(4u << 20);
+  unsigned char *z = cairn__huge_calloc(1, 4u << 20);
+  cr_assert_eq(singles(NULL), 0, "malloc and calloc: libc");
+  cairn__huge_free(big);
+  cairn__huge_free(z);
+  fill(small, CAIRN_HUGEMEM_MAP_MIN - 1, 3);
+  unsigned char *a = cairn__huge_realloc(small, CAIRN_HUGEMEM_MAP_MIN + 1);
+  cr_assert_not_null(a);
+  cr_assert(same(a, CAIRN_HUGEMEM_MAP_MIN - 1, 3), "contents kept moving into a mapping");
+  if (!POOLED) { /* AddressSanitizer: everything from malloc */
+    cr_assert_eq(singles(NULL), 0);
+    cairn__huge_free(a);
+    return;
+  }
+  cr_assert_eq(singles(&bytes), 1);
+  size_t n = (CAIRN_HUGEMEM_MAP_MIN + 1 + page - 1) & ~(page - 1);
+  cr_assert_eq(bytes, n, "a page multiple");
+  cr_assert_eq(cairn__huge_usable(a), n);
+  cr_assert_eq((uintptr_t)a % page, 0);
+  /* grow it to its reservation (1 MiB: CAIRN_HUGEMEM_RESERVE_MIN), write all
+   * of it, then past the reservation (mremap) and on by a quarter at a time */
+  cr_assert_eq(CAIRN_HUGEMEM_RESERVE_MIN, 1u << 20);
+  a = cairn__huge_realloc(a, 1u << 20);
+  cr_assert_not_null(a);
+  cr_assert(same(a, CAIRN_HUGEMEM_MAP_MIN - 1, 3));
+  fill(a, 1u << 20, 7);
+  long f0 = minor_faults();
+  n = 1u << 20;
+  for (int k = 0; k < 8; k++) {
+    n = k ? n + n / 4 : 2u << 20;
+    a = cairn__huge_realloc(a, n);
+    cr_assert_not_null(a);
+  }
+  long faults = minor_faults() - f0;
+  cr_assert_lt(faults, 64, "%ld page faults growing a written 1 MiB block (a copy: >= 256)",
+               faults);
+  cr_assert(same(a, 1u << 20, 7), "contents kept across the remaps");
+  n = (n + page - 1) & ~(page - 1);
+  cr_assert_eq(cairn__huge_usable(a), n, "the page multiple of the last size");
+  cr_assert_eq(singles(&bytes), 1);
+  cr_assert_eq(bytes, n);
+  /* shrinking keeps the block */
+  cr_assert_eq(cairn__huge_realloc(a, 1u << 20), a);
+  cairn__huge_free(a);
+  cr_assert_eq(singles(&bytes), 0);
+  cr_assert_eq(bytes, 0);
+}
+
+/* Many blocks: the table by address grows, finds every block after others
+ * were freed in between (deletion moves entries back), and ends empty. */
+Test(hugemem, many_own_mappings_are_found_after_others_are_freed) {
+  if (!POOLED)
+    cr_skip_test("AddressSanitizer: blocks come from malloc");
+  enum { N = 1500 };
+  static unsigned char *b[N];
+  for (unsigned i = 0; i < N; i++) {
+    b[i] = cairn__huge_realloc(cairn__huge_malloc(64), CAIRN_HUGEMEM_MAP_MIN);
+    cr_assert_not_null(b[i]);
+    fill(b[i], 64, i);
+  }
+  cr_assert_eq(singles(NULL), N);
+  for (unsigned i = 0; i < N; i += 3)
+    cairn__huge_free(b[i]);
+  cr_assert_eq(singles(NULL), N - N / 3);
+  for (unsigned i = 0; i < N; i++) {
+    if (i % 3 == 0)
+      continue;
+    cr_assert_eq(cairn__huge_usable(b[i]), CAIRN_HUGEMEM_MAP_MIN, "block %u", i);
+    b[i] = cairn__huge_realloc(b[i], 2 * CAIRN_HUGEMEM_MAP_MIN);
+    cr_assert(same(b[i], 64, i), "block %u", i);
+  }
+  size_t bytes;
+  cr_assert_eq(singles(&bytes), N - N / 3);
+  cr_assert_eq(bytes, (size_t)(N - N / 3) * 2 * CAIRN_HUGEMEM_MAP_MIN);
+  for (unsigned i = 0; i < N; i++)
+    if (i % 3)
+      cairn__huge_free(b[i]);
+  cr_assert_eq(singles(NULL), 0);
+  /* a pointer that is not a block of ours still goes to free() */
+  void *p = malloc(100);
+  cairn__huge_free(p);
 }
