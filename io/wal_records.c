@@ -207,20 +207,6 @@ static void put_shuffled64(cairn_buf *b, size_t n, const uint64_t *v) {
   b->len += n * 8;
 }
 
-/* Values [i0, i0 + k) of a byte-shuffled column of n values into out: one
- * sequential pass per byte plane (reading a value's 8 bytes from 8 planes
- * at once would keep 8 streams n bytes apart in flight per value). */
-static void unshuffle64(const uint8_t *src, size_t n, size_t i0, size_t k, uint64_t *out) {
-  const uint8_t *plane = src + i0;
-  for (size_t j = 0; j < k; j++)
-    out[j] = plane[j];
-  for (int b = 1; b < 8; b++) {
-    plane = src + (size_t)b * n + i0;
-    for (size_t j = 0; j < k; j++)
-      out[j] |= (uint64_t)plane[j] << (8 * b);
-  }
-}
-
 static uint64_t get_shuffled64(const uint8_t *src, size_t n, size_t i) {
   uint64_t x = 0;
   for (int k = 0; k < 8; k++)
@@ -464,9 +450,6 @@ static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
   return -1;
 }
 
-/* Sums unshuffled at a time while decoding METRICS (2 KiB of stack). */
-#define DEC_CHUNK 256u
-
 static int dec_metrics(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
   NEED(c, 4);
   uint32_t kbytes = ld32(c->p);
@@ -486,22 +469,12 @@ static int dec_metrics(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
   c->p += (size_t)m * 16;
   int64_t step = 0, id = 0;
   uint32_t j = 0;
-  uint64_t sumv[DEC_CHUNK];
   for (uint32_t i = 0; i < n; i++) {
-    if (i % DEC_CHUNK == 0)
-      unshuffle64(sums, n, i, n - i < DEC_CHUNK ? n - i : DEC_CHUNK, sumv);
     cairn_metric_agg a;
     uint64_t ds, di, cm1;
-    if (kend - keys >= 3 && !((keys[0] | keys[1] | keys[2]) & 0x80)) {
-      /* the usual entry: three one-byte varints */
-      ds = keys[0];
-      di = keys[1];
-      cm1 = keys[2];
-      keys += 3;
-    } else if (get_varint(&keys, kend, &ds) || get_varint(&keys, kend, &di) ||
-               get_varint(&keys, kend, &cm1)) {
+    if (get_varint(&keys, kend, &ds) || get_varint(&keys, kend, &di) ||
+        get_varint(&keys, kend, &cm1))
       return fail(c, "metric key column ends early or holds a malformed varint");
-    }
     step = (int64_t)((uint64_t)step + (uint64_t)unzigzag(ds));
     id = (int64_t)((uint64_t)id + (uint64_t)unzigzag(di));
     if (id < 0 || id > (int64_t)UINT32_MAX || cm1 >= UINT32_MAX)
@@ -509,7 +482,7 @@ static int dec_metrics(cursor *c, uint32_t n, const cairn_rec_visitor *v) {
     a.step = step;
     a.id = (uint32_t)id;
     a.count = (uint32_t)cm1 + 1;
-    a.sum = u2f(sumv[i % DEC_CHUNK]);
+    a.sum = u2f(get_shuffled64(sums, n, i));
     if (a.count > 1) {
       if (j >= m)
         return fail(c, "min/max column shorter than the entries that need it");
