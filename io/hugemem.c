@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -71,7 +72,7 @@ typedef struct {
 } single;
 static single *singles;
 static size_t nsingles, capsingles;
-static size_t single_bytes;
+static size_t single_bytes, single_reserved;
 static _Atomic int any_single;
 
 /* fork() while another thread holds mu (an aggregator growing its view)
@@ -196,6 +197,7 @@ static int single_add(single e) {
   singles[j] = e;
   nsingles++;
   single_bytes += e.len;
+  single_reserved += e.reserve;
   atomic_store_explicit(&any_single, 1, memory_order_relaxed);
   return 0;
 }
@@ -203,6 +205,7 @@ static int single_add(single e) {
 /* Under mu: empties slot i, moving back the entries of its probe run. */
 static void single_remove(size_t i) {
   single_bytes -= singles[i].len;
+  single_reserved -= singles[i].reserve;
   nsingles--;
   size_t mask = capsingles - 1;
   for (size_t j = (i + 1) & mask; singles[j].p; j = (j + 1) & mask) {
@@ -234,9 +237,37 @@ static size_t single_len(size_t bytes) {
  * CAIRN_HUGEMEM_RESERVE_FACTOR times in place. Only the pages written (or
  * prefaulted) take memory. */
 static size_t single_reserve(size_t len) {
+  if (cairn__huge_strict_commit())
+    return len;
   size_t r = len <= SIZE_MAX / CAIRN_HUGEMEM_RESERVE_FACTOR ? len * CAIRN_HUGEMEM_RESERVE_FACTOR
                                                             : len;
   return r < CAIRN_HUGEMEM_RESERVE_MIN ? CAIRN_HUGEMEM_RESERVE_MIN : r;
+}
+
+/* -1: not read yet; else 1 if the kernel accounts every writable private
+ * mapping in full (vm.overcommit_memory = 2, where MAP_NORESERVE is
+ * ignored): a reservation would then take commit charge from the
+ * application, so blocks map only what they hold and grow by mremap. */
+static _Atomic int strict_commit = -1;
+
+int cairn__huge_strict_commit(void) {
+  int v = atomic_load_explicit(&strict_commit, memory_order_relaxed);
+  if (v >= 0)
+    return v;
+  v = 0;
+  FILE *f = fopen("/proc/sys/vm/overcommit_memory", "re");
+  if (f) {
+    int mode;
+    if (fscanf(f, "%d", &mode) == 1 && mode == 2)
+      v = 1;
+    fclose(f);
+  }
+  atomic_store_explicit(&strict_commit, v, memory_order_relaxed);
+  return v;
+}
+
+void cairn__huge_set_strict_commit(int strict) {
+  atomic_store_explicit(&strict_commit, strict != 0, memory_order_relaxed);
 }
 
 static void *map_reserve(size_t reserve) {
@@ -536,12 +567,14 @@ size_t cairn__huge_usable(const void *p) {
   return n ? n : malloc_usable_size((void *)p);
 }
 
-void cairn__huge_single_stats(size_t *blocks, size_t *bytes) {
+void cairn__huge_single_stats(size_t *blocks, size_t *bytes, size_t *reserved) {
   pthread_mutex_lock(&mu);
   if (blocks)
     *blocks = nsingles;
   if (bytes)
     *bytes = single_bytes;
+  if (reserved)
+    *reserved = single_reserved;
   pthread_mutex_unlock(&mu);
 }
 

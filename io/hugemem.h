@@ -84,8 +84,17 @@ void cairn__huge_free(void *p);
  * malloc pointer); 0 for NULL. What a memory bound should count. */
 size_t cairn__huge_usable(const void *p);
 
-/* The blocks of their own mapping that are live, and their bytes. */
-void cairn__huge_single_stats(size_t *blocks, size_t *bytes);
+/* 1 if the kernel charges every writable private mapping in full
+ * (/proc/sys/vm/overcommit_memory is 2, where MAP_NORESERVE is ignored):
+ * blocks of their own mapping then reserve no room to grow, so that they
+ * take no commit charge from the application beyond what they hold, and
+ * grow by mremap. Read once; tests set it. */
+int cairn__huge_strict_commit(void);
+void cairn__huge_set_strict_commit(int strict);
+
+/* The blocks of their own mapping that are live, the bytes they hold, and
+ * the address space they have mapped (each pointer may be NULL). */
+void cairn__huge_single_stats(size_t *blocks, size_t *bytes, size_t *reserved);
 
 /* Maps the pages of [p, p + bytes) that are not mapped yet, writable, in
  * one call (madvise MADV_POPULATE_WRITE, Linux 5.14) instead of one page

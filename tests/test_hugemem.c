@@ -245,7 +245,7 @@ Test(hugemem, prefault_maps_the_whole_pages_inside_the_range_and_keeps_contents)
 
 static size_t singles(size_t *bytes) {
   size_t n;
-  cairn__huge_single_stats(&n, bytes);
+  cairn__huge_single_stats(&n, bytes, NULL);
   return n;
 }
 
@@ -344,4 +344,35 @@ Test(hugemem, many_own_mappings_are_found_after_others_are_freed) {
   /* a pointer that is not a block of ours still goes to free() */
   void *p = malloc(100);
   cairn__huge_free(p);
+}
+
+/* vm.overcommit_memory = 2 ignores MAP_NORESERVE: a block then maps only
+ * what it holds (no reservation taking the application's commit charge)
+ * and grows by mremap, still without a copy. */
+Test(hugemem, under_strict_overcommit_a_block_reserves_nothing_extra) {
+  if (!POOLED)
+    cr_skip_test("AddressSanitizer: blocks come from malloc");
+  size_t page = (size_t)sysconf(_SC_PAGESIZE), reserved, bytes;
+  unsigned char *a = cairn__huge_realloc(cairn__huge_malloc(64), CAIRN_HUGEMEM_MAP_MIN);
+  cairn__huge_single_stats(NULL, &bytes, &reserved);
+  cr_assert_eq(bytes, CAIRN_HUGEMEM_MAP_MIN);
+  cr_assert_eq(reserved, CAIRN_HUGEMEM_RESERVE_MIN, "room to grow in place by default");
+  cairn__huge_free(a);
+  cairn__huge_set_strict_commit(1);
+  a = cairn__huge_realloc(cairn__huge_malloc(64), CAIRN_HUGEMEM_MAP_MIN);
+  cairn__huge_single_stats(NULL, &bytes, &reserved);
+  cr_assert_eq(reserved, bytes, "strict: exactly what it holds");
+  a = cairn__huge_realloc(a, 1u << 20);
+  fill(a, 1u << 20, 9);
+  long f0 = minor_faults();
+  a = cairn__huge_realloc(a, 4u << 20);
+  long faults = minor_faults() - f0;
+  cr_assert_lt(faults, 64, "%ld faults: grown by mremap, not copied (a copy: >= 256)", faults);
+  cr_assert(same(a, 1u << 20, 9));
+  cairn__huge_single_stats(NULL, &bytes, &reserved);
+  cr_assert_eq(bytes, 4u << 20);
+  cr_assert_eq(reserved, bytes);
+  cr_assert_eq(bytes % page, 0);
+  cairn__huge_free(a);
+  cairn__huge_set_strict_commit(0);
 }
