@@ -21,7 +21,9 @@
  * and prints ns of wall time and of thread CPU time per record and the
  * minor page faults per 1,000 records (the medians over the rounds), the
  * ratios to decode, then the time to finish the kept view (the first part
- * of an aggregator's MPI_Finalize), and the CPU time per record of decoding
+ * of an aggregator's MPI_Finalize) and to free it with a sibling thread
+ * running (as the rank's application thread would be), and the CPU time
+ * per record of decoding
  * one block repeatedly, warm in the caches (as a live aggregator often
  * finds a block its rank has just sent). Every round of every mode runs in its
  * own child process, forked once the blocks are encoded, so that no round
@@ -37,6 +39,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,8 +226,19 @@ static sample run_mode(int mode, const block *bl, size_t nb, uint64_t nrec, cons
  * round moved) would otherwise change the page faults of the next. got[]:
  * wall ns, CPU ns and faults per 1,000 records, and for the view mode the
  * seconds to finish it. */
+/* A thread of the process that keeps running while the view is freed, as
+ * the aggregator rank's application thread does: unmapping memory then
+ * interrupts its CPU to flush its TLB, which a lone thread would not see. */
+static _Atomic int spin_stop;
+static void *spin(void *arg) {
+  (void)arg;
+  while (!atomic_load_explicit(&spin_stop, memory_order_relaxed))
+    ;
+  return NULL;
+}
+
 static void measure(int mode, const block *bl, size_t nb, uint64_t nrec, const char *dir,
-                    double got[4]) {
+                    double got[5]) {
   int fd[2];
   if (pipe(fd) != 0)
     die("pipe", strerror(errno));
@@ -235,23 +250,32 @@ static void measure(int mode, const block *bl, size_t nb, uint64_t nrec, const c
     close(fd[0]);
     cairn_view_builder *vb = NULL;
     sample s = run_mode(mode, bl, nb, nrec, dir, &vb);
-    double out[4] = {s.wall_ns, s.cpu_ns, s.faults, 0};
+    double out[5] = {s.wall_ns, s.cpu_ns, s.faults, 0, 0};
     if (vb) {
       cairn_run_view view;
       uint64_t t0 = now_ns(CLOCK_MONOTONIC);
       if (cairn__view_builder_finish(vb, &view) != CAIRN_OK)
         die("finishing the view", "failed");
       out[3] = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+      pthread_t th;
+      int spun = pthread_create(&th, NULL, spin, NULL) == 0;
+      struct timespec settle = {0, 2000000};
+      nanosleep(&settle, NULL);
+      t0 = now_ns(CLOCK_MONOTONIC);
       cairn__view_free(&view);
+      out[4] = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+      atomic_store(&spin_stop, 1);
+      if (spun)
+        pthread_join(th, NULL);
     }
     _exit(write(fd[1], out, sizeof out) == (ssize_t)sizeof out ? 0 : 1);
   }
   close(fd[1]);
-  ssize_t n = read(fd[0], got, 4 * sizeof *got);
+  ssize_t n = read(fd[0], got, 5 * sizeof *got);
   close(fd[0]);
   int status;
   waitpid(pid, &status, 0);
-  if (n != (ssize_t)(4 * sizeof *got) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+  if (n != (ssize_t)(5 * sizeof *got) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
     die("a measuring child process", "failed (see above)");
 }
 
@@ -321,18 +345,21 @@ int main(int argc, char **argv) {
   double (*cpu)[NMODES] = calloc((size_t)rounds, sizeof *cpu);
   double (*flt)[NMODES] = calloc((size_t)rounds, sizeof *flt);
   double *finish = calloc((size_t)rounds, sizeof *finish);
-  if (!wall || !cpu || !flt || !finish)
+  double *freeing = calloc((size_t)rounds, sizeof *freeing);
+  if (!wall || !cpu || !flt || !finish || !freeing)
     die("results", "out of memory");
   for (int r = 0; r < rounds; r++) {
     for (int j = 0; j < NMODES; j++) {
       int m = r % 2 ? NMODES - 1 - j : j; /* odd rounds in reverse order */
-      double got[4];
+      double got[5];
       measure(m, bl, nb, nrec, dir, got);
       wall[r][m] = got[0];
       cpu[r][m] = got[1];
       flt[r][m] = got[2];
-      if (m == MODE_VIEW)
+      if (m == MODE_VIEW) {
         finish[r] = got[3];
+        freeing[r] = got[4];
+      }
     }
   }
   double med[3][NMODES];
@@ -354,6 +381,8 @@ int main(int argc, char **argv) {
          med[1][MODE_AGG] - med[1][MODE_LOG], med[1][MODE_AGG]);
   printf("  finishing the kept view (%" PRIu64 " per-rank samples): %.3f s (median)\n", nrec,
          median(finish, rounds));
+  printf("  freeing the finished view, a sibling thread running: %.3f s (median)\n",
+         median(freeing, rounds));
   /* The modes above read every block once, from memory far larger than
    * the caches (as a view built over a long run does); a live aggregator
    * reads a block its rank's writer has just put in shared memory, often
@@ -387,6 +416,7 @@ int main(int argc, char **argv) {
   free(cpu);
   free(flt);
   free(finish);
+  free(freeing);
   rmdir(dir);
   return 0;
 }

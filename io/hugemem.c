@@ -1,5 +1,4 @@
-/* hugemem.c — the run view's large arrays: own mappings grown by mremap, or
- * huge-page-advised regions.
+/* hugemem.c — the run view's large arrays in huge-page-advised regions.
  * See hugemem.h. */
 #include "hugemem.h"
 
@@ -8,7 +7,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -60,20 +58,6 @@ static _Atomic int any_region;
 static unsigned char *cur, *end; /* the bump range of the newest region   */
 static void *freelist[NCLASS];   /* freed blocks, linked through their data */
 static size_t live_blocks, live_bytes, mapped_bytes;
-
-/* Blocks of their own mapping (the pool off, CAIRN_HUGEMEM_MAP_MIN or
- * more): an open-addressing table by address (linear probing, deletion by
- * backward shift), under mu. any_single says whether it holds any, so that
- * while it is empty free, realloc and usable go to libc without mu. */
-typedef struct {
-  void *p;
-  size_t len;     /* bytes handed out, a page multiple                      */
-  size_t reserve; /* bytes of address space mapped (MAP_NORESERVE), >= len */
-} single;
-static single *singles;
-static size_t nsingles, capsingles;
-static size_t single_bytes, single_reserved;
-static _Atomic int any_single;
 
 /* fork() while another thread holds mu (an aggregator growing its view)
  * would leave the child's copy locked forever: hold it across fork, as
@@ -153,219 +137,6 @@ static void release_all(void) {
   mapped_bytes = 0;
 }
 
-static size_t page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
-
-static size_t single_slot(const void *p, size_t cap) {
-  uint64_t x = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull;
-  return (size_t)(x >> 32) & (cap - 1);
-}
-
-/* Under mu: the slot holding p, or -1. */
-static long single_find(const void *p) {
-  if (!capsingles)
-    return -1;
-  for (size_t i = single_slot(p, capsingles);; i = (i + 1) & (capsingles - 1)) {
-    if (singles[i].p == p)
-      return (long)i;
-    if (!singles[i].p)
-      return -1;
-  }
-}
-
-/* Under mu. -1 if the table cannot grow. */
-static int single_add(single e) {
-  if ((nsingles + 1) * 2 > capsingles) {
-    size_t nc = capsingles ? capsingles * 2 : 64;
-    single *t = calloc(nc, sizeof *t);
-    if (!t)
-      return -1;
-    for (size_t i = 0; i < capsingles; i++) {
-      if (!singles[i].p)
-        continue;
-      size_t j = single_slot(singles[i].p, nc);
-      while (t[j].p)
-        j = (j + 1) & (nc - 1);
-      t[j] = singles[i];
-    }
-    free(singles);
-    singles = t;
-    capsingles = nc;
-  }
-  size_t j = single_slot(e.p, capsingles);
-  while (singles[j].p)
-    j = (j + 1) & (capsingles - 1);
-  singles[j] = e;
-  nsingles++;
-  single_bytes += e.len;
-  single_reserved += e.reserve;
-  atomic_store_explicit(&any_single, 1, memory_order_relaxed);
-  return 0;
-}
-
-/* Under mu: empties slot i, moving back the entries of its probe run. */
-static void single_remove(size_t i) {
-  single_bytes -= singles[i].len;
-  single_reserved -= singles[i].reserve;
-  nsingles--;
-  size_t mask = capsingles - 1;
-  for (size_t j = (i + 1) & mask; singles[j].p; j = (j + 1) & mask) {
-    size_t home = single_slot(singles[j].p, capsingles);
-    /* j's entry may move to i if its home is not in (i, j] (cyclically) */
-    if (((j - home) & mask) >= ((j - i) & mask)) {
-      singles[i] = singles[j];
-      i = j;
-    }
-  }
-  singles[i] = (single){NULL, 0, 0};
-  if (nsingles == 0) {
-    free(singles);
-    singles = NULL;
-    capsingles = 0;
-    atomic_store_explicit(&any_single, 0, memory_order_relaxed);
-  }
-}
-
-/* Bytes handed out for a block of `bytes` (a page multiple), or 0 on
- * overflow. */
-static size_t single_len(size_t bytes) {
-  size_t page = page_size();
-  size_t len = (bytes + page - 1) & ~(page - 1);
-  return len >= bytes ? len : 0;
-}
-
-/* Address space to map for a block of len bytes: room for it to grow
- * CAIRN_HUGEMEM_RESERVE_FACTOR times in place. Only the pages written (or
- * prefaulted) take memory. */
-static size_t single_reserve(size_t len) {
-  if (cairn__huge_strict_commit())
-    return len;
-  size_t r = len <= SIZE_MAX / CAIRN_HUGEMEM_RESERVE_FACTOR ? len * CAIRN_HUGEMEM_RESERVE_FACTOR
-                                                            : len;
-  return r < CAIRN_HUGEMEM_RESERVE_MIN ? CAIRN_HUGEMEM_RESERVE_MIN : r;
-}
-
-/* -1: not read yet; else 1 if the kernel accounts every writable private
- * mapping in full (vm.overcommit_memory = 2, where MAP_NORESERVE is
- * ignored): a reservation would then take commit charge from the
- * application, so blocks map only what they hold and grow by mremap. */
-static _Atomic int strict_commit = -1;
-
-int cairn__huge_strict_commit(void) {
-  int v = atomic_load_explicit(&strict_commit, memory_order_relaxed);
-  if (v >= 0)
-    return v;
-  v = 0;
-  FILE *f = fopen("/proc/sys/vm/overcommit_memory", "re");
-  if (f) {
-    int mode;
-    if (fscanf(f, "%d", &mode) == 1 && mode == 2)
-      v = 1;
-    fclose(f);
-  }
-  atomic_store_explicit(&strict_commit, v, memory_order_relaxed);
-  return v;
-}
-
-void cairn__huge_set_strict_commit(int strict) {
-  atomic_store_explicit(&strict_commit, strict != 0, memory_order_relaxed);
-}
-
-static void *map_reserve(size_t reserve) {
-  void *p = mmap(NULL, reserve, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  return p == MAP_FAILED ? NULL : p;
-}
-
-/* A block of its own mapping (zero-filled), or NULL. */
-static void *single_alloc(size_t bytes) {
-  size_t len = single_len(bytes);
-  if (!len)
-    return NULL;
-  size_t reserve = single_reserve(len);
-  void *p = map_reserve(reserve);
-  if (!p && reserve > len)
-    p = map_reserve(reserve = len); /* strict overcommit: no room to grow */
-  if (!p)
-    return NULL; /* ENOMEM, or the process is at vm.max_map_count */
-  pthread_mutex_lock(&mu);
-  int rc = single_add((single){p, len, reserve});
-  pthread_mutex_unlock(&mu);
-  if (rc != 0) {
-    munmap(p, reserve);
-    return NULL;
-  }
-  return p;
-}
-
-/* The bytes handed out for p if it is a block of its own mapping, else 0. */
-static size_t single_usable(const void *p) {
-  if (!atomic_load_explicit(&any_single, memory_order_relaxed))
-    return 0;
-  pthread_mutex_lock(&mu);
-  long i = single_find(p);
-  size_t len = i < 0 ? 0 : singles[i].len;
-  pthread_mutex_unlock(&mu);
-  return len;
-}
-
-/* Frees p if it is a block of its own mapping: 1, else 0. */
-static int single_free(void *p) {
-  if (!atomic_load_explicit(&any_single, memory_order_relaxed))
-    return 0;
-  pthread_mutex_lock(&mu);
-  long i = single_find(p);
-  size_t reserve = 0;
-  if (i >= 0) {
-    reserve = singles[i].reserve;
-    single_remove((size_t)i);
-  }
-  pthread_mutex_unlock(&mu);
-  if (i < 0)
-    return 0;
-  munmap(p, reserve);
-  return 1;
-}
-
-/* Grows the block p (a block of its own mapping) to hold `bytes`. Within
- * its reservation: no system call, no copy. Past it: mremap to a new
- * reservation, which moves the page table entries, not the contents (the
- * pages already written stay mapped). NULL (p unchanged) if the kernel
- * refuses. */
-static void *single_grow(void *p, size_t bytes) {
-  size_t len = single_len(bytes);
-  if (!len)
-    return NULL;
-  pthread_mutex_lock(&mu);
-  long i = single_find(p);
-  single e = singles[i];
-  if (len <= e.reserve) {
-    single_bytes += len - e.len;
-    singles[i].len = len;
-    pthread_mutex_unlock(&mu);
-    return p;
-  }
-  pthread_mutex_unlock(&mu);
-#ifdef MREMAP_MAYMOVE
-  size_t reserve = single_reserve(len);
-  void *q = mremap(p, e.reserve, reserve, MREMAP_MAYMOVE);
-  if (q == MAP_FAILED && reserve > len)
-    q = mremap(p, e.reserve, reserve = len, MREMAP_MAYMOVE);
-  if (q == MAP_FAILED)
-    return NULL;
-  pthread_mutex_lock(&mu);
-  single_remove((size_t)single_find(p));
-  int rc = single_add((single){q, len, reserve});
-  pthread_mutex_unlock(&mu);
-  if (rc != 0) {
-    munmap(q, reserve);
-    return NULL; /* cannot happen: the table just lost an entry */
-  }
-  return q;
-#else
-  return NULL;
-#endif
-}
-
 /* A block of at least `bytes` data bytes from the pool; *fresh is 1 if
  * its memory was never handed out (zero). NULL if no region could be
  * mapped. */
@@ -422,43 +193,21 @@ static void *pool_alloc(size_t bytes, int *fresh) {
   return h ? (unsigned char *)h + HEADER : NULL;
 }
 
-/* Which kind of block a request of `bytes` gets: from malloc or calloc
- * (growing = 0), or from realloc growing a block (growing = 1). Only a
- * block that grows gets a mapping of its own: arrays allocated once at
- * their final size (a finished view's statistics) do better in malloc's
- * heap, which reuses the memory freed before them instead of mapping
- * fresh pages and unmapping them again. */
-enum { KIND_MALLOC, KIND_POOL, KIND_SINGLE };
-static int kind_for(size_t bytes, int growing) {
-  if (!POOL_ON)
-    return KIND_MALLOC;
-  if (atomic_load_explicit(&enabled, memory_order_relaxed))
-    return bytes >= CAIRN_HUGEMEM_MIN ? KIND_POOL : KIND_MALLOC;
-  return growing && bytes >= CAIRN_HUGEMEM_MAP_MIN ? KIND_SINGLE : KIND_MALLOC;
-}
-
-static void *huge_alloc(size_t bytes, int growing) {
-  int kind = kind_for(bytes, growing);
-  if (kind == KIND_POOL) {
+void *cairn__huge_malloc(size_t bytes) {
+  if (POOL_ON && bytes >= CAIRN_HUGEMEM_MIN && atomic_load_explicit(&enabled, memory_order_relaxed)) {
     int fresh;
     void *p = pool_alloc(bytes, &fresh);
-    if (p)
-      return p;
-  } else if (kind == KIND_SINGLE) {
-    void *p = single_alloc(bytes);
     if (p)
       return p;
   }
   return malloc(bytes);
 }
 
-void *cairn__huge_malloc(size_t bytes) { return huge_alloc(bytes, 0); }
-
 void *cairn__huge_calloc(size_t n, size_t size) {
   if (size && n > SIZE_MAX / size)
     return NULL;
   size_t bytes = n * size;
-  if (kind_for(bytes, 0) == KIND_POOL) {
+  if (POOL_ON && bytes >= CAIRN_HUGEMEM_MIN && atomic_load_explicit(&enabled, memory_order_relaxed)) {
     int fresh;
     void *p = pool_alloc(bytes, &fresh);
     if (p) {
@@ -484,7 +233,7 @@ static size_t pool_usable(const void *p) {
 }
 
 void cairn__huge_free(void *p) {
-  if (!p || single_free(p))
+  if (!p)
     return;
   if (!atomic_load_explicit(&any_region, memory_order_relaxed)) {
     free(p);
@@ -525,19 +274,13 @@ void *cairn__huge_realloc(void *p, size_t bytes) {
     cairn__huge_free(p);
     return NULL;
   }
-  size_t have = single_usable(p);
+  size_t have = pool_usable(p);
   if (have) {
     if (bytes <= have)
       return p;
-    void *q = single_grow(p, bytes);
-    if (q)
-      return q;
-    /* the kernel refused to remap: copy, as below */
-  } else if ((have = pool_usable(p)) != 0) {
-    if (bytes <= have)
-      return p;
   } else {
-    if (kind_for(bytes, 1) == KIND_MALLOC)
+    if (!POOL_ON || bytes < CAIRN_HUGEMEM_MIN ||
+        !atomic_load_explicit(&enabled, memory_order_relaxed))
       return realloc(p, bytes);
     have = malloc_usable_size(p);
   }
@@ -545,10 +288,9 @@ void *cairn__huge_realloc(void *p, size_t bytes) {
    * a quarter at a time, one class up): take twice the old size, so the
    * data is copied about once in all, not at every step. */
   size_t want = bytes;
-  if (kind_for(bytes, 1) == KIND_POOL && have >= CAIRN_HUGEMEM_MIN && want < 2 * have &&
-      2 * have > have)
+  if (have >= CAIRN_HUGEMEM_MIN && want < 2 * have && 2 * have > have)
     want = 2 * have;
-  void *q = huge_alloc(want, 1);
+  void *q = cairn__huge_malloc(want);
   if (!q)
     return NULL; /* p is left as it was, as realloc does */
   memcpy(q, p, have < bytes ? have : bytes);
@@ -561,21 +303,8 @@ void cairn__huge_enable(int on) { atomic_store_explicit(&enabled, on != 0, memor
 size_t cairn__huge_usable(const void *p) {
   if (!p)
     return 0;
-  size_t n = single_usable(p);
-  if (!n)
-    n = pool_usable(p);
+  size_t n = pool_usable(p);
   return n ? n : malloc_usable_size((void *)p);
-}
-
-void cairn__huge_single_stats(size_t *blocks, size_t *bytes, size_t *reserved) {
-  pthread_mutex_lock(&mu);
-  if (blocks)
-    *blocks = nsingles;
-  if (bytes)
-    *bytes = single_bytes;
-  if (reserved)
-    *reserved = single_reserved;
-  pthread_mutex_unlock(&mu);
 }
 
 void cairn__huge_stats(size_t *mapped, size_t *live) {

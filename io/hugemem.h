@@ -1,27 +1,9 @@
 /*
  * hugemem.h — private to cairn. Memory for the run view's large arrays
- * (per-rank cells, per-step statistics): blocks of their own mapping that
- * grow with mremap, or (mpi.aggregator_huge_pages) blocks carved from
- * regions advised for transparent huge pages.
+ * (per-rank cells, per-step statistics), carved from regions advised for
+ * transparent huge pages.
  *
- * By default (the pool off), a block that realloc grows to
- * CAIRN_HUGEMEM_MAP_MIN or more moves (once) into an anonymous mapping of
- * its own that reserves CAIRN_HUGEMEM_RESERVE_FACTOR times its size of
- * address space (MAP_NORESERVE: only written pages take memory), so later
- * growth is in place with no system call; past the reservation,
- * mremap(MREMAP_MAYMOVE) moves the page table entries, not the contents.
- * The contents are never copied again and the pages already written are
- * never faulted in again. malloc and calloc stay with libc (arrays
- * allocated at their final size reuse the heap's freed memory). Why: the view's arrays grow a quarter at a time as
- * steps arrive, and glibc's realloc of a block in its heap moves it into
- * fresh memory each time — a copy of the whole array and a page fault per
- * 4 KiB of the new block, at every growth; in the 8-rank training bench
- * (8 ranks x 1,000 metrics) that was half of the aggregator's CPU. The
- * blocks are page multiples (a table by address tells them apart from
- * malloc's), so smaller requests stay with malloc; a refused mapping
- * (ENOMEM, vm.max_map_count) or remap falls back to malloc and a copy.
- *
- * The pool: off unless enabled (mpi.aggregator_huge_pages): the pool trades memory
+ * Off unless enabled (mpi.aggregator_huge_pages): the pool trades memory
  * for page faults — a block that grows takes twice its old size and freed
  * blocks stay in the pool — and measured 1.5–2.1x the aggregator rank's
  * peak RSS for 40–55% less aggregator CPU per record in bench_aggregator,
@@ -44,31 +26,20 @@
  * all. Requests below CAIRN_HUGEMEM_MIN go to malloc. When the last live
  * block is freed, every region is unmapped. Thread-safe (one mutex: the
  * calls are per array, not per record). Under AddressSanitizer everything
- * (pool and own mappings) goes to malloc, so the sanitizer keeps watching
- * these arrays.
+ * goes to malloc, so the sanitizer keeps watching these arrays.
  */
 #ifndef CAIRN_HUGEMEM_H
 #define CAIRN_HUGEMEM_H
 
 #include <stddef.h>
 
-/* Turns the pool on or off for later requests (off by default: then a
- * block that grows to CAIRN_HUGEMEM_MAP_MIN or more gets a mapping of its
- * own, everything else goes to libc). Blocks already in the pool stay valid and
+/* Turns the pool on or off for later requests (off by default: then every
+ * call is its libc namesake). Blocks already in the pool stay valid and
  * are freed into it either way. mpi.aggregator_huge_pages sets it. */
 void cairn__huge_enable(int on);
 
-/* Requests smaller than this go to malloc (the pool on). */
+/* Requests smaller than this go to malloc. */
 #define CAIRN_HUGEMEM_MIN ((size_t)16384)
-
-/* The pool off: a block that realloc grows to this size or more gets a
- * mapping of its own. */
-#define CAIRN_HUGEMEM_MAP_MIN ((size_t)16384)
-/* A block of its own mapping reserves this many times its size of address
- * space (at least CAIRN_HUGEMEM_RESERVE_MIN), MAP_NORESERVE: it grows in
- * place, with no system call, until it has grown that much. */
-#define CAIRN_HUGEMEM_RESERVE_FACTOR ((size_t)16)
-#define CAIRN_HUGEMEM_RESERVE_MIN ((size_t)1 << 20)
 
 /* malloc, calloc, realloc and free over the pool. free and realloc accept
  * any pointer from malloc as well (they tell the two apart by address), so
@@ -83,18 +54,6 @@ void cairn__huge_free(void *p);
 /* Bytes p can hold (its block's data bytes, or malloc_usable_size for a
  * malloc pointer); 0 for NULL. What a memory bound should count. */
 size_t cairn__huge_usable(const void *p);
-
-/* 1 if the kernel charges every writable private mapping in full
- * (/proc/sys/vm/overcommit_memory is 2, where MAP_NORESERVE is ignored):
- * blocks of their own mapping then reserve no room to grow, so that they
- * take no commit charge from the application beyond what they hold, and
- * grow by mremap. Read once; tests set it. */
-int cairn__huge_strict_commit(void);
-void cairn__huge_set_strict_commit(int strict);
-
-/* The blocks of their own mapping that are live, the bytes they hold, and
- * the address space they have mapped (each pointer may be NULL). */
-void cairn__huge_single_stats(size_t *blocks, size_t *bytes, size_t *reserved);
 
 /* Maps the pages of [p, p + bytes) that are not mapped yet, writable, in
  * one call (madvise MADV_POPULATE_WRITE, Linux 5.14) instead of one page
