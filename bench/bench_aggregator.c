@@ -23,11 +23,11 @@
  * ratios to decode, then the time to finish the kept view (the first part
  * of an aggregator's MPI_Finalize) and to free it with a sibling thread
  * running (as the rank's application thread would be), and the CPU time
- * per record of decoding
- * one block repeatedly, warm in the caches (as a live aggregator often
- * finds a block its rank has just sent). Every round of every mode runs in its
- * own child process, forked once the blocks are encoded, so that no round
- * inherits memory (or malloc thresholds) from an earlier one.
+ * per record of decoding one block repeatedly, warm in the caches (as a
+ * live aggregator often finds a block its rank has just sent). Every round
+ * of every mode runs in its own child process, forked once the blocks are
+ * encoded, so that no round inherits memory (or malloc thresholds) from an
+ * earlier one.
  *
  *   bench_aggregator [RANKS [METRICS [STEPS [STEPS_PER_BLOCK [ROUNDS]]]]]
  *                    (default 8 1000 1500 5 5: the shape of the 8-rank
@@ -219,13 +219,6 @@ static sample run_mode(int mode, const block *bl, size_t nb, uint64_t nrec, cons
                   (double)(f1 - f0) * 1000.0 / (double)nrec};
 }
 
-/* One round of one mode in a child process, so that every round starts
- * from the same memory state (the blocks, nothing freed yet), as an
- * aggregator's view starts from a process that has not held one: what
- * malloc kept from an earlier round (or which of its thresholds an earlier
- * round moved) would otherwise change the page faults of the next. got[]:
- * wall ns, CPU ns and faults per 1,000 records, and for the view mode the
- * seconds to finish it. */
 /* A thread of the process that keeps running while the view is freed, as
  * the aggregator rank's application thread does: unmapping memory then
  * interrupts its CPU to flush its TLB, which a lone thread would not see. */
@@ -237,6 +230,13 @@ static void *spin(void *arg) {
   return NULL;
 }
 
+/* One round of one mode in a child process, so that every round starts
+ * from the same memory state (the blocks, nothing freed yet), as an
+ * aggregator's view starts from a process that has not held one: what
+ * malloc kept from an earlier round (or which of its thresholds an earlier
+ * round moved) would otherwise change the page faults of the next. got[]:
+ * wall ns, CPU ns and faults per 1,000 records, and for the view mode the
+ * seconds to finish it and to free it. */
 static void measure(int mode, const block *bl, size_t nb, uint64_t nrec, const char *dir,
                     double got[5]) {
   int fd[2];
@@ -392,6 +392,8 @@ int main(int argc, char **argv) {
   for (size_t i = 1; i < nb; i++)
     if (bl[i].records > bl[big].records)
       big = i;
+  if (!nb || !bl[big].records)
+    die("decoding a block", "no block holds a record");
   double warm[7];
   cairn_rec_visitor sv = {.metric = sum_metric};
   char err[512];
