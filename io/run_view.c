@@ -72,10 +72,15 @@ static int grow(void *p, size_t *cap, size_t need, size_t sz) {
 
 void cairn__view_init(cairn_run_view *v) { memset(v, 0, sizeof *v); }
 
-int cairn__view_metric_alloc(cairn_view_metric *m, size_t nsteps, size_t ncols, int detail) {
+/* cairn__view_metric_alloc, taking `steps` (at least nsteps elements, from
+ * cairn__huge_*) as the step array when it is not NULL: the array is
+ * neither allocated nor mapped again. On failure `steps` stays the
+ * caller's. */
+static int metric_alloc(cairn_view_metric *m, size_t nsteps, size_t ncols, int detail,
+                        int64_t *steps) {
   size_t n = nsteps ? nsteps : 1;
   m->nsteps = nsteps;
-  m->step = cairn__huge_malloc(n * sizeof *m->step);
+  m->step = steps ? steps : cairn__huge_malloc(n * sizeof *m->step);
   m->count = cairn__huge_malloc(n * sizeof *m->count);
   m->sum = cairn__huge_malloc(n * sizeof *m->sum);
   m->sumsq = cairn__huge_malloc(n * sizeof *m->sumsq);
@@ -98,12 +103,15 @@ int cairn__view_metric_alloc(cairn_view_metric *m, size_t nsteps, size_t ncols, 
     }
   }
   if (!ok) {
+    if (steps)
+      m->step = NULL;
     cairn__view_metric_free(m);
     return CAIRN_ENOMEM;
   }
   /* Every element is written next (finishing, merging, reading a file):
    * map the pages in one call each rather than a fault per page. */
-  cairn__mem_prefault(m->step, n * sizeof *m->step);
+  if (!steps)
+    cairn__mem_prefault(m->step, n * sizeof *m->step);
   cairn__mem_prefault(m->count, n * sizeof *m->count);
   cairn__mem_prefault(m->sum, n * sizeof *m->sum);
   cairn__mem_prefault(m->sumsq, n * sizeof *m->sumsq);
@@ -116,6 +124,10 @@ int cairn__view_metric_alloc(cairn_view_metric *m, size_t nsteps, size_t ncols, 
     cairn__mem_prefault(m->samples, cells * sizeof *m->samples);
   }
   return CAIRN_OK;
+}
+
+int cairn__view_metric_alloc(cairn_view_metric *m, size_t nsteps, size_t ncols, int detail) {
+  return metric_alloc(m, nsteps, ncols, detail, NULL);
 }
 
 void cairn__view_metric_release(cairn_view_metric *m) {
@@ -1013,13 +1025,18 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
   size_t n = wm->nrows;
   char *name = m->name; /* moved in by finish_prepare; alloc failing frees it */
   size_t name_len = m->name_len;
-  int rc = cairn__view_metric_alloc(m, n, ncols, 0);
+  /* When the view takes the builder's cell arrays (below), it takes its
+   * steps array too: mapped and warm, where a new one would be neither. */
+  int in_place = !wm->unordered && wm->stride == ncols && cols != COLS_OTHER;
+  int rc = metric_alloc(m, n, ncols, 0, in_place && n ? wm->steps : NULL);
   if (rc)
     return rc;
+  if (in_place && n)
+    wm->steps = NULL;
   m->name = name;
   m->name_len = name_len;
   size_t cells = n * ncols;
-  if (!wm->unordered && wm->stride == ncols && cols != COLS_OTHER) {
+  if (in_place) {
     /* Rows already in step order, as wide as the view: the view takes the
      * builder's arrays (no copy); columns in first-seen order are put in
      * rank order row by row, in place. */
@@ -1043,13 +1060,6 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
       }
       free(tv);
       free(tc);
-    }
-    if (n) {
-      /* the builder's steps are the view's: take the array (its memory is
-       * mapped and warm; a copy would write n * 8 bytes of fresh pages) */
-      cairn__huge_free(m->step);
-      m->step = wm->steps;
-      wm->steps = NULL;
     }
     m->values = cells ? cairn__huge_realloc(wm->val, cells * sizeof *m->values) : NULL;
     m->samples = cells ? cairn__huge_realloc(wm->cnt, cells * sizeof *m->samples) : NULL;
