@@ -46,6 +46,7 @@
 #include <string.h>
 #include <errno.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,7 +68,7 @@ typedef struct {
 } block;
 
 typedef struct {
-  double wall_ns, cpu_ns, faults;
+  double wall_ns, cpu_ns, faults, log_bytes; /* log_bytes: per record */
 } sample;
 
 enum { MODE_DECODE, MODE_LOG, MODE_VIEW, MODE_AGG, NMODES };
@@ -171,16 +172,27 @@ static int sum_metric(void *ctx, const cairn_metric_agg *a) {
   return 0;
 }
 
-static void remove_logs(const char *dir) {
+/* Removes the log's files; returns the bytes they held. */
+static uint64_t remove_logs(const char *dir) {
   DIR *d = opendir(dir);
   if (!d)
-    return;
+    return 0;
+  uint64_t bytes = 0;
   struct dirent *e;
-  while ((e = readdir(d)))
-    if (e->d_name[0] != '.')
-      unlinkat(dirfd(d), e->d_name, 0);
+  while ((e = readdir(d))) {
+    struct stat st;
+    if (e->d_name[0] == '.')
+      continue;
+    if (fstatat(dirfd(d), e->d_name, &st, 0) == 0)
+      bytes += (uint64_t)st.st_size;
+    unlinkat(dirfd(d), e->d_name, 0);
+  }
   closedir(d);
+  return bytes;
 }
+
+/* wal.compression_level, from the environment as the aggregator reads it */
+static int wal_level = 1;
 
 /* One round of one mode over every block. The view built (view and
  * aggregator modes) is left in *vb_out for the caller to finish or free. */
@@ -190,8 +202,9 @@ static sample run_mode(int mode, const block *bl, size_t nb, uint64_t nrec, cons
   cairn_wal_writer *w = NULL;
   cairn_view_builder *vb = NULL;
   if (mode == MODE_LOG || mode == MODE_AGG) {
-    /* the aggregator's log as MPI runs open it (defaults of docs/config.md) */
-    cairn_wal_options o = {.dir = dir, .rank = 0, .compression_level = 1, .sync_policy = 1,
+    /* the aggregator's log as MPI runs open it (defaults of docs/config.md,
+     * but the level of CAIRN_WAL_COMPRESSION_LEVEL) */
+    cairn_wal_options o = {.dir = dir, .rank = 0, .compression_level = wal_level, .sync_policy = 1,
                            .sync_interval_ms = 1000, .segment_bytes = 64u << 20};
     if (cairn__wal_open(&w, &o, err, sizeof err) != CAIRN_OK)
       die("opening the log", err);
@@ -213,10 +226,10 @@ static sample run_mode(int mode, const block *bl, size_t nb, uint64_t nrec, cons
   long f1 = minor_faults();
   if (w && cairn__wal_close(w) != CAIRN_OK)
     die("closing the log", dir);
-  remove_logs(dir);
+  uint64_t log_bytes = remove_logs(dir);
   *vb_out = vb;
   return (sample){(double)(t1 - t0) / (double)nrec, (double)(c1 - c0) / (double)nrec,
-                  (double)(f1 - f0) * 1000.0 / (double)nrec};
+                  (double)(f1 - f0) * 1000.0 / (double)nrec, (double)log_bytes / (double)nrec};
 }
 
 /* A thread of the process that keeps running while the view is freed, as
@@ -236,9 +249,9 @@ static void *spin(void *arg) {
  * malloc kept from an earlier round (or which of its thresholds an earlier
  * round moved) would otherwise change the page faults of the next. got[]:
  * wall ns, CPU ns and faults per 1,000 records, and for the view mode the
- * seconds to finish it and to free it. */
+ * seconds to finish it and to free it, and the log's bytes per record. */
 static void measure(int mode, const block *bl, size_t nb, uint64_t nrec, const char *dir,
-                    double got[5]) {
+                    double got[6]) {
   int fd[2];
   if (pipe(fd) != 0)
     die("pipe", strerror(errno));
@@ -250,7 +263,7 @@ static void measure(int mode, const block *bl, size_t nb, uint64_t nrec, const c
     close(fd[0]);
     cairn_view_builder *vb = NULL;
     sample s = run_mode(mode, bl, nb, nrec, dir, &vb);
-    double out[5] = {s.wall_ns, s.cpu_ns, s.faults, 0, 0};
+    double out[6] = {s.wall_ns, s.cpu_ns, s.faults, 0, 0, s.log_bytes};
     if (vb) {
       cairn_run_view view;
       uint64_t t0 = now_ns(CLOCK_MONOTONIC);
@@ -271,11 +284,11 @@ static void measure(int mode, const block *bl, size_t nb, uint64_t nrec, const c
     _exit(write(fd[1], out, sizeof out) == (ssize_t)sizeof out ? 0 : 1);
   }
   close(fd[1]);
-  ssize_t n = read(fd[0], got, 5 * sizeof *got);
+  ssize_t n = read(fd[0], got, 6 * sizeof *got);
   close(fd[0]);
   int status;
   waitpid(pid, &status, 0);
-  if (n != (ssize_t)(5 * sizeof *got) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+  if (n != (ssize_t)(6 * sizeof *got) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
     die("a measuring child process", "failed (see above)");
 }
 
@@ -317,9 +330,10 @@ int main(int argc, char **argv) {
   if (!mkdtemp(dir))
     die("creating a directory under", base && *base ? base : ".");
 
-  /* mpi.aggregator_huge_pages from the environment
-   * (CAIRN_MPI_AGGREGATOR_HUGE_PAGES), read by cairn's own configuration
-   * code, and applied as the aggregator applies it. */
+  /* mpi.aggregator_huge_pages and wal.compression_level from the
+   * environment (CAIRN_MPI_AGGREGATOR_HUGE_PAGES, CAIRN_WAL_COMPRESSION_LEVEL),
+   * read by cairn's own configuration code, and applied as the aggregator
+   * applies them. */
   cairn_config cfg;
   char cfg_err[512];
   cairn__config_defaults(&cfg);
@@ -327,6 +341,7 @@ int main(int argc, char **argv) {
     die("configuration", cfg_err);
   int huge = cfg.aggregator_huge_pages;
   cairn__huge_enable(huge);
+  wal_level = cfg.compression_level;
 
   size_t nb;
   uint64_t nrec;
@@ -337,22 +352,26 @@ int main(int argc, char **argv) {
   printf("aggregator work per record: %" PRIu32 " ranks x %" PRIu32 " metrics x %" PRIu32
          " steps, %" PRIu32 " steps per block: %zu blocks, %" PRIu64
          " records, %.2f encoded bytes per record; %d rounds per mode, medians; view memory "
-         "%s\n",
+         "%s; log at zstd level %d\n",
          ranks, metrics, steps, per, nb, nrec, (double)bytes / (double)nrec, rounds,
-         huge ? "in huge-page regions (CAIRN_MPI_AGGREGATOR_HUGE_PAGES)" : "from malloc");
+         huge ? "in huge-page regions (CAIRN_MPI_AGGREGATOR_HUGE_PAGES)" : "from malloc",
+         wal_level);
 
   double (*wall)[NMODES] = calloc((size_t)rounds, sizeof *wall);
   double (*cpu)[NMODES] = calloc((size_t)rounds, sizeof *cpu);
   double (*flt)[NMODES] = calloc((size_t)rounds, sizeof *flt);
   double *finish = calloc((size_t)rounds, sizeof *finish);
   double *freeing = calloc((size_t)rounds, sizeof *freeing);
+  double log_bytes = 0;
   if (!wall || !cpu || !flt || !finish || !freeing)
     die("results", "out of memory");
   for (int r = 0; r < rounds; r++) {
     for (int j = 0; j < NMODES; j++) {
       int m = r % 2 ? NMODES - 1 - j : j; /* odd rounds in reverse order */
-      double got[5];
+      double got[6];
       measure(m, bl, nb, nrec, dir, got);
+      if (m == MODE_LOG)
+        log_bytes = got[5]; /* the same blocks, the same bytes, every round */
       wall[r][m] = got[0];
       cpu[r][m] = got[1];
       flt[r][m] = got[2];
@@ -377,6 +396,7 @@ int main(int argc, char **argv) {
   for (int m = 0; m < NMODES; m++)
     printf("  %-12s %10.1f %10.1f %14.2f %11.2fx\n", mode_name[m], med[0][m], med[1][m],
            med[2][m], med[1][m] / med[1][MODE_DECODE]);
+  printf("  the log holds %.2f bytes per record (zstd level %d)\n", log_bytes, wal_level);
   printf("  the view's share of the aggregator: %.1f ns of %.1f ns CPU per record\n",
          med[1][MODE_AGG] - med[1][MODE_LOG], med[1][MODE_AGG]);
   printf("  finishing the kept view (%" PRIu64 " per-rank samples): %.3f s (median)\n", nrec,
