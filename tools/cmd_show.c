@@ -162,18 +162,45 @@ static int fail_sql(sqlite3 *db, sqlite3_stmt *st) {
   return 1;
 }
 
-static int show_stages(sqlite3 *db, int64_t run_id, int json) {
+/* Prepares a list's query with ?1 bound to run_id and prints the list's
+ * opening (",\n"title": [" in JSON, "title:" in text). Returns the
+ * statement, or NULL after printing the error. */
+static sqlite3_stmt *begin_list(sqlite3 *db, const char *sql, int64_t run_id, const char *title,
+                                int json) {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT pipeline, name, properties, count(*) FROM cairn_stage"
-                         " WHERE run_id=?1 GROUP BY pipeline, name ORDER BY min(rowid)",
-                         -1, &st, NULL) != SQLITE_OK)
-    return fail_sql(db, NULL);
+  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+    fail_sql(db, NULL);
+    return NULL;
+  }
   sqlite3_bind_int64(st, 1, run_id);
   if (json)
-    printf(",\n\"stages\": [");
+    printf(",\n\"%s\": [", title);
   else
-    printf("stages:");
+    printf("%s:", title);
+  return st;
+}
+
+/* Finishes a list of n rows whose last sqlite3_step returned s: finalizes
+ * st and prints the list's end ("]" in JSON, " none" in text when empty).
+ * Returns 0, or 1 after printing the error when s is not SQLITE_DONE. */
+static int end_list(sqlite3 *db, sqlite3_stmt *st, int s, int n, int json) {
+  if (s != SQLITE_DONE)
+    return fail_sql(db, st);
+  sqlite3_finalize(st);
+  if (json)
+    printf("%s]", n ? "\n" : "");
+  else if (!n)
+    printf(" none\n");
+  return 0;
+}
+
+static int show_stages(sqlite3 *db, int64_t run_id, int json) {
+  sqlite3_stmt *st = begin_list(db,
+                                "SELECT pipeline, name, properties, count(*) FROM cairn_stage"
+                                " WHERE run_id=?1 GROUP BY pipeline, name ORDER BY min(rowid)",
+                                run_id, "stages", json);
+  if (!st)
+    return 1;
   int n = 0, s;
   while ((s = sqlite3_step(st)) == SQLITE_ROW) {
     const char *pipe = (const char *)sqlite3_column_text(st, 0);
@@ -202,32 +229,21 @@ static int show_stages(sqlite3 *db, int64_t run_id, int json) {
     }
     n++;
   }
-  if (s != SQLITE_DONE)
-    return fail_sql(db, st);
-  sqlite3_finalize(st);
-  if (json)
-    printf("%s]", n ? "\n" : "");
-  else if (!n)
-    printf(" none\n");
-  return 0;
+  return end_list(db, st, s, n, json);
 }
 
 static int show_executions(sqlite3 *db, const cairn_dbq_run *r, const char *cmdline,
                            int json) {
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT e.lineage_id, e.name, e.type, coalesce(s.name, ''), e.rank,"
-                         " e.start_ns, e.end_ns, e.command, e.properties FROM cairn_execution e"
-                         " LEFT JOIN cairn_stage s ON s.run_id=e.run_id AND"
-                         " s.lineage_id=e.stage_lineage_id WHERE e.run_id=?1"
-                         " ORDER BY e.start_ns, e.rank, e.lineage_id",
-                         -1, &st, NULL) != SQLITE_OK)
-    return fail_sql(db, NULL);
-  sqlite3_bind_int64(st, 1, r->id);
-  if (json)
-    printf(",\n\"executions\": [");
-  else
-    printf("executions:");
+  sqlite3_stmt *st =
+      begin_list(db,
+                 "SELECT e.lineage_id, e.name, e.type, coalesce(s.name, ''), e.rank,"
+                 " e.start_ns, e.end_ns, e.command, e.properties FROM cairn_execution e"
+                 " LEFT JOIN cairn_stage s ON s.run_id=e.run_id AND"
+                 " s.lineage_id=e.stage_lineage_id WHERE e.run_id=?1"
+                 " ORDER BY e.start_ns, e.rank, e.lineage_id",
+                 r->id, "executions", json);
+  if (!st)
+    return 1;
   int n = 0, s;
   char t0[40], t1[40];
   while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -299,33 +315,21 @@ static int show_executions(sqlite3 *db, const cairn_dbq_run *r, const char *cmdl
     }
     n++;
   }
-  if (s != SQLITE_DONE)
-    return fail_sql(db, st);
-  sqlite3_finalize(st);
-  if (json)
-    printf("%s]", n ? "\n" : "");
-  else if (!n)
-    printf(" none\n");
-  return 0;
+  return end_list(db, st, s, n, json);
 }
 
 static int show_artifacts(sqlite3 *db, int64_t run_id, int json) {
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(
-          db,
-          "SELECT a.lineage_id, a.kind, a.rank, a.size, a.t_ns, a.uri, a.hash, a.properties,"
-          " EXISTS (SELECT 1 FROM cairn_event e WHERE e.run_id=a.run_id AND"
-          "  e.artifact_lineage_id=a.lineage_id AND e.type=1),"
-          " EXISTS (SELECT 1 FROM cairn_event e WHERE e.run_id=a.run_id AND"
-          "  e.artifact_lineage_id=a.lineage_id AND e.type=2)"
-          " FROM cairn_artifact a WHERE a.run_id=?1 ORDER BY a.t_ns, a.lineage_id",
-          -1, &st, NULL) != SQLITE_OK)
-    return fail_sql(db, NULL);
-  sqlite3_bind_int64(st, 1, run_id);
-  if (json)
-    printf(",\n\"artifacts\": [");
-  else
-    printf("artifacts:");
+  sqlite3_stmt *st = begin_list(
+      db,
+      "SELECT a.lineage_id, a.kind, a.rank, a.size, a.t_ns, a.uri, a.hash, a.properties,"
+      " EXISTS (SELECT 1 FROM cairn_event e WHERE e.run_id=a.run_id AND"
+      "  e.artifact_lineage_id=a.lineage_id AND e.type=1),"
+      " EXISTS (SELECT 1 FROM cairn_event e WHERE e.run_id=a.run_id AND"
+      "  e.artifact_lineage_id=a.lineage_id AND e.type=2)"
+      " FROM cairn_artifact a WHERE a.run_id=?1 ORDER BY a.t_ns, a.lineage_id",
+      run_id, "artifacts", json);
+  if (!st)
+    return 1;
   int n = 0, s;
   char t[40];
   while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -371,14 +375,7 @@ static int show_artifacts(sqlite3 *db, int64_t run_id, int json) {
     }
     n++;
   }
-  if (s != SQLITE_DONE)
-    return fail_sql(db, st);
-  sqlite3_finalize(st);
-  if (json)
-    printf("%s]", n ? "\n" : "");
-  else if (!n)
-    printf(" none\n");
-  return 0;
+  return end_list(db, st, s, n, json);
 }
 
 static int show_accounting(sqlite3 *db, int64_t run_id, int json) {
@@ -954,12 +951,7 @@ static void diff_artifacts(dctx *d, side *A, side *B) {
       }
     }
   }
-  if (d->json)
-    printf("%s], \"equal\": %zu}", d->first ? "" : "\n  ", equal);
-  else if (differ || equal)
-    printf("artifacts: %zu differ, %zu equal\n", differ, equal);
-  d->differ += differ;
-  d->equal += equal;
+  section_end(d, "artifacts", differ, equal);
 }
 
 int cairn_cmd_diff(int argc, char **argv) {
