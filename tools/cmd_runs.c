@@ -57,6 +57,48 @@ static void json_kstr(const char *name, const char *v, int comma) {
     printf(", ");
 }
 
+/* Parses the arguments of `cairn cmd`: the common options into *o,
+ * --pipeline NAME into *pipeline when pipeline is not NULL (else it is an
+ * unknown option), the others into *args (*nargs of them; the caller frees
+ * *args). Returns -1 to go on, else the exit code after printing the usage
+ * or the error (nothing is left to free). */
+static int parse_args(const char *cmd, int argc, char **argv, common_opts *o,
+                      void (*usage)(FILE *), const char **pipeline, char ***args,
+                      size_t *nargs) {
+  *args = calloc((size_t)argc + 1, sizeof **args);
+  *nargs = 0;
+  if (!*args) {
+    fprintf(stderr, "cairn %s: out of memory\n", cmd);
+    return 1;
+  }
+  int rc = -1;
+  for (int i = 1; i < argc && rc == -1; i++) {
+    rc = parse_common(cmd, argc, argv, &i, o, usage);
+    if (rc != -2)
+      continue;
+    rc = -1;
+    if (pipeline && !strcmp(argv[i], "--pipeline")) {
+      if (i + 1 < argc) {
+        *pipeline = argv[++i];
+      } else {
+        fprintf(stderr, "cairn %s: --pipeline needs a name\n", cmd);
+        rc = 2;
+      }
+    } else if (pipeline && !strncmp(argv[i], "--pipeline=", 11)) {
+      *pipeline = argv[i] + 11;
+    } else if (argv[i][0] == '-' && argv[i][1]) {
+      fprintf(stderr, "cairn %s: unknown option '%s' (see `cairn %s --help`)\n", cmd, argv[i],
+              cmd);
+      rc = 2;
+    } else {
+      (*args)[(*nargs)++] = argv[i];
+    }
+  }
+  if (rc >= 0)
+    free(*args);
+  return rc;
+}
+
 /* ---------------------------------------------------------------------- */
 /* cairn runs                                                              */
 /* ---------------------------------------------------------------------- */
@@ -230,41 +272,15 @@ static void print_runs(const cairn_dbq_run *r, size_t n, cairn_out_format fmt, c
 int cairn_cmd_runs(int argc, char **argv) {
   common_opts o = {NULL, CAIRN_OUT_TEXT, 1};
   const char *pipeline = NULL;
-  char **args = calloc((size_t)argc + 1, sizeof *args);
-  size_t nargs = 0;
-  if (!args) {
-    fprintf(stderr, "cairn runs: out of memory\n");
-    return 1;
-  }
-  for (int i = 1; i < argc; i++) {
-    int r = parse_common("runs", argc, argv, &i, &o, runs_usage);
-    if (r >= 0) {
-      free(args);
-      return r;
-    }
-    if (r == -1)
-      continue;
-    if (!strcmp(argv[i], "--pipeline")) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "cairn runs: --pipeline needs a name\n");
-        free(args);
-        return 2;
-      }
-      pipeline = argv[++i];
-    } else if (!strncmp(argv[i], "--pipeline=", 11)) {
-      pipeline = argv[i] + 11;
-    } else if (argv[i][0] == '-' && argv[i][1]) {
-      fprintf(stderr, "cairn runs: unknown option '%s' (see `cairn runs --help`)\n", argv[i]);
-      free(args);
-      return 2;
-    } else {
-      args[nargs++] = argv[i];
-    }
-  }
+  char **args;
+  size_t nargs;
+  int rc = parse_args("runs", argc, argv, &o, runs_usage, &pipeline, &args, &nargs);
+  if (rc >= 0)
+    return rc;
   cairn_dbq_term *terms;
   sqlite3 *db;
   const char *path;
-  int rc = open_terms_db("runs", o.db, args, nargs, &terms, &db, &path);
+  rc = open_terms_db("runs", o.db, args, nargs, &terms, &db, &path);
   if (rc) {
     free(args);
     return rc;
@@ -601,28 +617,11 @@ static int print_search_contexts(sqlite3 *db, const cairn_dbq_ids *ids, int json
 
 int cairn_cmd_search(int argc, char **argv) {
   common_opts o = {NULL, CAIRN_OUT_TEXT, 0};
-  char **args = calloc((size_t)argc + 1, sizeof *args);
-  size_t nargs = 0;
-  if (!args) {
-    fprintf(stderr, "cairn search: out of memory\n");
-    return 1;
-  }
-  for (int i = 1; i < argc; i++) {
-    int r = parse_common("search", argc, argv, &i, &o, search_usage);
-    if (r >= 0) {
-      free(args);
-      return r;
-    }
-    if (r == -1)
-      continue;
-    if (argv[i][0] == '-' && argv[i][1]) {
-      fprintf(stderr, "cairn search: unknown option '%s' (see `cairn search --help`)\n",
-              argv[i]);
-      free(args);
-      return 2;
-    }
-    args[nargs++] = argv[i];
-  }
+  char **args;
+  size_t nargs;
+  int rc = parse_args("search", argc, argv, &o, search_usage, NULL, &args, &nargs);
+  if (rc >= 0)
+    return rc;
   if (!nargs) {
     fprintf(stderr, "cairn search: no KEY=VALUE given (see `cairn search --help`)\n");
     free(args);
@@ -631,7 +630,7 @@ int cairn_cmd_search(int argc, char **argv) {
   cairn_dbq_term *terms;
   sqlite3 *db;
   const char *path;
-  int rc = open_terms_db("search", o.db, args, nargs, &terms, &db, &path);
+  rc = open_terms_db("search", o.db, args, nargs, &terms, &db, &path);
   if (rc) {
     free(args);
     return rc;
