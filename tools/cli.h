@@ -33,6 +33,15 @@ int cairn_cmd_report(int argc, char **argv);
  * when the value is missing), 0 when it is another argument. */
 int cairn_cli_opt_value(int argc, char **argv, int *i, const char *name, const char **val);
 
+/* The one target of a command (what `cairn lineage` or `cairn verify`
+ * looks at), for argv[*i] when it is none of the command's options: "--"
+ * makes the next argument the target, any other argument starting with
+ * '-' is an unknown option. Returns 0 with *target set, or 2 after printing
+ * the error ("cairn CMD: ..."; WHAT names the target in "one WHAT at a
+ * time" when a second one is given). */
+int cairn_cli_target(const char *cmd, const char *what, int argc, char **argv, int *i,
+                     const char **target);
+
 /* The database path: --db PATH if given, else $CAIRN_DB, else ./cairn.db. */
 const char *cairn_cli_db_path(const char *opt);
 

@@ -24,6 +24,24 @@ int cairn_cli_opt_value(int argc, char **argv, int *i, const char *name, const c
   return 1;
 }
 
+int cairn_cli_target(const char *cmd, const char *what, int argc, char **argv, int *i,
+                     const char **target) {
+  if (argv[*i][0] == '-' && argv[*i][1] && strcmp(argv[*i], "--")) {
+    fprintf(stderr, "cairn %s: unknown option '%s' (see `cairn %s --help`)\n", cmd, argv[*i],
+            cmd);
+    return 2;
+  }
+  if (!strcmp(argv[*i], "--") && *i + 1 < argc)
+    ++*i;
+  if (*target) {
+    fprintf(stderr, "cairn %s: one %s at a time ('%s' and '%s')\n", cmd, what, *target,
+            argv[*i]);
+    return 2;
+  }
+  *target = argv[*i];
+  return 0;
+}
+
 const char *cairn_cli_db_path(const char *opt) {
   if (opt && *opt)
     return opt;

@@ -383,19 +383,8 @@ int cairn_cmd_lineage(int argc, char **argv) {
       fmt = 1;
     } else if (!strcmp(argv[i], "--json")) {
       fmt = 2;
-    } else if (argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "--")) {
-      fprintf(stderr, "cairn lineage: unknown option '%s' (see `cairn lineage --help`)\n",
-              argv[i]);
+    } else if (cairn_cli_target("lineage", "artifact or run", argc, argv, &i, &target)) {
       return 2;
-    } else {
-      if (!strcmp(argv[i], "--") && i + 1 < argc)
-        i++;
-      if (target) {
-        fprintf(stderr, "cairn lineage: one artifact or run at a time ('%s' and '%s')\n",
-                target, argv[i]);
-        return 2;
-      }
-      target = argv[i];
     }
   }
   if (!target) {

@@ -326,19 +326,8 @@ int cairn_cmd_verify(int argc, char **argv) {
       }
     } else if (!strcmp(argv[i], "--json")) {
       json = 1;
-    } else if (argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "--")) {
-      fprintf(stderr, "cairn verify: unknown option '%s' (see `cairn verify --help`)\n",
-              argv[i]);
+    } else if (cairn_cli_target("verify", "file or hash", argc, argv, &i, &target)) {
       return 2;
-    } else {
-      if (!strcmp(argv[i], "--") && i + 1 < argc)
-        i++;
-      if (target) {
-        fprintf(stderr, "cairn verify: one file or hash at a time ('%s' and '%s')\n", target,
-                argv[i]);
-        return 2;
-      }
-      target = argv[i];
     }
   }
   if (!target) {
