@@ -603,44 +603,36 @@ static int export_run(sqlite3 *db, int64_t run_id, FILE *f, char *err, size_t er
   /* The run's pipelines (a run's stages may belong to more than one), its
    * stages (contexts) with their executions, in MLMD id order. */
   sqlite3_stmt *pipes = NULL, *stages = NULL, *execs = NULL, *runrow = NULL, *loose = NULL;
-  ok = ok &&
-       sqlite3_prepare_v2(db,
-                          "SELECT DISTINCT p.id FROM cairn_stage s"
-                          " JOIN ParentContext pc ON pc.context_id = s.context_id"
-                          " JOIN Context p ON p.id = pc.parent_context_id"
-                          " WHERE s.run_id = ?1"
-                          " UNION SELECT pc.parent_context_id FROM cairn_run r"
-                          " JOIN ParentContext pc ON pc.context_id = r.context_id"
-                          " WHERE r.id = ?1 ORDER BY 1",
-                          -1, &pipes, NULL) == SQLITE_OK;
-  ok = ok &&
-       sqlite3_prepare_v2(db,
-                          "SELECT DISTINCT s.context_id FROM cairn_stage s"
-                          " JOIN ParentContext pc ON pc.context_id = s.context_id"
-                          " WHERE s.run_id = ?1 AND pc.parent_context_id = ?2 ORDER BY 1",
-                          -1, &stages, NULL) == SQLITE_OK;
-  ok = ok &&
-       sqlite3_prepare_v2(db,
-                          "SELECT DISTINCT ce.execution_id FROM cairn_execution ce"
-                          " JOIN cairn_stage s ON s.run_id = ce.run_id"
-                          "  AND s.lineage_id = ce.stage_lineage_id"
-                          " WHERE ce.run_id = ?1 AND s.context_id = ?2 ORDER BY 1",
-                          -1, &execs, NULL) == SQLITE_OK;
-  ok = ok &&
-       sqlite3_prepare_v2(db,
-                          "SELECT r.context_id, r.execution_id,"
-                          " (SELECT count(*) FROM Event WHERE execution_id = r.execution_id),"
-                          " (SELECT pc.parent_context_id FROM ParentContext pc"
-                          "  WHERE pc.context_id = r.context_id LIMIT 1)"
-                          " FROM cairn_run r WHERE r.id = ?1",
-                          -1, &runrow, NULL) == SQLITE_OK;
-  /* Executions of the run in no known stage (their stage record was lost). */
-  ok = ok &&
-       sqlite3_prepare_v2(db,
-                          "SELECT ce.execution_id FROM cairn_execution ce WHERE ce.run_id = ?1"
-                          " AND NOT EXISTS (SELECT 1 FROM cairn_stage s WHERE s.run_id ="
-                          " ce.run_id AND s.lineage_id = ce.stage_lineage_id) ORDER BY 1",
-                          -1, &loose, NULL) == SQLITE_OK;
+  const struct {
+    sqlite3_stmt **st;
+    const char *sql;
+  } run_sql[] = {
+      {&pipes, "SELECT DISTINCT p.id FROM cairn_stage s"
+               " JOIN ParentContext pc ON pc.context_id = s.context_id"
+               " JOIN Context p ON p.id = pc.parent_context_id"
+               " WHERE s.run_id = ?1"
+               " UNION SELECT pc.parent_context_id FROM cairn_run r"
+               " JOIN ParentContext pc ON pc.context_id = r.context_id"
+               " WHERE r.id = ?1 ORDER BY 1"},
+      {&stages, "SELECT DISTINCT s.context_id FROM cairn_stage s"
+                " JOIN ParentContext pc ON pc.context_id = s.context_id"
+                " WHERE s.run_id = ?1 AND pc.parent_context_id = ?2 ORDER BY 1"},
+      {&execs, "SELECT DISTINCT ce.execution_id FROM cairn_execution ce"
+               " JOIN cairn_stage s ON s.run_id = ce.run_id"
+               "  AND s.lineage_id = ce.stage_lineage_id"
+               " WHERE ce.run_id = ?1 AND s.context_id = ?2 ORDER BY 1"},
+      {&runrow, "SELECT r.context_id, r.execution_id,"
+                " (SELECT count(*) FROM Event WHERE execution_id = r.execution_id),"
+                " (SELECT pc.parent_context_id FROM ParentContext pc"
+                "  WHERE pc.context_id = r.context_id LIMIT 1)"
+                " FROM cairn_run r WHERE r.id = ?1"},
+      /* Executions of the run in no known stage (their stage record was lost). */
+      {&loose, "SELECT ce.execution_id FROM cairn_execution ce WHERE ce.run_id = ?1"
+               " AND NOT EXISTS (SELECT 1 FROM cairn_stage s WHERE s.run_id ="
+               " ce.run_id AND s.lineage_id = ce.stage_lineage_id) ORDER BY 1"}};
+  /* Prepared in order, stopping at the first that fails. */
+  for (size_t k = 0; ok && k < sizeof run_sql / sizeof *run_sql; k++)
+    ok = sqlite3_prepare_v2(db, run_sql[k].sql, -1, run_sql[k].st, NULL) == SQLITE_OK;
   int rc = CAIRN_OK;
   if (!ok) {
     cairn__fmt(err, errlen, "%s: prepare: %s", sqlite3_db_filename(db, "main"),
