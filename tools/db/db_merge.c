@@ -82,6 +82,26 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s) {
 /* MLMD helpers                                                            */
 /* ---------------------------------------------------------------------- */
 
+/* Steps st, a query of one id, and finalizes it. Returns 1 with *id set
+ * when there was a row, else 0. */
+static int found_id(sqlite3_stmt *st, int64_t *id) {
+  int found = sqlite3_step(st) == SQLITE_ROW;
+  if (found)
+    *id = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return found;
+}
+
+/* Runs st, an INSERT (what names it in errors), and finalizes it. Returns
+ * CAIRN_OK with *id the new row's id, or the error. */
+static int insert_id(mctx *m, sqlite3_stmt *st, const char *what, int64_t *id) {
+  int rc = run(m, st, what);
+  sqlite3_finalize(st);
+  if (!rc)
+    *id = sqlite3_last_insert_rowid(m->db);
+  return rc;
+}
+
 /* Id of the type (name, kind), created if missing. */
 static int type_id(mctx *m, const char *name, int kind, int64_t *id) {
   sqlite3_stmt *st;
@@ -90,22 +110,13 @@ static int type_id(mctx *m, const char *name, int kind, int64_t *id) {
     return rc;
   bind_text(st, 1, name);
   sqlite3_bind_int(st, 2, kind);
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    *id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+  if (found_id(st, id))
     return CAIRN_OK;
-  }
-  sqlite3_finalize(st);
   if ((rc = prep(m, &st, "INSERT INTO Type(name, type_kind) VALUES (?1, ?2)")))
     return rc;
   bind_text(st, 1, name);
   sqlite3_bind_int(st, 2, kind);
-  rc = run(m, st, "insert Type");
-  sqlite3_finalize(st);
-  if (rc)
-    return rc;
-  *id = sqlite3_last_insert_rowid(m->db);
-  return CAIRN_OK;
+  return insert_id(m, st, "insert Type", id);
 }
 
 /* Declares a (non-custom) property of a type. */
@@ -133,12 +144,8 @@ static int context_id(mctx *m, int64_t tid, const char *name, int64_t t_ms, int6
   sqlite3_bind_int64(st, 1, tid);
   bind_text(st, 2, name);
   *created = 0;
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    *id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+  if (found_id(st, id))
     return CAIRN_OK;
-  }
-  sqlite3_finalize(st);
   if ((rc = prep(m, &st,
                  "INSERT INTO Context(type_id, name, create_time_since_epoch,"
                  " last_update_time_since_epoch) VALUES (?1, ?2, ?3, ?3)")))
@@ -146,11 +153,8 @@ static int context_id(mctx *m, int64_t tid, const char *name, int64_t t_ms, int6
   sqlite3_bind_int64(st, 1, tid);
   bind_text(st, 2, name);
   sqlite3_bind_int64(st, 3, t_ms);
-  rc = run(m, st, "insert Context");
-  sqlite3_finalize(st);
-  if (rc)
+  if ((rc = insert_id(m, st, "insert Context", id)))
     return rc;
-  *id = sqlite3_last_insert_rowid(m->db);
   *created = 1;
   if (parent > 0) {
     if ((rc = prep(m, &st,
