@@ -13,7 +13,6 @@
 #include "cairn.h"
 #include "cli.h"
 #include "db/db_query.h"
-#include "h5/h5_format.h"
 #include "tool_common.h"
 #include "wal_records.h"
 
@@ -64,25 +63,6 @@ static void tvalue(const cairn_dbq_value *v) {
   } else {
     printf("%s", cairn_dbq_value_text(v, b, sizeof b));
   }
-}
-
-static const char *kind_name(int kind) {
-  switch (kind) {
-  case CAIRN_H5_ARTIFACT_DATASET: return "Dataset";
-  case CAIRN_H5_ARTIFACT_MODEL: return "Model";
-  case CAIRN_H5_ARTIFACT_DATASLICE: return "Dataslice";
-  case CAIRN_H5_ARTIFACT_METRICS: return "Metrics";
-  case CAIRN_H5_ARTIFACT_STEP_METRICS: return "Step_Metrics";
-  case CAIRN_H5_ARTIFACT_ENVIRONMENT: return "Environment";
-  default: return "Artifact";
-  }
-}
-
-/* A hash recorded by the runtime, as opposed to "" (a URI recorded as
- * given) or "error: <reason>". */
-static int is_hash(const char *h) {
-  return h && (!strncmp(h, "cairn-merkle-sha256-v1:", 23) ||
-               !strncmp(h, "cairn-dataslice-sha256-v1:", 26) || !strncmp(h, "sha256:", 7));
 }
 
 static const char *role_name(int in, int out) {
@@ -340,10 +320,10 @@ static int show_artifacts(sqlite3 *db, int64_t run_id, int json) {
     const char *hash = (const char *)sqlite3_column_text(st, 6);
     const char *props = (const char *)sqlite3_column_text(st, 7);
     const char *role = role_name(sqlite3_column_int(st, 8), sqlite3_column_int(st, 9));
-    int hashed = is_hash(hash), failed = !hashed && hash && *hash;
+    int hashed = cairn_db_is_hash(hash), failed = !hashed && hash && *hash;
     if (json) {
       printf("%s\n  {\"id\": %" PRId64 ", \"kind\": \"%s\", \"role\": \"%s\", \"path\": ",
-             n ? "," : "", id, kind_name(kind), role);
+             n ? "," : "", id, cairn_db_artifact_type_name(kind), role);
       jstr(uri);
       jkey("hash", 1);
       if (hashed)
@@ -364,7 +344,7 @@ static int show_artifacts(sqlite3 *db, int64_t run_id, int json) {
       if (!n)
         printf("\n  %-11s %-12s %4s %10s  %s\n", "KIND", "ROLE", "RANK", "SIZE",
                "PATH / HASH OR ERROR");
-      printf("  %-11s %-12s %4d %10" PRId64 "  ", kind_name(kind), role, rank, size);
+      printf("  %-11s %-12s %4d %10" PRId64 "  ", cairn_db_artifact_type_name(kind), role, rank, size);
       esc(uri);
       printf("\n  %40s", "");
       if (hashed || failed)
@@ -868,14 +848,14 @@ static void diff_metrics(dctx *d, const side *A, const side *B) {
 }
 
 static void art_json(const struct art *x, const char *hash_key) {
-  printf("\"role\": \"%s\", \"kind\": \"%s\", \"path\": ", x->role, kind_name(x->kind));
+  printf("\"role\": \"%s\", \"kind\": \"%s\", \"path\": ", x->role, cairn_db_artifact_type_name(x->kind));
   jstr(x->path);
   jkey(hash_key, 1);
   jstr(x->hash);
 }
 
 static void art_text(const char *tag, const struct art *x) {
-  printf("  artifact %s: %s %s ", tag, x->role, kind_name(x->kind));
+  printf("  artifact %s: %s %s ", tag, x->role, cairn_db_artifact_type_name(x->kind));
   esc(x->path);
   printf("  ");
   if (*x->hash)
@@ -922,7 +902,7 @@ static void diff_artifacts(dctx *d, side *A, side *B) {
         jstr(B->a[j].hash);
         printf("}");
       } else {
-        printf("  artifact changed: %s %s ", A->a[i].role, kind_name(A->a[i].kind));
+        printf("  artifact changed: %s %s ", A->a[i].role, cairn_db_artifact_type_name(A->a[i].kind));
         esc(A->a[i].path);
         printf("\n    A ");
         esc(*A->a[i].hash ? A->a[i].hash : "(not hashed)");

@@ -33,6 +33,12 @@ enum { CAIRN_DB_EXECUTION_TYPE = 0, CAIRN_DB_ARTIFACT_TYPE = 1, CAIRN_DB_CONTEXT
 enum { CAIRN_DB_EVENT_INPUT = 3, CAIRN_DB_EVENT_OUTPUT = 4 };
 /* MLMD Artifact.state values used here. */
 enum { CAIRN_DB_STATE_UNKNOWN = 0, CAIRN_DB_STATE_LIVE = 2, CAIRN_DB_STATE_REFERENCE = 6 };
+/* The MLMD type name (CMF's) of an artifact kind (CAIRN_H5_ARTIFACT_*):
+ * "Dataset", "Model", ...; "Artifact" for any other kind. */
+const char *cairn_db_artifact_type_name(int kind);
+/* Whether h is a content hash recorded by the runtime, as opposed to NULL,
+ * "" (a URI recorded as given) or "error: <reason>". */
+int cairn_db_is_hash(const char *h);
 /* MLMD PropertyType (TypeProperty.data_type). */
 enum { CAIRN_DB_PROP_INT = 1, CAIRN_DB_PROP_DOUBLE = 2, CAIRN_DB_PROP_STRING = 3,
        CAIRN_DB_PROP_BOOL = 6 };

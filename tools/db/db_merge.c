@@ -841,7 +841,7 @@ static int merge_marks(mctx *m, const cairn_run_view *v, int64_t run_id) {
 /* Lineage                                                                 */
 /* ---------------------------------------------------------------------- */
 
-static const char *artifact_type_name(uint8_t kind) {
+const char *cairn_db_artifact_type_name(int kind) {
   switch (kind) {
   case CAIRN_H5_ARTIFACT_DATASET: return "Dataset";
   case CAIRN_H5_ARTIFACT_MODEL: return "Model";
@@ -853,7 +853,7 @@ static const char *artifact_type_name(uint8_t kind) {
   }
 }
 
-static int is_hash(const char *h) {
+int cairn_db_is_hash(const char *h) {
   return h && (!strncmp(h, "cairn-merkle-sha256-v1:", 23) ||
                !strncmp(h, "cairn-dataslice-sha256-v1:", 26) || !strncmp(h, "sha256:", 7));
 }
@@ -1042,7 +1042,7 @@ static int merge_artifacts(mctx *m, const cairn_run_view *v, int64_t run_id, lin
     const cairn_h5_artifact_row *a = &v->artifacts[i];
     int64_t tid = type_cache[a->kind];
     if (!tid) { /* first artifact of this kind: its type and declared properties */
-      if ((rc = type_id(m, artifact_type_name(a->kind), CAIRN_DB_ARTIFACT_TYPE, &tid)))
+      if ((rc = type_id(m, cairn_db_artifact_type_name(a->kind), CAIRN_DB_ARTIFACT_TYPE, &tid)))
         break;
       rc = type_prop(m, tid, "url", CAIRN_DB_PROP_STRING);
       if (!rc)
@@ -1057,7 +1057,7 @@ static int merge_artifacts(mctx *m, const cairn_run_view *v, int64_t run_id, lin
      * every run that saw the same bytes at the same path; a URI recorded as
      * given is itself; a failure belongs to its run alone. */
     const char *hash = a->hash ? a->hash : "";
-    int hashed = is_hash(hash), failed = !hashed && *hash;
+    int hashed = cairn_db_is_hash(hash), failed = !hashed && *hash;
     size_t nl = strlen(a->uri) + strlen(hash) + strlen(L->uuid) + 40;
     char *name = malloc(nl);
     if (!name) {
