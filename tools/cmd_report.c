@@ -178,14 +178,15 @@ typedef struct {
 static int write_summary(FILE *f, sqlite3 *db, int64_t run_id, run_info *ri, char *err,
                          size_t el) {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT uuid, pipeline, origin, source, format_version, cairn_version,"
-                         " created_ns, merged_ns, nranks, naggregators, detail, nmetrics, steps,"
-                         " samples, artifacts, executions, recovered_ranks, damaged, logged,"
-                         " stored, dropped, rejected FROM cairn_run WHERE id=?",
-                         -1, &st, NULL) != SQLITE_OK)
-    return cairn_db_sql_error(db, err, el, "read");
-  sqlite3_bind_int64(st, 1, run_id);
+  int rc = cairn_db_query_run(db, &st,
+                              "SELECT uuid, pipeline, origin, source, format_version,"
+                              " cairn_version, created_ns, merged_ns, nranks, naggregators,"
+                              " detail, nmetrics, steps, samples, artifacts, executions,"
+                              " recovered_ranks, damaged, logged, stored, dropped, rejected FROM"
+                              " cairn_run WHERE id=?",
+                              run_id, err, el);
+  if (rc)
+    return rc;
   if (sqlite3_step(st) != SQLITE_ROW) {
     sqlite3_finalize(st);
     cairn__fmt(err, el, "run %" PRId64 " vanished from the database", run_id);
@@ -243,17 +244,16 @@ static int write_summary(FILE *f, sqlite3 *db, int64_t run_id, run_info *ri, cha
   sqlite3_finalize(st);
 
   /* Hosts. */
-  if (sqlite3_prepare_v2(db,
-                         "SELECT hostname, rank FROM cairn_rank WHERE run_id=?"
-                         " ORDER BY hostname, rank",
-                         -1, &st, NULL) != SQLITE_OK)
-    return cairn_db_sql_error(db, err, el, "read");
-  sqlite3_bind_int64(st, 1, run_id);
+  rc = cairn_db_query_run(db, &st,
+                          "SELECT hostname, rank FROM cairn_rank WHERE run_id=?"
+                          " ORDER BY hostname, rank",
+                          run_id, err, el);
+  if (rc)
+    return rc;
   group g = {0};
   g.nranks = ri->nranks;
   fputs("<h3>Hosts</h3>\n<table class=\"list\"><tr><th>host</th><th></th><th>ranks</th></tr>\n",
         f);
-  int rc = CAIRN_OK;
   while (!rc && sqlite3_step(st) == SQLITE_ROW)
     rc = group_add(f, &g, col_text(st, 0), "", sqlite3_column_int(st, 1));
   group_end(f, &g);
@@ -263,13 +263,13 @@ static int write_summary(FILE *f, sqlite3 *db, int64_t run_id, run_info *ri, cha
     return rc;
 
   /* Params, one row per (key, value) with the ranks that logged it. */
-  if (sqlite3_prepare_v2(db,
-                         "SELECT key, type, int_value, double_value, string_value, rank"
-                         " FROM cairn_param WHERE run_id=? ORDER BY key, type, int_value,"
-                         " double_value, string_value, rank",
-                         -1, &st, NULL) != SQLITE_OK)
-    return cairn_db_sql_error(db, err, el, "read");
-  sqlite3_bind_int64(st, 1, run_id);
+  rc = cairn_db_query_run(db, &st,
+                          "SELECT key, type, int_value, double_value, string_value, rank"
+                          " FROM cairn_param WHERE run_id=? ORDER BY key, type, int_value,"
+                          " double_value, string_value, rank",
+                          run_id, err, el);
+  if (rc)
+    return rc;
   memset(&g, 0, sizeof g);
   g.nranks = ri->nranks;
   fputs("<h3>Params</h3>\n<table class=\"list\"><tr><th>key</th><th>value</th><th>ranks</th>"
@@ -302,15 +302,15 @@ static int write_summary(FILE *f, sqlite3 *db, int64_t run_id, run_info *ri, cha
     return rc;
 
   /* Run metadata: the keys people look for first, then the rest. */
-  if (sqlite3_prepare_v2(db,
-                         "SELECT key, value, rank FROM cairn_kv WHERE run_id=? ORDER BY"
-                         " CASE key WHEN 'cmdline' THEN 0 WHEN 'user' THEN 1"
-                         " WHEN 'hostname' THEN 2 WHEN 'git.commit' THEN 3"
-                         " WHEN 'git.branch' THEN 4 WHEN 'git.dirty' THEN 5"
-                         " WHEN 'git.root' THEN 6 ELSE 100 END, key, value, rank",
-                         -1, &st, NULL) != SQLITE_OK)
-    return cairn_db_sql_error(db, err, el, "read");
-  sqlite3_bind_int64(st, 1, run_id);
+  rc = cairn_db_query_run(db, &st,
+                          "SELECT key, value, rank FROM cairn_kv WHERE run_id=? ORDER BY"
+                          " CASE key WHEN 'cmdline' THEN 0 WHEN 'user' THEN 1"
+                          " WHEN 'hostname' THEN 2 WHEN 'git.commit' THEN 3"
+                          " WHEN 'git.branch' THEN 4 WHEN 'git.dirty' THEN 5"
+                          " WHEN 'git.root' THEN 6 ELSE 100 END, key, value, rank",
+                          run_id, err, el);
+  if (rc)
+    return rc;
   memset(&g, 0, sizeof g);
   g.nranks = ri->nranks;
   fputs("<h3>Metadata</h3>\n<table class=\"list\"><tr><th>key</th><th>value</th>"
@@ -327,12 +327,12 @@ static int write_summary(FILE *f, sqlite3 *db, int64_t run_id, run_info *ri, cha
     return rc;
 
   /* Accounting per rank and channel. */
-  if (sqlite3_prepare_v2(db,
-                         "SELECT rank, channel, logged, stored, dropped, rejected FROM"
-                         " cairn_accounting WHERE run_id=? ORDER BY rank, channel",
-                         -1, &st, NULL) != SQLITE_OK)
-    return cairn_db_sql_error(db, err, el, "read");
-  sqlite3_bind_int64(st, 1, run_id);
+  rc = cairn_db_query_run(db, &st,
+                          "SELECT rank, channel, logged, stored, dropped, rejected FROM"
+                          " cairn_accounting WHERE run_id=? ORDER BY rank, channel",
+                          run_id, err, el);
+  if (rc)
+    return rc;
   fputs("<h3>Accounting</h3>\n<p class=\"note\">Every record a rank logged is either stored "
         "or counted as dropped (ring full) or rejected (invalid); nothing is lost "
         "silently.</p>\n<table class=\"list num\"><tr><th>rank</th><th>channel</th>"
@@ -381,14 +381,14 @@ static int load_metric_rows(sqlite3 *db, int64_t run_id, metric_row **out, size_
   sqlite3_stmt *st;
   *out = NULL;
   *nout = 0;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT id, name, nsteps, first_step, last_step, last_mean, last_min,"
-                         " last_max, last_count FROM cairn_metric WHERE run_id=? ORDER BY name",
-                         -1, &st, NULL) != SQLITE_OK)
-    return cairn_db_sql_error(db, err, el, "read");
-  sqlite3_bind_int64(st, 1, run_id);
+  int rc = cairn_db_query_run(db, &st,
+                              "SELECT id, name, nsteps, first_step, last_step, last_mean,"
+                              " last_min, last_max, last_count FROM cairn_metric WHERE run_id=?"
+                              " ORDER BY name",
+                              run_id, err, el);
+  if (rc)
+    return rc;
   size_t cap = 0;
-  int rc = CAIRN_OK;
   while (!rc && sqlite3_step(st) == SQLITE_ROW) {
     if (*nout == cap) {
       cap = cap ? cap * 2 : 16;
@@ -606,17 +606,17 @@ static int rank_durations(sqlite3 *db, int64_t run_id, rank_steps *rs, double *r
                           uint32_t *row_n, size_t cols, int64_t lo, double span,
                           uint64_t *t_first, uint64_t *t_last, char *err, size_t el) {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT n, steps, times FROM cairn_step_mark WHERE run_id=? AND rank=?"
-                         " ORDER BY step_lo",
-                         -1, &st, NULL) != SQLITE_OK)
-    return cairn_db_sql_error(db, err, el, "read");
-  sqlite3_bind_int64(st, 1, run_id);
+  int rc = cairn_db_query_run(db, &st,
+                              "SELECT n, steps, times FROM cairn_step_mark WHERE run_id=? AND"
+                              " rank=? ORDER BY step_lo",
+                              run_id, err, el);
+  if (rc)
+    return rc;
   sqlite3_bind_int(st, 2, rs->rank);
   int64_t *sp = NULL;
   uint64_t *tm = NULL;
   size_t cap = 0;
-  int have_prev = 0, rc = CAIRN_OK;
+  int have_prev = 0;
   int64_t ps = 0;
   uint64_t pt = 0;
   double *dur = NULL; /* every duration, for the rank's median */
@@ -697,12 +697,12 @@ static int rank_durations(sqlite3 *db, int64_t run_id, rank_steps *rs, double *r
 static int write_steps(FILE *f, sqlite3 *db, int64_t run_id, char *err, size_t el) {
   fputs("<section id=\"steps\"><h2>Step times per rank</h2>\n", f);
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT min(step_lo), max(step_hi), count(*) FROM cairn_step_mark"
-                         " WHERE run_id=?",
-                         -1, &st, NULL) != SQLITE_OK)
-    return cairn_db_sql_error(db, err, el, "read");
-  sqlite3_bind_int64(st, 1, run_id);
+  int rc = cairn_db_query_run(db, &st,
+                              "SELECT min(step_lo), max(step_hi), count(*) FROM cairn_step_mark"
+                              " WHERE run_id=?",
+                              run_id, err, el);
+  if (rc)
+    return rc;
   int64_t lo = 0, hi = -1;
   if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 2) > 0) {
     lo = sqlite3_column_int64(st, 0);
@@ -711,13 +711,13 @@ static int write_steps(FILE *f, sqlite3 *db, int64_t run_id, char *err, size_t e
   sqlite3_finalize(st);
 
   /* The ranks, as rows. */
-  if (sqlite3_prepare_v2(db, "SELECT rank, hostname FROM cairn_rank WHERE run_id=? ORDER BY rank",
-                         -1, &st, NULL) != SQLITE_OK)
-    return cairn_db_sql_error(db, err, el, "read");
-  sqlite3_bind_int64(st, 1, run_id);
+  rc = cairn_db_query_run(db, &st,
+                          "SELECT rank, hostname FROM cairn_rank WHERE run_id=? ORDER BY rank",
+                          run_id, err, el);
+  if (rc)
+    return rc;
   rank_steps *rs = NULL;
   size_t rows = 0, cap = 0;
-  int rc = CAIRN_OK;
   while (!rc && sqlite3_step(st) == SQLITE_ROW) {
     if (rows == cap) {
       cap = cap ? cap * 2 : 16;

@@ -73,6 +73,13 @@ int cairn_db_sql_error(sqlite3 *db, char *err, size_t errlen, const char *what);
  * CAIRN_OK or CAIRN_EIO. */
 int cairn_db_prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql, char *err, size_t errlen);
 
+/* Prepares sql, a query of one run's rows (its first parameter is the run
+ * id), and binds run_id. CAIRN_OK, or CAIRN_EIO with "<database>: read:
+ * <SQLite's message>" in err and *st NULL (sqlite3_finalize(NULL) does
+ * nothing). */
+int cairn_db_query_run(sqlite3 *db, sqlite3_stmt **st, const char *sql, int64_t run_id,
+                       char *err, size_t errlen);
+
 /* Runs one SQL statement without results; CAIRN_OK or CAIRN_EIO. */
 int cairn_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 

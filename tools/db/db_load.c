@@ -28,23 +28,12 @@ static char *dup_col(sqlite3_stmt *st, int i) {
   return d;
 }
 
-/* Prepares sql, a query of one run's rows (its ? is the run id), and binds
- * run_id. Returns CAIRN_OK, or CAIRN_EIO with the error in err and *st
- * NULL (sqlite3_finalize(NULL) does nothing). */
-static int query_run(sqlite3 *db, sqlite3_stmt **st, const char *sql, int64_t run_id, char *err,
-                     size_t el) {
-  if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
-    return cairn_db_sql_error(db, err, el, "read");
-  sqlite3_bind_int64(*st, 1, run_id);
-  return CAIRN_OK;
-}
-
 static int load_ranks(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err, size_t el) {
   sqlite3_stmt *st;
-  int rc = query_run(db, &st,
-                     "SELECT rank, hostname, pid, start_ns, acct_reported FROM cairn_rank"
-                     " WHERE run_id=? ORDER BY rank",
-                     run_id, err, el);
+  int rc = cairn_db_query_run(db, &st,
+                              "SELECT rank, hostname, pid, start_ns, acct_reported FROM cairn_rank"
+                              " WHERE run_id=? ORDER BY rank",
+                              run_id, err, el);
   if (rc)
     return rc;
   size_t cap = 0;
@@ -83,10 +72,10 @@ static int load_ranks(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err,
   v->acct = calloc(v->ncols * CAIRN_H5_NCHANNELS + 1, sizeof *v->acct);
   if (!v->acct)
     return CAIRN_ENOMEM;
-  rc = query_run(db, &st,
-                 "SELECT rank, channel, logged, stored, dropped, rejected FROM"
-                 " cairn_accounting WHERE run_id=?",
-                 run_id, err, el);
+  rc = cairn_db_query_run(db, &st,
+                          "SELECT rank, channel, logged, stored, dropped, rejected FROM"
+                          " cairn_accounting WHERE run_id=?",
+                          run_id, err, el);
   if (rc)
     return rc;
   while (sqlite3_step(st) == SQLITE_ROW) {
@@ -155,10 +144,10 @@ static int cmp_i64(const void *a, const void *b) {
 
 static int load_marks(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err, size_t el) {
   sqlite3_stmt *st;
-  int rc = query_run(db, &st,
-                     "SELECT rank, n, steps, times FROM cairn_step_mark WHERE run_id=?"
-                     " ORDER BY rank, step_lo",
-                     run_id, err, el);
+  int rc = cairn_db_query_run(db, &st,
+                              "SELECT rank, n, steps, times FROM cairn_step_mark WHERE run_id=?"
+                              " ORDER BY rank, step_lo",
+                              run_id, err, el);
   if (rc)
     return rc;
   /* Collected as (rank, step, time) triples, then laid out as the view's
@@ -229,10 +218,10 @@ static int load_marks(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err,
 /* Params and run key/values, then the lineage rows. */
 static int load_tables(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err, size_t el) {
   sqlite3_stmt *st;
-  int rc = query_run(db, &st,
-                     "SELECT rank, key, type, int_value, double_value, string_value FROM"
-                     " cairn_param WHERE run_id=? ORDER BY seq",
-                     run_id, err, el);
+  int rc = cairn_db_query_run(db, &st,
+                              "SELECT rank, key, type, int_value, double_value, string_value FROM"
+                              " cairn_param WHERE run_id=? ORDER BY seq",
+                              run_id, err, el);
   while (!rc && sqlite3_step(st) == SQLITE_ROW) {
     cairn_view_param p = {sqlite3_column_int(st, 0),
                           (uint8_t)sqlite3_column_int(st, 2),
@@ -246,9 +235,9 @@ static int load_tables(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err
   sqlite3_finalize(st);
   if (rc)
     return rc;
-  rc = query_run(db, &st,
-                 "SELECT rank, key, value FROM cairn_kv WHERE run_id=? ORDER BY seq",
-                 run_id, err, el);
+  rc = cairn_db_query_run(db, &st,
+                          "SELECT rank, key, value FROM cairn_kv WHERE run_id=? ORDER BY seq",
+                          run_id, err, el);
   while (!rc && sqlite3_step(st) == SQLITE_ROW)
     rc = cairn__view_add_kv(v, sqlite3_column_int(st, 0), (const char *)sqlite3_column_text(st, 1),
                             (const char *)sqlite3_column_text(st, 2));
@@ -261,10 +250,10 @@ static int load_tables(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err
 int cairn_db_load_lineage(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err,
                           size_t el) {
   sqlite3_stmt *st;
-  int rc = query_run(db, &st,
-                     "SELECT lineage_id, name, pipeline, properties FROM cairn_stage"
-                     " WHERE run_id=? ORDER BY rowid",
-                     run_id, err, el);
+  int rc = cairn_db_query_run(db, &st,
+                              "SELECT lineage_id, name, pipeline, properties FROM cairn_stage"
+                              " WHERE run_id=? ORDER BY rowid",
+                              run_id, err, el);
   while (!rc && sqlite3_step(st) == SQLITE_ROW) {
     cairn_h5_context_row r = {(uint64_t)sqlite3_column_int64(st, 0),
                               (char *)sqlite3_column_text(st, 1),
@@ -275,10 +264,11 @@ int cairn_db_load_lineage(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *
   sqlite3_finalize(st);
   if (rc)
     return rc;
-  rc = query_run(db, &st,
-                 "SELECT lineage_id, stage_lineage_id, rank, start_ns, end_ns, name, properties,"
-                 " type, command FROM cairn_execution WHERE run_id=? ORDER BY rowid",
-                 run_id, err, el);
+  rc = cairn_db_query_run(db, &st,
+                          "SELECT lineage_id, stage_lineage_id, rank, start_ns, end_ns, name,"
+                          " properties, type, command FROM cairn_execution"
+                          " WHERE run_id=? ORDER BY rowid",
+                          run_id, err, el);
   while (!rc && sqlite3_step(st) == SQLITE_ROW) {
     cairn_h5_execution_row r;
     memset(&r, 0, sizeof r);
@@ -296,10 +286,10 @@ int cairn_db_load_lineage(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *
   sqlite3_finalize(st);
   if (rc)
     return rc;
-  rc = query_run(db, &st,
-                 "SELECT lineage_id, kind, rank, size, t_ns, uri, hash, properties FROM"
-                 " cairn_artifact WHERE run_id=? ORDER BY rowid",
-                 run_id, err, el);
+  rc = cairn_db_query_run(db, &st,
+                          "SELECT lineage_id, kind, rank, size, t_ns, uri, hash, properties FROM"
+                          " cairn_artifact WHERE run_id=? ORDER BY rowid",
+                          run_id, err, el);
   while (!rc && sqlite3_step(st) == SQLITE_ROW) {
     cairn_h5_artifact_row r;
     memset(&r, 0, sizeof r);
@@ -316,10 +306,10 @@ int cairn_db_load_lineage(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *
   sqlite3_finalize(st);
   if (rc)
     return rc;
-  rc = query_run(db, &st,
-                 "SELECT execution_lineage_id, artifact_lineage_id, type, rank, t_ns FROM"
-                 " cairn_event WHERE run_id=? ORDER BY seq",
-                 run_id, err, el);
+  rc = cairn_db_query_run(db, &st,
+                          "SELECT execution_lineage_id, artifact_lineage_id, type, rank, t_ns FROM"
+                          " cairn_event WHERE run_id=? ORDER BY seq",
+                          run_id, err, el);
   while (!rc && sqlite3_step(st) == SQLITE_ROW) {
     cairn_h5_event_row r = {(uint64_t)sqlite3_column_int64(st, 0),
                             (uint64_t)sqlite3_column_int64(st, 1),
@@ -335,10 +325,10 @@ int cairn_db_load_view(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err
                        size_t el) {
   cairn__view_init(v);
   sqlite3_stmt *st;
-  int rc = query_run(db, &st,
-                     "SELECT uuid, format_version, cairn_version, created_ns, nranks,"
-                     " naggregators, detail, source FROM cairn_run WHERE id=?",
-                     run_id, err, el);
+  int rc = cairn_db_query_run(db, &st,
+                              "SELECT uuid, format_version, cairn_version, created_ns, nranks,"
+                              " naggregators, detail, source FROM cairn_run WHERE id=?",
+                              run_id, err, el);
   if (rc)
     return rc;
   if (sqlite3_step(st) != SQLITE_ROW) {
@@ -361,10 +351,10 @@ int cairn_db_load_view(sqlite3 *db, int64_t run_id, cairn_run_view *v, char *err
   sqlite3_finalize(st);
   rc = load_ranks(db, run_id, v, err, el);
   if (!rc)
-    rc = query_run(db, &st,
-                   "SELECT id, name, nsteps, detail, missing FROM cairn_metric"
-                   " WHERE run_id=? ORDER BY name",
-                   run_id, err, el);
+    rc = cairn_db_query_run(db, &st,
+                            "SELECT id, name, nsteps, detail, missing FROM cairn_metric"
+                            " WHERE run_id=? ORDER BY name",
+                            run_id, err, el);
   if (!rc) {
     size_t cap = 0;
     while (!rc && sqlite3_step(st) == SQLITE_ROW) {

@@ -208,6 +208,14 @@ int cairn_db_prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql, char *err,
   return CAIRN_OK;
 }
 
+int cairn_db_query_run(sqlite3 *db, sqlite3_stmt **st, const char *sql, int64_t run_id,
+                       char *err, size_t errlen) {
+  if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
+    return cairn_db_sql_error(db, err, errlen, "read");
+  sqlite3_bind_int64(*st, 1, run_id);
+  return CAIRN_OK;
+}
+
 int cairn_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
   char *msg = NULL;
   if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
