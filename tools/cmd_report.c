@@ -158,11 +158,24 @@ static int group_add(FILE *f, group *g, const char *key, const char *val, int32_
   return CAIRN_OK;
 }
 
-static void group_end(FILE *f, group *g) {
+/* Starts a table of groups: g emptied for a run of nranks ranks, head (the
+ * heading, <table> and header row) written. */
+static void group_table(FILE *f, group *g, int64_t nranks, const char *head) {
+  memset(g, 0, sizeof *g);
+  g->nranks = nranks;
+  fputs(head, f);
+}
+
+/* Ends a table of groups: its last group, a row saying none (when none is
+ * given and the table has no row), and </table>. */
+static void group_table_end(FILE *f, group *g, const char *none) {
   group_emit(f, g);
   free(g->ranks);
   g->ranks = NULL;
   g->cap = 0;
+  if (none && !g->rows)
+    fprintf(f, "<tr><td colspan=\"3\" class=\"none\">%s</td></tr>\n", none);
+  fputs("</table>\n", f);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -250,14 +263,13 @@ static int write_summary(FILE *f, sqlite3 *db, int64_t run_id, run_info *ri, cha
                           run_id, err, el);
   if (rc)
     return rc;
-  group g = {0};
-  g.nranks = ri->nranks;
-  fputs("<h3>Hosts</h3>\n<table class=\"list\"><tr><th>host</th><th></th><th>ranks</th></tr>\n",
-        f);
+  group g;
+  group_table(f, &g, ri->nranks,
+              "<h3>Hosts</h3>\n<table class=\"list\"><tr><th>host</th><th></th><th>ranks</th>"
+              "</tr>\n");
   while (!rc && sqlite3_step(st) == SQLITE_ROW)
     rc = group_add(f, &g, col_text(st, 0), "", sqlite3_column_int(st, 1));
-  group_end(f, &g);
-  fputs("</table>\n", f);
+  group_table_end(f, &g, NULL);
   sqlite3_finalize(st);
   if (rc)
     return rc;
@@ -270,11 +282,9 @@ static int write_summary(FILE *f, sqlite3 *db, int64_t run_id, run_info *ri, cha
                           run_id, err, el);
   if (rc)
     return rc;
-  memset(&g, 0, sizeof g);
-  g.nranks = ri->nranks;
-  fputs("<h3>Params</h3>\n<table class=\"list\"><tr><th>key</th><th>value</th><th>ranks</th>"
-        "</tr>\n",
-        f);
+  group_table(f, &g, ri->nranks,
+              "<h3>Params</h3>\n<table class=\"list\"><tr><th>key</th><th>value</th>"
+              "<th>ranks</th></tr>\n");
   while (!rc && sqlite3_step(st) == SQLITE_ROW) {
     char num[64];
     const char *val = num;
@@ -293,10 +303,7 @@ static int write_summary(FILE *f, sqlite3 *db, int64_t run_id, run_info *ri, cha
     }
     rc = group_add(f, &g, col_text(st, 0), val, sqlite3_column_int(st, 5));
   }
-  group_end(f, &g);
-  if (!g.rows)
-    fputs("<tr><td colspan=\"3\" class=\"none\">none logged</td></tr>\n", f);
-  fputs("</table>\n", f);
+  group_table_end(f, &g, "none logged");
   sqlite3_finalize(st);
   if (rc)
     return rc;
@@ -311,17 +318,12 @@ static int write_summary(FILE *f, sqlite3 *db, int64_t run_id, run_info *ri, cha
                           run_id, err, el);
   if (rc)
     return rc;
-  memset(&g, 0, sizeof g);
-  g.nranks = ri->nranks;
-  fputs("<h3>Metadata</h3>\n<table class=\"list\"><tr><th>key</th><th>value</th>"
-        "<th>ranks</th></tr>\n",
-        f);
+  group_table(f, &g, ri->nranks,
+              "<h3>Metadata</h3>\n<table class=\"list\"><tr><th>key</th><th>value</th>"
+              "<th>ranks</th></tr>\n");
   while (!rc && sqlite3_step(st) == SQLITE_ROW)
     rc = group_add(f, &g, col_text(st, 0), col_text(st, 1), sqlite3_column_int(st, 2));
-  group_end(f, &g);
-  if (!g.rows)
-    fputs("<tr><td colspan=\"3\" class=\"none\">none recorded</td></tr>\n", f);
-  fputs("</table>\n", f);
+  group_table_end(f, &g, "none recorded");
   sqlite3_finalize(st);
   if (rc)
     return rc;
