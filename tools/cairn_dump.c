@@ -123,27 +123,11 @@ int cairn_tool_dump(int argc, char **argv);
 
 /* `cairn dump` (also installed as cairn-dump). argv[0] is the command name. */
 int cairn_tool_dump(int argc, char **argv) {
-  const char *dir = NULL, *name = NULL;
+  const char *dir, *name = NULL;
   int ranks = 0;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-      usage(stdout);
-      return 0;
-    } else if (!strcmp(argv[i], "--series") && i + 1 < argc) {
-      name = argv[++i];
-    } else if (!strcmp(argv[i], "--ranks")) {
-      ranks = 1;
-    } else if (argv[i][0] == '-' || dir) {
-      usage(stderr);
-      return 2;
-    } else {
-      dir = argv[i];
-    }
-  }
-  if (!dir) {
-    usage(stderr);
-    return 2;
-  }
+  int code = cairn_tool_dump_args(argc, argv, usage, &dir, &name, &ranks);
+  if (code >= 0)
+    return code;
   cairn_run_file *files;
   size_t nfiles;
   cairn_run_state state;

@@ -239,25 +239,11 @@ static void usage(FILE *f) {
 int main(int argc, char **argv) {
   dump d;
   memset(&d, 0, sizeof d);
-  const char *dir = NULL;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-      usage(stdout);
-      return 0;
-    } else if (!strcmp(argv[i], "--series") && i + 1 < argc) {
-      d.series = argv[++i];
-      d.quiet = 1;
-    } else if (argv[i][0] == '-' || dir) {
-      usage(stderr);
-      return 2;
-    } else {
-      dir = argv[i];
-    }
-  }
-  if (!dir) {
-    usage(stderr);
-    return 2;
-  }
+  const char *dir;
+  int code = cairn_tool_dump_args(argc, argv, usage, &dir, &d.series, NULL);
+  if (code >= 0)
+    return code;
+  d.quiet = d.series != NULL;
   cairn_rec_visitor v = {&d,       on_run, on_name,     on_metric, on_step,
                          on_param, on_kv,  on_counters, on_source, on_artifact, on_lineage};
   cairn_run_damage dmg;

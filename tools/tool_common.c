@@ -15,6 +15,31 @@ void cairn_tool_acct_add(uint64_t totals[2][4], int *complete, const uint64_t ra
   }
 }
 
+int cairn_tool_dump_args(int argc, char **argv, void (*usage)(FILE *), const char **dir,
+                         const char **series, int *ranks) {
+  *dir = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      usage(stdout);
+      return 0;
+    } else if (!strcmp(argv[i], "--series") && i + 1 < argc) {
+      *series = argv[++i];
+    } else if (ranks && !strcmp(argv[i], "--ranks")) {
+      *ranks = 1;
+    } else if (argv[i][0] == '-' || *dir) {
+      usage(stderr);
+      return 2;
+    } else {
+      *dir = argv[i];
+    }
+  }
+  if (!*dir) {
+    usage(stderr);
+    return 2;
+  }
+  return -1;
+}
+
 void cairn_tool_fput_escaped(FILE *f, const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];

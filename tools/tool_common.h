@@ -23,6 +23,13 @@ void cairn_tool_fput_escaped(FILE *f, const char *s, size_t n);
 /* The same for a NUL-terminated string (NULL prints nothing). */
 void cairn_tool_fput_text(FILE *f, const char *s);
 
+/* Parses the arguments of the dumps, RUN_DIR [--series METRIC] [--ranks]
+ * (--ranks only when ranks is not NULL; *series and *ranks are left as
+ * they are unless given). Returns -1 with *dir set, else the exit code
+ * after printing the usage (to stdout for -h/--help, else to stderr). */
+int cairn_tool_dump_args(int argc, char **argv, void (*usage)(FILE *), const char **dir,
+                         const char **series, int *ranks);
+
 /* Prints "  param <key> = <value> (<type>)" for a typed param (type as in
  * CAIRN_PARAM_*), key and string value escaped. */
 void cairn_tool_print_param(const char *key, size_t klen, int type, int64_t i64, double f64,
