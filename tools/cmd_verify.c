@@ -58,23 +58,14 @@ typedef struct {
   int json, nout;
 } vctx;
 
-static char *dupz(const unsigned char *s) {
-  const char *t = s ? (const char *)s : "";
-  size_t n = strlen(t) + 1;
-  char *d = malloc(n);
-  if (d)
-    memcpy(d, t, n);
-  return d;
-}
-
 static int load_art(vctx *v, int64_t id, art *a) {
   memset(a, 0, sizeof *a);
   a->id = id;
   sqlite3_bind_int64(v->info, 1, id);
   int row = sqlite3_step(v->info) == SQLITE_ROW;
-  a->hash = dupz(row ? sqlite3_column_text(v->info, 0) : NULL);
-  a->type = dupz(row ? sqlite3_column_text(v->info, 1) : NULL);
-  a->path = dupz(row ? sqlite3_column_text(v->info, 2) : NULL);
+  a->hash = cairn_db_dup_text(row ? sqlite3_column_text(v->info, 0) : NULL);
+  a->type = cairn_db_dup_text(row ? sqlite3_column_text(v->info, 1) : NULL);
+  a->path = cairn_db_dup_text(row ? sqlite3_column_text(v->info, 2) : NULL);
   sqlite3_reset(v->info);
   return a->hash && a->type && a->path ? CAIRN_OK : CAIRN_ENOMEM;
 }

@@ -80,6 +80,10 @@ int cairn_db_prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql, char *err,
 int cairn_db_query_run(sqlite3 *db, sqlite3_stmt **st, const char *sql, int64_t run_id,
                        char *err, size_t errlen);
 
+/* A malloc'd copy of a column's text (sqlite3_column_text; NULL copies as
+ * ""), or NULL when out of memory. */
+char *cairn_db_dup_text(const unsigned char *s);
+
 /* Runs one SQL statement without results; CAIRN_OK or CAIRN_EIO. */
 int cairn_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 

@@ -568,15 +568,6 @@ static int walk(sqlite3 *db, cairn_db_lineage_graph *g, int dir, int max_depth,
   return rc;
 }
 
-static char *dupz(const unsigned char *s) {
-  const char *t = s ? (const char *)s : "";
-  size_t n = strlen(t) + 1;
-  char *d = malloc(n);
-  if (d)
-    memcpy(d, t, n);
-  return d;
-}
-
 /* Fills types, names, runs of every node. */
 static int details(sqlite3 *db, cairn_db_lineage_graph *g, char *err, size_t errlen) {
   sqlite3_stmt *art = NULL, *ex = NULL;
@@ -609,33 +600,32 @@ static int details(sqlite3 *db, cairn_db_lineage_graph *g, char *err, size_t err
       break;
     }
     if (n->kind == CAIRN_DB_NODE_ARTIFACT) {
-      n->uri = dupz(row ? sqlite3_column_text(st, 0) : NULL);
-      n->name = dupz(row ? sqlite3_column_text(st, 1) : NULL);
+      n->uri = cairn_db_dup_text(row ? sqlite3_column_text(st, 0) : NULL);
+      n->name = cairn_db_dup_text(row ? sqlite3_column_text(st, 1) : NULL);
       n->state = row ? sqlite3_column_int(st, 2) : 0;
-      n->type = dupz(row ? sqlite3_column_text(st, 3) : NULL);
-      n->path = dupz(row ? sqlite3_column_text(st, 4) : NULL);
-      n->run = dupz(NULL);
-      n->label = dupz(NULL);
-      n->stage = dupz(NULL);
+      n->type = cairn_db_dup_text(row ? sqlite3_column_text(st, 3) : NULL);
+      n->path = cairn_db_dup_text(row ? sqlite3_column_text(st, 4) : NULL);
+      n->run = cairn_db_dup_text(NULL);
+      n->label = cairn_db_dup_text(NULL);
+      n->stage = cairn_db_dup_text(NULL);
     } else {
       int in_run = row && sqlite3_column_type(st, 6) != SQLITE_NULL;
-      n->name = dupz(row ? sqlite3_column_text(st, 0) : NULL);
-      n->type = dupz(row ? sqlite3_column_text(st, 1) : NULL);
+      n->name = cairn_db_dup_text(row ? sqlite3_column_text(st, 0) : NULL);
+      n->type = cairn_db_dup_text(row ? sqlite3_column_text(st, 1) : NULL);
       if (in_run) {
-        n->run = dupz(sqlite3_column_text(st, 2));
+        n->run = cairn_db_dup_text(sqlite3_column_text(st, 2));
         n->rank = sqlite3_column_int(st, 3);
-        n->label = dupz(sqlite3_column_text(st, 4));
-        n->stage = dupz(sqlite3_column_text(st, 5));
+        n->label = cairn_db_dup_text(sqlite3_column_text(st, 4));
+        n->stage = cairn_db_dup_text(sqlite3_column_text(st, 5));
       } else { /* the execution standing for a whole run, or foreign */
-        n->run = dupz(row ? sqlite3_column_text(st, 7) : NULL);
+        n->run = cairn_db_dup_text(row ? sqlite3_column_text(st, 7) : NULL);
         n->rank = -1;
-        n->label = dupz((const unsigned char *)(row && sqlite3_column_type(st, 7) != SQLITE_NULL
-                                                    ? "run"
-                                                    : ""));
-        n->stage = dupz(NULL);
+        n->label = cairn_db_dup_text(
+            (const unsigned char *)(row && sqlite3_column_type(st, 7) != SQLITE_NULL ? "run" : ""));
+        n->stage = cairn_db_dup_text(NULL);
       }
-      n->uri = dupz(NULL);
-      n->path = dupz(NULL);
+      n->uri = cairn_db_dup_text(NULL);
+      n->path = cairn_db_dup_text(NULL);
     }
     sqlite3_reset(st);
     if (!n->type || !n->name || !n->uri || !n->path || !n->run || !n->label || !n->stage)

@@ -216,6 +216,15 @@ int cairn_db_query_run(sqlite3 *db, sqlite3_stmt **st, const char *sql, int64_t 
   return CAIRN_OK;
 }
 
+char *cairn_db_dup_text(const unsigned char *s) {
+  const char *t = s ? (const char *)s : "";
+  size_t n = strlen(t) + 1;
+  char *d = malloc(n);
+  if (d)
+    memcpy(d, t, n);
+  return d;
+}
+
 int cairn_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
   char *msg = NULL;
   if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
