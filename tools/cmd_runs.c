@@ -397,6 +397,14 @@ static int search_term(sqlite3 *db, const cairn_dbq_term *t, found *f, char *err
   return rc;
 }
 
+/* Steps st, a query of one item, again with ?1 bound to id. Returns 1 when
+ * the item was found (a row to read), else 0. */
+static int step_id(sqlite3_stmt *st, int64_t id) {
+  sqlite3_reset(st);
+  sqlite3_bind_int64(st, 1, id);
+  return sqlite3_step(st) == SQLITE_ROW;
+}
+
 static int print_search_runs(sqlite3 *db, const cairn_dbq_ids *ids, int json, char *err,
                              size_t errlen) {
   cairn_dbq_run *all;
@@ -455,9 +463,7 @@ static int print_search_artifacts(sqlite3 *db, const cairn_dbq_ids *ids, int jso
     printf("artifacts (%zu):\n", ids->n);
   size_t shown = 0;
   for (size_t i = 0; i < ids->n; i++) {
-    sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, ids->v[i]);
-    if (sqlite3_step(st) != SQLITE_ROW)
+    if (!step_id(st, ids->v[i]))
       continue;
     const char *type = (const char *)sqlite3_column_text(st, 0);
     const char *uri = (const char *)sqlite3_column_text(st, 1);
@@ -538,9 +544,7 @@ static int print_search_executions(sqlite3 *db, const cairn_dbq_ids *ids, int js
     printf("executions (%zu):\n", ids->n);
   size_t shown = 0;
   for (size_t i = 0; i < ids->n; i++) {
-    sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, ids->v[i]);
-    if (sqlite3_step(st) != SQLITE_ROW)
+    if (!step_id(st, ids->v[i]))
       continue;
     const char *type = (const char *)sqlite3_column_text(st, 0);
     const char *name = (const char *)sqlite3_column_text(st, 1);
@@ -592,9 +596,7 @@ static int print_search_contexts(sqlite3 *db, const cairn_dbq_ids *ids, int json
     printf("contexts (%zu):\n", ids->n);
   size_t shown = 0;
   for (size_t i = 0; i < ids->n; i++) {
-    sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, ids->v[i]);
-    if (sqlite3_step(st) != SQLITE_ROW)
+    if (!step_id(st, ids->v[i]))
       continue;
     const char *type = (const char *)sqlite3_column_text(st, 0);
     const char *name = (const char *)sqlite3_column_text(st, 1);
