@@ -567,39 +567,10 @@ static void put_execution(exporter *x, int64_t xid, int first) {
 }
 
 static int export_run(sqlite3 *db, int64_t run_id, FILE *f, char *err, size_t errlen) {
-  static const char *const prop_sql[3] = {
-      "SELECT name, int_value, double_value, string_value, bool_value FROM ArtifactProperty"
-      " WHERE artifact_id = ?1 AND is_custom_property = ?2 ORDER BY name",
-      "SELECT name, int_value, double_value, string_value, bool_value FROM ExecutionProperty"
-      " WHERE execution_id = ?1 AND is_custom_property = ?2 ORDER BY name",
-      "SELECT name, int_value, double_value, string_value, bool_value FROM ContextProperty"
-      " WHERE context_id = ?1 AND is_custom_property = ?2 ORDER BY name"};
   exporter x;
   memset(&x, 0, sizeof x);
   x.db = db;
   x.f = f;
-  int ok = 1;
-  for (int k = 0; k < 3; k++)
-    ok &= sqlite3_prepare_v2(db, prop_sql[k], -1, &x.props[k], NULL) == SQLITE_OK;
-  ok &= sqlite3_prepare_v2(db,
-                           "SELECT artifact_id, type, milliseconds_since_epoch FROM Event"
-                           " WHERE execution_id = ?1 ORDER BY id",
-                           -1, &x.events, NULL) == SQLITE_OK;
-  ok &= sqlite3_prepare_v2(db,
-                           "SELECT a.id, a.type_id, t.name, a.name, a.create_time_since_epoch,"
-                           " a.last_update_time_since_epoch, a.uri, a.state FROM Artifact a"
-                           " LEFT JOIN Type t ON t.id = a.type_id WHERE a.id = ?1",
-                           -1, &x.artifact, NULL) == SQLITE_OK;
-  ok &= sqlite3_prepare_v2(db,
-                           "SELECT e.id, e.type_id, t.name, e.name, e.create_time_since_epoch,"
-                           " e.last_update_time_since_epoch, e.last_known_state FROM Execution e"
-                           " LEFT JOIN Type t ON t.id = e.type_id WHERE e.id = ?1",
-                           -1, &x.execution, NULL) == SQLITE_OK;
-  ok &= sqlite3_prepare_v2(db,
-                           "SELECT c.id, c.type_id, t.name, c.name, c.create_time_since_epoch,"
-                           " c.last_update_time_since_epoch FROM Context c"
-                           " LEFT JOIN Type t ON t.id = c.type_id WHERE c.id = ?1",
-                           -1, &x.context, NULL) == SQLITE_OK;
   /* The run's pipelines (a run's stages may belong to more than one), its
    * stages (contexts) with their executions, in MLMD id order. */
   sqlite3_stmt *pipes = NULL, *stages = NULL, *execs = NULL, *runrow = NULL, *loose = NULL;
@@ -630,7 +601,35 @@ static int export_run(sqlite3 *db, int64_t run_id, FILE *f, char *err, size_t er
       {&loose, "SELECT ce.execution_id FROM cairn_execution ce WHERE ce.run_id = ?1"
                " AND NOT EXISTS (SELECT 1 FROM cairn_stage s WHERE s.run_id ="
                " ce.run_id AND s.lineage_id = ce.stage_lineage_id) ORDER BY 1"}};
-  /* Prepared in order, stopping at the first that fails. */
+  const struct {
+    sqlite3_stmt **st;
+    const char *sql;
+  } item_sql[] = {
+      {&x.props[0], "SELECT name, int_value, double_value, string_value, bool_value"
+                     " FROM ArtifactProperty WHERE artifact_id = ?1 AND is_custom_property = ?2"
+                     " ORDER BY name"},
+      {&x.props[1], "SELECT name, int_value, double_value, string_value, bool_value"
+                     " FROM ExecutionProperty WHERE execution_id = ?1 AND is_custom_property = ?2"
+                     " ORDER BY name"},
+      {&x.props[2], "SELECT name, int_value, double_value, string_value, bool_value"
+                     " FROM ContextProperty WHERE context_id = ?1 AND is_custom_property = ?2"
+                     " ORDER BY name"},
+      {&x.events, "SELECT artifact_id, type, milliseconds_since_epoch FROM Event"
+                  " WHERE execution_id = ?1 ORDER BY id"},
+      {&x.artifact, "SELECT a.id, a.type_id, t.name, a.name, a.create_time_since_epoch,"
+                    " a.last_update_time_since_epoch, a.uri, a.state FROM Artifact a"
+                    " LEFT JOIN Type t ON t.id = a.type_id WHERE a.id = ?1"},
+      {&x.execution, "SELECT e.id, e.type_id, t.name, e.name, e.create_time_since_epoch,"
+                     " e.last_update_time_since_epoch, e.last_known_state FROM Execution e"
+                     " LEFT JOIN Type t ON t.id = e.type_id WHERE e.id = ?1"},
+      {&x.context, "SELECT c.id, c.type_id, t.name, c.name, c.create_time_since_epoch,"
+                   " c.last_update_time_since_epoch FROM Context c"
+                   " LEFT JOIN Type t ON t.id = c.type_id WHERE c.id = ?1"}};
+  /* Prepared in order, stopping at the first that fails, so that the
+   * message is that statement's. */
+  int ok = 1;
+  for (size_t k = 0; ok && k < sizeof item_sql / sizeof *item_sql; k++)
+    ok = sqlite3_prepare_v2(db, item_sql[k].sql, -1, item_sql[k].st, NULL) == SQLITE_OK;
   for (size_t k = 0; ok && k < sizeof run_sql / sizeof *run_sql; k++)
     ok = sqlite3_prepare_v2(db, run_sql[k].sql, -1, run_sql[k].st, NULL) == SQLITE_OK;
   int rc = CAIRN_OK;

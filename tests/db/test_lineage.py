@@ -420,6 +420,18 @@ def case_export():
                          os.path.join(tmp, "no", "dir.json"))
         check(rc == 1 and "cairn export: " in err, f"unwritable -o: exit 1 ({err})")
         check(sorted(os.listdir(tmp)) == ["a.json"], "no temporary file left behind")
+    # A database that lost a table: the message names the statement's error
+    # (it read "prepare: not an error" when a later statement prepared).
+    for table in ["ArtifactProperty", "Context"]:
+        with tempfile.TemporaryDirectory() as tmp:
+            db, _ = copy_fixture(tmp)
+            con = sqlite3.connect(db)
+            con.execute(f"DROP TABLE {table}")
+            con.commit()
+            con.close()
+            rc, out, err = run("export", A, "--format", "cmf-json", db=db)
+            check(rc == 1 and f"no such table: {table}" in err and "not an error" not in err,
+                  f"export without {table}: exit 1 naming it ({err.strip()})")
 
 
 def case_verify():
