@@ -467,8 +467,6 @@ typedef struct {
   double *val;         /* [caprows × stride] sums of the parts              */
   uint32_t *cnt;       /* [caprows × stride] samples; 0 = no part yet       */
   uint32_t *next;      /* [stride] per column: row after its last one, + 1  */
-  uint32_t *hi;        /* [stride] per column: its highest row + 1 (0: none);*/
-                       /* a row above it has no part yet. Same allocation.  */
   int unordered;       /* some row's step is below an earlier row's         */
   int dense;           /* row r is step lo + r for every row (the usual     */
   int64_t lo;          /* case): a record finds its row without a lookup    */
@@ -669,7 +667,7 @@ static int metric_widen(wal_builder *b, wal_metric *m, size_t stride) {
   size_t rows = m->caprows;
   double *val = cairn__huge_malloc((rows ? rows : 1) * stride * sizeof *val);
   uint32_t *cnt = cairn__huge_calloc((rows ? rows : 1) * stride, sizeof *cnt);
-  uint32_t *next = calloc(2 * stride, sizeof *next);
+  uint32_t *next = calloc(stride, sizeof *next);
   if (!val || !cnt || !next) {
     cairn__huge_free(val);
     cairn__huge_free(cnt);
@@ -680,10 +678,8 @@ static int metric_widen(wal_builder *b, wal_metric *m, size_t stride) {
     memcpy(val + r * stride, m->val + r * m->stride, m->stride * sizeof *val);
     memcpy(cnt + r * stride, m->cnt + r * m->stride, m->stride * sizeof *cnt);
   }
-  if (m->stride) {
+  if (m->stride)
     memcpy(next, m->next, m->stride * sizeof *next);
-    memcpy(next + stride, m->hi, m->stride * sizeof *next);
-  }
   /* the memory bound counts what the blocks hold, not what was asked */
   b->bytes += cairn__huge_usable(val) + cairn__huge_usable(cnt);
   b->bytes -= cairn__huge_usable(m->val) + cairn__huge_usable(m->cnt);
@@ -693,7 +689,6 @@ static int metric_widen(wal_builder *b, wal_metric *m, size_t stride) {
   m->val = val;
   m->cnt = cnt;
   m->next = next;
-  m->hi = next + stride;
   m->stride = stride;
   return CAIRN_OK;
 }
@@ -829,20 +824,11 @@ static int on_metric(void *ctx, const cairn_metric_agg *a) {
       return b->failed = CAIRN_ENOMEM;
   }
   size_t at = (size_t)row * m->stride + col;
-  if ((uint32_t)row >= m->hi[col]) {
-    /* Above the column's highest row: the cell has no part yet (the usual
-     * case). Stores only: a load of a cell that misses the caches would
-     * stall here, a store does not. */
-    m->val[at] = a->sum;
-    m->cnt[at] = a->count;
-    m->hi[col] = (uint32_t)row + 1;
-  } else {
-    /* Partial aggregates of one (step, rank) from several blocks add up,
-     * sums and counts, in log order, so every reader gets the same bits;
-     * the first part is taken as is, so a lone -0.0 stays -0.0. */
-    m->val[at] = m->cnt[at] ? m->val[at] + a->sum : a->sum;
-    m->cnt[at] += a->count;
-  }
+  /* Partial aggregates of one (step, rank) from several blocks add up,
+   * sums and counts, in log order, so every reader gets the same bits; the
+   * first part is taken as is, so a lone -0.0 stays -0.0. */
+  m->val[at] = m->cnt[at] ? m->val[at] + a->sum : a->sum;
+  m->cnt[at] += a->count;
   if (!m->dense)
     m->next[col] = (uint32_t)row + 1;
   /* This rank's next record of this metric is usually the next step's,
@@ -1129,7 +1115,6 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
   wm->steps = NULL;
   wm->rowhash = NULL;
   wm->next = NULL;
-  wm->hi = NULL;
   return CAIRN_OK;
 }
 
