@@ -89,10 +89,20 @@ hid_t cairn__h5w_fapl(void) {
   return fapl;
 }
 
-uint64_t cairn__h5w_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+cairn_h5_write_opts cairn__h5w_resolve_opts(const cairn_h5_write_opts *opt) {
+  cairn_h5_write_opts o;
+  if (opt)
+    o = *opt;
+  else
+    cairn__h5_write_opts_init(&o);
+  if (!o.zstd_level)
+    o.zstd_level = CAIRN_H5_ZSTD_LEVEL;
+  if (!o.created_ns) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    o.created_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  }
+  return o;
 }
 
 void cairn__h5w_fail(char *err, size_t errlen, const char *path, const char *what) {
@@ -188,15 +198,7 @@ static int write_all(hid_t file, const cairn_run_view *v, cairn_run_view *stream
 static int write_file(const cairn_run_view *v, cairn_run_view *streamed,
                       cairn_view_pending *pending, const char *path,
                       const cairn_h5_write_opts *opt, char *err, size_t errlen) {
-  cairn_h5_write_opts o;
-  if (opt)
-    o = *opt;
-  else
-    cairn__h5_write_opts_init(&o);
-  if (!o.zstd_level)
-    o.zstd_level = CAIRN_H5_ZSTD_LEVEL;
-  if (!o.created_ns)
-    o.created_ns = cairn__h5w_now_ns();
+  cairn_h5_write_opts o = cairn__h5w_resolve_opts(opt);
   int detail = o.detail != 0;
   char tmp[4096];
   if (cairn__h5w_tmp_path(path, tmp, sizeof tmp)) {

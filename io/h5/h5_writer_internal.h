@@ -11,6 +11,8 @@
 
 #include <hdf5.h>
 
+#include "h5_writer.h"
+
 /* "<dir>/.<name>.tmp" for "<dir>/<name>"; 0, or -1 if it does not fit. */
 int cairn__h5w_tmp_path(const char *path, char *tmp, size_t len);
 
@@ -34,7 +36,10 @@ void cairn__h5w_keep_first(void *ctx, const char *msg);
  * Returns 0 or -1 (errno set). */
 int cairn__h5w_precreate(const char *path);
 
-uint64_t cairn__h5w_now_ns(void);
+/* The options a writer uses: a copy of *opt (defaults when NULL), with a
+ * zstd level of 0 meaning the default level, and a creation time of 0
+ * meaning now. */
+cairn_h5_write_opts cairn__h5w_resolve_opts(const cairn_h5_write_opts *opt);
 
 /* "<path>: <what>: <HDF5's most specific message>" into err. */
 void cairn__h5w_fail(char *err, size_t errlen, const char *path, const char *what);

@@ -740,15 +740,7 @@ int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const ch
   MPI_Comm_rank(comm, &me);
   MPI_Comm_size(comm, &P);
   err[0] = '\0';
-  cairn_h5_write_opts o;
-  if (opt)
-    o = *opt;
-  else
-    cairn__h5_write_opts_init(&o);
-  if (!o.zstd_level)
-    o.zstd_level = CAIRN_H5_ZSTD_LEVEL;
-  if (!o.created_ns)
-    o.created_ns = cairn__h5w_now_ns();
+  cairn_h5_write_opts o = cairn__h5w_resolve_opts(opt);
   MPI_Bcast(&o.created_ns, 1, MPI_UINT64_T, 0, comm);
   if (!o.naggregators)
     o.naggregators = (uint32_t)P;
