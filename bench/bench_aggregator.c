@@ -243,6 +243,9 @@ static void *spin(void *arg) {
   return NULL;
 }
 
+/* What a measuring child reports, in this order (measure's got[]). */
+enum { GOT_WALL, GOT_CPU, GOT_FAULTS, GOT_FINISH, GOT_FREE, GOT_LOG_BYTES, NGOT };
+
 /* One round of one mode in a child process, so that every round starts
  * from the same memory state (the blocks, nothing freed yet), as an
  * aggregator's view starts from a process that has not held one: what
@@ -251,7 +254,7 @@ static void *spin(void *arg) {
  * wall ns, CPU ns and faults per 1,000 records, and for the view mode the
  * seconds to finish it and to free it, and the log's bytes per record. */
 static void measure(int mode, const block *bl, size_t nb, uint64_t nrec, const char *dir,
-                    double got[6]) {
+                    double got[NGOT]) {
   int fd[2];
   if (pipe(fd) != 0)
     die("pipe", strerror(errno));
@@ -263,20 +266,21 @@ static void measure(int mode, const block *bl, size_t nb, uint64_t nrec, const c
     close(fd[0]);
     cairn_view_builder *vb = NULL;
     sample s = run_mode(mode, bl, nb, nrec, dir, &vb);
-    double out[6] = {s.wall_ns, s.cpu_ns, s.faults, 0, 0, s.log_bytes};
+    double out[NGOT] = {[GOT_WALL] = s.wall_ns, [GOT_CPU] = s.cpu_ns, [GOT_FAULTS] = s.faults,
+                        [GOT_LOG_BYTES] = s.log_bytes};
     if (vb) {
       cairn_run_view view;
       uint64_t t0 = now_ns(CLOCK_MONOTONIC);
       if (cairn__view_builder_finish(vb, &view) != CAIRN_OK)
         die("finishing the view", "failed");
-      out[3] = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+      out[GOT_FINISH] = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
       pthread_t th;
       int spun = pthread_create(&th, NULL, spin, NULL) == 0;
       struct timespec settle = {0, 2000000};
       nanosleep(&settle, NULL);
       t0 = now_ns(CLOCK_MONOTONIC);
       cairn__view_free(&view);
-      out[4] = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+      out[GOT_FREE] = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
       atomic_store(&spin_stop, 1);
       if (spun)
         pthread_join(th, NULL);
@@ -284,11 +288,11 @@ static void measure(int mode, const block *bl, size_t nb, uint64_t nrec, const c
     _exit(write(fd[1], out, sizeof out) == (ssize_t)sizeof out ? 0 : 1);
   }
   close(fd[1]);
-  ssize_t n = read(fd[0], got, 6 * sizeof *got);
+  ssize_t n = read(fd[0], got, NGOT * sizeof *got);
   close(fd[0]);
   int status;
   waitpid(pid, &status, 0);
-  if (n != (ssize_t)(6 * sizeof *got) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+  if (n != (ssize_t)(NGOT * sizeof *got) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
     die("a measuring child process", "failed (see above)");
 }
 
@@ -368,16 +372,16 @@ int main(int argc, char **argv) {
   for (int r = 0; r < rounds; r++) {
     for (int j = 0; j < NMODES; j++) {
       int m = r % 2 ? NMODES - 1 - j : j; /* odd rounds in reverse order */
-      double got[6];
+      double got[NGOT];
       measure(m, bl, nb, nrec, dir, got);
       if (m == MODE_LOG)
-        log_bytes = got[5]; /* the same blocks, the same bytes, every round */
-      wall[r][m] = got[0];
-      cpu[r][m] = got[1];
-      flt[r][m] = got[2];
+        log_bytes = got[GOT_LOG_BYTES]; /* the same blocks, the same bytes, every round */
+      wall[r][m] = got[GOT_WALL];
+      cpu[r][m] = got[GOT_CPU];
+      flt[r][m] = got[GOT_FAULTS];
       if (m == MODE_VIEW) {
-        finish[r] = got[3];
-        freeing[r] = got[4];
+        finish[r] = got[GOT_FINISH];
+        freeing[r] = got[GOT_FREE];
       }
     }
   }
