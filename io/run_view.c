@@ -1016,10 +1016,12 @@ enum { COLS_OTHER, COLS_PERMUTED, COLS_IN_ORDER };
 
 /* Turns one metric's cells into the view's dense [step × rank] sums,
  * steps ascending and columns by rank (means_and_stats divides them). When
- * the rows are in step order and exactly as wide as the view (the usual
- * case), the cell arrays become the view's arrays, their columns permuted
- * in place if ranks were first seen out of order; otherwise they are
- * copied into new arrays. */
+ * the rows are in step order (the usual case), the cell arrays become the
+ * view's arrays: rows allocated wider than the view (the builder widens by
+ * doubling, so a node of 6 or 12 ranks has rows of 8 or 16 cells) are
+ * packed down in place, row by row, and columns first seen out of rank
+ * order are permuted on the way. Otherwise the cells are copied into new
+ * arrays. */
 static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *perm,
                          int cols, size_t ncols) {
   size_t n = wm->nrows;
@@ -1027,7 +1029,7 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
   size_t name_len = m->name_len;
   /* When the view takes the builder's cell arrays (below), it takes its
    * steps array too: mapped and warm, where a new one would be neither. */
-  int in_place = !wm->unordered && wm->stride == ncols && cols != COLS_OTHER;
+  int in_place = !wm->unordered && wm->stride >= ncols && cols != COLS_OTHER;
   int rc = metric_alloc(m, n, ncols, 0, in_place && n ? wm->steps : NULL);
   if (rc)
     return rc;
@@ -1037,9 +1039,11 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
   m->name_len = name_len;
   size_t cells = n * ncols;
   if (in_place) {
-    /* Rows already in step order, as wide as the view: the view takes the
-     * builder's arrays (no copy); columns in first-seen order are put in
-     * rank order row by row, in place. */
+    /* Rows already in step order: the view takes the builder's arrays.
+     * Row i moves from i * stride to i * ncols, in ascending order, so it
+     * never lands on a row not yet moved (ncols <= stride); columns in
+     * first-seen order are put in rank order on the way. */
+    size_t stride = wm->stride;
     if (cols == COLS_PERMUTED && cells) {
       double *tv = malloc(ncols * sizeof *tv);
       uint32_t *tc = malloc(ncols * sizeof *tc);
@@ -1049,17 +1053,22 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
         return CAIRN_ENOMEM;
       }
       for (size_t i = 0; i < n; i++) {
-        double *rv = wm->val + i * ncols;
-        uint32_t *rn = wm->cnt + i * ncols;
+        const double *rv = wm->val + i * stride;
+        const uint32_t *rn = wm->cnt + i * stride;
         for (size_t j = 0; j < ncols; j++) {
           tv[perm[j]] = rv[j];
           tc[perm[j]] = rn[j];
         }
-        memcpy(rv, tv, ncols * sizeof *rv);
-        memcpy(rn, tc, ncols * sizeof *rn);
+        memcpy(wm->val + i * ncols, tv, ncols * sizeof *tv);
+        memcpy(wm->cnt + i * ncols, tc, ncols * sizeof *tc);
       }
       free(tv);
       free(tc);
+    } else if (stride > ncols) {
+      for (size_t i = 1; i < n; i++) {
+        memmove(wm->val + i * ncols, wm->val + i * stride, ncols * sizeof *wm->val);
+        memmove(wm->cnt + i * ncols, wm->cnt + i * stride, ncols * sizeof *wm->cnt);
+      }
     }
     m->values = cells ? cairn__huge_realloc(wm->val, cells * sizeof *m->values) : NULL;
     m->samples = cells ? cairn__huge_realloc(wm->cnt, cells * sizeof *m->samples) : NULL;

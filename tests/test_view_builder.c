@@ -206,25 +206,25 @@ Test(view_builder, equals_the_log_and_a_recomputation) {
   cairn__view_free(&logged);
 }
 
-/* The usual MPI case: the aggregator's ranks first show up out of rank
- * order, all before their rows widen past the final width, and steps come
- * in order; the view takes the builder's cell arrays and puts their columns
- * in rank order in place. */
-Test(view_builder, ranks_first_seen_out_of_order_with_ordered_steps) {
+/* The usual MPI case: steps come in order, and the view takes the
+ * builder's cell arrays. The aggregator's n ranks (`order`, the order they
+ * first show up in; `want_cols`, ascending) are all seen before the rows
+ * grow. With n not a power of two the rows were allocated wider than the
+ * view and are packed down in place; out of rank order, their columns are
+ * put in rank order on the way. */
+static void ordered_steps(const uint32_t *order, const int32_t *want_cols, size_t n) {
   char *dir = tempdir();
   sink s = {0};
   sink_open(&s, dir);
   memset(ref, 0, sizeof ref);
   gaps = 0;
-  const uint32_t order[4] = {7, 2, 3, 0}; /* 3 is also the writer */
   for (int64_t w0 = 0; w0 < 2000; w0 += 50)
-    for (size_t j = 0; j < 4; j++)
+    for (size_t j = 0; j < n; j++)
       block(&s, order[j], w0, w0 + 50, w0 == 0);
   cairn_run_view built, logged;
   sink_views(&s, dir, &built, &logged);
-  const int32_t want_cols[4] = {0, 2, 3, 7};
-  cr_assert_eq(built.ncols, 4, "ncols %zu", built.ncols);
-  for (size_t c = 0; c < 4; c++)
+  cr_assert_eq(built.ncols, n, "ncols %zu", built.ncols);
+  for (size_t c = 0; c < n; c++)
     cr_assert_eq(built.col_rank[c], want_cols[c]);
   for (size_t k = 0; k < NM - 1; k++) {
     const cairn_view_metric *m = &built.metrics[k];
@@ -232,10 +232,10 @@ Test(view_builder, ranks_first_seen_out_of_order_with_ordered_steps) {
     for (size_t i = 0; i < 2000; i++) {
       double sum = 0, mn = INFINITY, mx = -INFINITY;
       uint32_t cnt = 0;
-      for (size_t c = 0; c < 4; c++) {
+      for (size_t c = 0; c < n; c++) {
         const ref_cell *rc = &ref[k][i][want_cols[c]];
-        double v = m->values[i * 4 + c];
-        cr_assert_eq(m->samples[i * 4 + c], rc->count, "%s step %zu rank %d", m->name, i,
+        double v = m->values[i * n + c];
+        cr_assert_eq(m->samples[i * n + c], rc->count, "%s step %zu rank %d", m->name, i,
                      want_cols[c]);
         if (!rc->count) {
           cr_assert(isnan(v));
@@ -258,6 +258,25 @@ Test(view_builder, ranks_first_seen_out_of_order_with_ordered_steps) {
   }
   cairn__view_free(&built);
   cairn__view_free(&logged);
+}
+
+Test(view_builder, ranks_first_seen_out_of_order_with_ordered_steps) {
+  const uint32_t order[4] = {7, 2, 3, 0}; /* 3 is also the writer */
+  const int32_t want_cols[4] = {0, 2, 3, 7};
+  ordered_steps(order, want_cols, 4);
+}
+
+Test(view_builder, six_ranks_out_of_order_rows_packed_in_place) {
+  const uint32_t order[6] = {11, 2, 3, 8, 0, 5}; /* rows of 8 cells, 6 used */
+  const int32_t want_cols[6] = {0, 2, 3, 5, 8, 11};
+  ordered_steps(order, want_cols, 6);
+}
+
+Test(view_builder, five_ranks_in_order_rows_packed_in_place) {
+  /* the log's writer, 3, is the builder's first column: the lowest rank */
+  const uint32_t order[5] = {3, 4, 6, 9, 12}; /* rows of 8 cells, 5 used */
+  const int32_t want_cols[5] = {3, 4, 6, 9, 12};
+  ordered_steps(order, want_cols, 5);
 }
 
 /* The mixed stream logged in dir and fed to s->vb; *whole is the view read
