@@ -193,6 +193,8 @@ static uint64_t remove_logs(const char *dir) {
 
 /* wal.compression_level, from the environment as the aggregator reads it */
 static int wal_level = 1;
+/* the ranks an aggregator serves, which it tells its view */
+static uint32_t group_ranks;
 
 /* One round of one mode over every block. The view built (view and
  * aggregator modes) is left in *vb_out for the caller to finish or free. */
@@ -211,6 +213,8 @@ static sample run_mode(int mode, const block *bl, size_t nb, uint64_t nrec, cons
   }
   if ((mode == MODE_VIEW || mode == MODE_AGG) && cairn__view_builder_new(&vb) != CAIRN_OK)
     die("view", "out of memory");
+  if (vb)
+    cairn__view_builder_expect_ranks(vb, group_ranks);
   cairn_rec_visitor v = {.metric = sum_metric};
   long f0 = minor_faults();
   uint64_t c0 = now_ns(CLOCK_THREAD_CPUTIME_ID), t0 = now_ns(CLOCK_MONOTONIC);
@@ -323,6 +327,7 @@ static unsigned long arg(int argc, char **argv, int i, unsigned long def, unsign
 
 int main(int argc, char **argv) {
   uint32_t ranks = (uint32_t)arg(argc, argv, 1, 8, 4096);
+  group_ranks = ranks;
   uint32_t metrics = (uint32_t)arg(argc, argv, 2, 1000, 1u << 20);
   uint32_t steps = (uint32_t)arg(argc, argv, 3, 1500, 1u << 30);
   uint32_t per = (uint32_t)arg(argc, argv, 4, 5, MAX_PER_BLOCK);

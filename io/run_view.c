@@ -510,6 +510,7 @@ typedef struct {
   size_t ncols, capcols;
   size_t bytes;        /* what the cells and markers hold, for callers that */
                        /* bound the memory of a builder kept for a run      */
+  size_t expect_cols;   /* columns a metric's rows get at once (a hint)     */
   wal_metric *m;
   size_t nm, capm;
   size_t *hash;        /* open addressing over m, index + 1, 0 = empty       */
@@ -701,6 +702,8 @@ static long metric_row(wal_builder *b, wal_metric *m, size_t col, int64_t step) 
       ns *= 2;
     if (ns < b->ncols)
       ns = b->ncols;
+    if (col < b->expect_cols && ns < b->expect_cols)
+      ns = b->expect_cols;
     if (metric_widen(b, m, ns))
       return -1;
   }
@@ -1603,6 +1606,10 @@ int cairn__view_builder_new(cairn_view_builder **out) {
   vb->last_writer = UINT32_MAX;
   *out = vb;
   return CAIRN_OK;
+}
+
+void cairn__view_builder_expect_ranks(cairn_view_builder *vb, size_t nranks) {
+  vb->b.expect_cols = nranks;
 }
 
 int cairn__view_builder_add(cairn_view_builder *vb, uint32_t writer, const void *payload,

@@ -239,6 +239,14 @@ int cairn__view_from_wal_of(const char *dir, uint32_t writer, cairn_run_view *vi
 typedef struct cairn_view_builder cairn_view_builder;
 
 int cairn__view_builder_new(cairn_view_builder **out);
+/* The number of ranks the blocks will come from, when the caller knows it
+ * (an aggregator serves a fixed group): each metric's rows are then
+ * allocated that wide from the first record, rather than widened by
+ * doubling as ranks show up (copies while the first blocks arrive, and up
+ * to twice the cells' memory for the rest of the run when the count is
+ * not a power of two). Only a hint: fewer ranks or more work as without
+ * it. Call before the first _add. */
+void cairn__view_builder_expect_ranks(cairn_view_builder *vb, size_t nranks);
 int cairn__view_builder_add(cairn_view_builder *vb, uint32_t writer, const void *payload,
                             size_t len, char *err, size_t errlen);
 size_t cairn__view_builder_bytes(const cairn_view_builder *vb);

@@ -212,15 +212,19 @@ Test(view_builder, equals_the_log_and_a_recomputation) {
  * grow. With n not a power of two the rows were allocated wider than the
  * view and are packed down in place; out of rank order, their columns are
  * put in rank order on the way. */
-static void ordered_steps(const uint32_t *order, const int32_t *want_cols, size_t n) {
+static size_t ordered_steps(const uint32_t *order, const int32_t *want_cols, size_t n,
+                            size_t hint) {
   char *dir = tempdir();
   sink s = {0};
   sink_open(&s, dir);
+  if (hint)
+    cairn__view_builder_expect_ranks(s.vb, hint);
   memset(ref, 0, sizeof ref);
   gaps = 0;
   for (int64_t w0 = 0; w0 < 2000; w0 += 50)
     for (size_t j = 0; j < n; j++)
       block(&s, order[j], w0, w0 + 50, w0 == 0);
+  size_t bytes = cairn__view_builder_bytes(s.vb);
   cairn_run_view built, logged;
   sink_views(&s, dir, &built, &logged);
   cr_assert_eq(built.ncols, n, "ncols %zu", built.ncols);
@@ -258,25 +262,61 @@ static void ordered_steps(const uint32_t *order, const int32_t *want_cols, size_
   }
   cairn__view_free(&built);
   cairn__view_free(&logged);
+  return bytes;
 }
 
 Test(view_builder, ranks_first_seen_out_of_order_with_ordered_steps) {
   const uint32_t order[4] = {7, 2, 3, 0}; /* 3 is also the writer */
   const int32_t want_cols[4] = {0, 2, 3, 7};
-  ordered_steps(order, want_cols, 4);
+  ordered_steps(order, want_cols, 4, 0);
 }
 
 Test(view_builder, six_ranks_out_of_order_rows_packed_in_place) {
   const uint32_t order[6] = {11, 2, 3, 8, 0, 5}; /* rows of 8 cells, 6 used */
   const int32_t want_cols[6] = {0, 2, 3, 5, 8, 11};
-  ordered_steps(order, want_cols, 6);
+  ordered_steps(order, want_cols, 6, 0);
+}
+
+/* An aggregator tells its builder how many ranks it serves: rows are then
+ * that wide from the start (6 cells, not 8), and the view is the same, bit
+ * for bit, as the one read back from the log (built without the hint). */
+Test(view_builder, told_the_rank_count_rows_are_allocated_that_wide) {
+  const uint32_t order[6] = {11, 2, 3, 8, 0, 5};
+  const int32_t want_cols[6] = {0, 2, 3, 5, 8, 11};
+  size_t doubling = ordered_steps(order, want_cols, 6, 0);
+  size_t told = ordered_steps(order, want_cols, 6, 6);
+  /* a row is 6 cells of 12 bytes and its step (8), not 8 cells and the
+   * step: 80/104 = 0.77; the step markers (the same either way) add to both */
+  cr_assert_lt(told, doubling * 0.9, "told 6 ranks: %zu bytes, not told: %zu", told, doubling);
+  cr_assert_gt(told, doubling * 0.7, "told 6 ranks: %zu bytes, not told: %zu", told, doubling);
+}
+
+/* The hint only shapes allocation: too small, too large or right, with
+ * late ranks, steps out of order and several parts of one (step, rank),
+ * the view equals the one the log gives. */
+Test(view_builder, a_wrong_rank_count_is_only_a_hint) {
+  const size_t hints[] = {NR, 3, 8, 20};
+  for (size_t h = 0; h < sizeof hints / sizeof hints[0]; h++) {
+    char *dir = tempdir();
+    sink s = {0};
+    sink_open(&s, dir);
+    cairn__view_builder_expect_ranks(s.vb, hints[h]);
+    memset(ref, 0, sizeof ref);
+    gaps = 1;
+    feed_mixed(&s);
+    cairn_run_view built, logged;
+    sink_views(&s, dir, &built, &logged); /* asserts they are equal */
+    cr_assert_eq(built.ncols, NR, "hint %zu", hints[h]);
+    cairn__view_free(&built);
+    cairn__view_free(&logged);
+  }
 }
 
 Test(view_builder, five_ranks_in_order_rows_packed_in_place) {
   /* the log's writer, 3, is the builder's first column: the lowest rank */
   const uint32_t order[5] = {3, 4, 6, 9, 12}; /* rows of 8 cells, 5 used */
   const int32_t want_cols[5] = {3, 4, 6, 9, 12};
-  ordered_steps(order, want_cols, 5);
+  ordered_steps(order, want_cols, 5, 0);
 }
 
 /* The mixed stream logged in dir and fed to s->vb; *whole is the view read

@@ -313,6 +313,8 @@ int cairn__agg_start(cairn_shm_channel *const *chans, uint32_t n, const char *ru
   cairn__huge_enable(cfg->aggregator_huge_pages);
   if (a->vb_limit && cairn__view_builder_new(&a->vb) != CAIRN_OK)
     a->vb = NULL; /* finalize reads the log */
+  if (a->vb)
+    cairn__view_builder_expect_ranks(a->vb, n); /* one channel per rank */
   cairn_wal_options opt = {.dir = run_dir,
                            .rank = rank,
                            .compression_level = cfg->compression_level,
