@@ -123,6 +123,15 @@ int cairn__h5_table_types(cairn_h5_table t, hid_t *mem, hid_t *file) {
   return rc;
 }
 
+/* The chunk length for n elements at most `most` a chunk: n itself if it
+ * fits, else n split into ceil(n / most) chunks as equal as can be. */
+static hsize_t even_split(hsize_t n, hsize_t most) {
+  if (n <= most)
+    return n;
+  hsize_t k = (n + most - 1) / most;
+  return (n + k - 1) / k;
+}
+
 hid_t cairn__h5_dcpl(int rank, const hsize_t *dims, size_t elem_size, int level) {
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
   if (dcpl < 0)
@@ -130,16 +139,17 @@ hid_t cairn__h5_dcpl(int rank, const hsize_t *dims, size_t elem_size, int level)
   for (int i = 0; i < rank; i++)
     if (dims[i] == 0)
       return dcpl; /* empty: contiguous, nothing to compress */
+  /* A dimension longer than its most per chunk is split into equal
+   * chunks: 10,000 rows at most 8,192 a chunk are 2 of 5,000, not 8,192
+   * and an edge chunk of 1,808 rows padded to 8,192 (which the writer
+   * shuffles and compresses whole, and readers decompress whole). */
   hsize_t chunk[2];
   if (rank == 1) {
-    hsize_t rows = CAIRN_H5_CHUNK_BYTES / elem_size;
-    chunk[0] = dims[0] < rows ? dims[0] : rows;
+    chunk[0] = even_split(dims[0], CAIRN_H5_CHUNK_BYTES / elem_size);
   } else {
-    hsize_t cols = dims[1] < CAIRN_H5_CHUNK_MAX_COLS ? dims[1] : CAIRN_H5_CHUNK_MAX_COLS;
+    hsize_t cols = even_split(dims[1], CAIRN_H5_CHUNK_MAX_COLS);
     hsize_t rows = CAIRN_H5_CHUNK_BYTES / (elem_size * cols);
-    if (rows < 1)
-      rows = 1;
-    chunk[0] = dims[0] < rows ? dims[0] : rows;
+    chunk[0] = even_split(dims[0], rows < 1 ? 1 : rows);
     chunk[1] = cols;
   }
   unsigned cd = (unsigned)level;
