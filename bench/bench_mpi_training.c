@@ -20,6 +20,9 @@
  * rank 0 write an M MiB checkpoint every N steps in every mode; in the
  * cairn mode it is also logged with cairn_artifact (OUTPUT), so the
  * difference to untracked includes hashing it in the background.
+ * BENCH_F32=1 rounds every metric value to float32 before it is logged (as
+ * a framework computing in float32 would hand them over; the run file then
+ * stores them as float32).
  * BENCH_FLUSH_EVERY=N makes every rank call cairn_flush every N steps of
  * the cairn rounds (as at a checkpoint) and reports how long those calls
  * took over all ranks (p50, p90, p99, max): the time a rank waits for its
@@ -234,6 +237,7 @@ int main(int argc, char **argv) {
   }
   int ncheckpoints = 0;
   int flush_every = getenv("BENCH_FLUSH_EVERY") ? atoi(getenv("BENCH_FLUSH_EVERY")) : 0;
+  int f32_values = getenv("BENCH_F32") && atoi(getenv("BENCH_F32")) != 0;
   size_t nflush = 0, flush_cap = flush_every > 0 ? (size_t)rounds * (size_t)steps /
                                                        (size_t)flush_every + 1 : 1;
   double *flush_s = calloc(flush_cap, sizeof *flush_s);
@@ -261,6 +265,9 @@ int main(int argc, char **argv) {
         roff = (off_t)(((size_t)roff + shard) % file_bytes);
         for (int i = 0; i < metrics; i++)
           vals[i] = gsum[i % grad] + 1.0 / (1.0 + (double)step) + i * 1e-6;
+        if (f32_values)
+          for (int i = 0; i < metrics; i++)
+            vals[i] = (double)(float)vals[i];
         if (mode == CAIRN && tracked) {
           cairn_step(step);
           for (int i = 0; i < metrics; i++)

@@ -1131,18 +1131,24 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
 }
 
 /* Divides each cell's sum by its samples (NaN without any) and computes the
- * row's statistics while the row is in cache. */
+ * row's statistics, and whether its values fit float32, while the row is
+ * in cache. */
 static void means_and_stats(cairn_view_metric *m, const int32_t *col_rank, size_t ncols) {
   m->missing = 0;
+  int fits = 1;
   for (size_t i = 0; i < m->nsteps; i++) {
     double *v = m->values + i * ncols;
     const uint32_t *n = m->samples + i * ncols;
-    for (size_t c = 0; c < ncols; c++)
-      v[c] = n[c] ? v[c] / n[c] : NAN;
+    for (size_t c = 0; c < ncols; c++) {
+      double x = n[c] ? v[c] / n[c] : NAN;
+      v[c] = x;
+      fits &= (isnan(x) != 0) | ((double)(float)x == x); /* as cairn__h5_fits_f32 */
+    }
     cairn__view_stats_row(v, n, col_rank, ncols, &m->count[i], &m->sum[i], &m->sumsq[i],
                           &m->min[i], &m->max[i], &m->rank_min[i], &m->rank_max[i]);
     m->missing += ncols - m->count[i];
   }
+  m->f32 = fits ? 2 : 1;
 }
 
 /* Views of at least this many cells are finished on several threads. */

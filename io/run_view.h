@@ -37,6 +37,12 @@ typedef struct {
   double *values;
   uint32_t *samples;
   uint64_t missing;    /* cells with samples == 0                            */
+  /* Whether every value is NaN or exactly a float32 (the writers then store
+   * values as float32): 0 not known (a writer scans the values), 1 no,
+   * 2 yes. Finishing a view from the log or a builder sets it on the way,
+   * while each row is in cache, so the writer need not read the values
+   * once more. */
+  int f32;
 } cairn_view_metric;
 
 typedef struct {

@@ -319,6 +319,65 @@ Test(view_builder, five_ranks_in_order_rows_packed_in_place) {
   ordered_steps(order, want_cols, 5, 0);
 }
 
+/* Finishing notes whether each metric's values fit float32, so the writer
+ * does not read them all once more to find out: integer means do, sevenths
+ * do not, and a missing cell (NaN) does not stop a metric from fitting.
+ * The file stores the first as float32, the second as float64, and both
+ * read back exactly. */
+Test(view_builder, finishing_tells_the_writer_which_values_fit_float32) {
+  char *dir = tempdir();
+  sink s = {0};
+  sink_open(&s, dir);
+  const char *names[2] = {"exact", "sevenths"};
+  const uint32_t ids[2] = {0, 1};
+  for (uint32_t r = 3; r <= 5; r += 2) {
+    cairn__rec_put_source(&s.b, r);
+    cairn_rec_run run = {.rank = r, .nranks = 6, .pid = 100 + r, .start_ns = 1000 + r,
+                         .hostname = "node", .hostname_len = 4, .version = "t",
+                         .version_len = 1};
+    cairn__rec_put_run(&s.b, &run);
+    cairn__rec_put_names(&s.b, 2, ids, names);
+    for (int64_t st = 0; st < 100; st++) {
+      if (!(r == 5 && st == 50)) { /* a missing cell */
+        double sum = 2.0 * (double)(st * 1000 + r); /* two samples: an integer mean */
+        cairn_metric_agg a = {st, 0, 2, sum, sum, sum};
+        cairn__rec_put_metrics(&s.b, 1, &a);
+      }
+      double x = (double)(st + r) / 7.0;
+      cairn_metric_agg b = {st, 1, 1, x, x, x};
+      cairn__rec_put_metrics(&s.b, 1, &b);
+    }
+    emit(&s);
+  }
+  cairn_run_view built, logged, back;
+  sink_views(&s, dir, &built, &logged);
+  cr_assert_eq(built.nmetrics, 2);
+  cr_assert_eq(built.metrics[0].f32, 2, "integer means fit float32");
+  cr_assert(isnan(built.metrics[0].values[50 * 2 + 1]), "rank 5's missing cell");
+  cr_assert_eq(built.metrics[1].f32, 1, "sevenths do not");
+  char path[4096], err[1024] = "";
+  snprintf(path, sizeof path, "%s/f32.h5", dir);
+  cr_assert_eq(cairn__h5_write(&built, path, NULL, err, sizeof err), CAIRN_OK, "%s", err);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  cr_assert_geq(f, 0);
+  const char *dsets[2] = {"/metrics/0/values", "/metrics/1/values"};
+  const size_t want[2] = {4, 8};
+  for (int i = 0; i < 2; i++) {
+    hid_t d = H5Dopen2(f, dsets[i], H5P_DEFAULT);
+    hid_t t = H5Dget_type(d);
+    cr_assert_eq(H5Tget_size(t), want[i], "%s: %zu-byte values", dsets[i], H5Tget_size(t));
+    H5Tclose(t);
+    H5Dclose(d);
+  }
+  H5Fclose(f);
+  cr_assert_eq(cairn__view_from_h5(path, &back, NULL), CAIRN_OK);
+  char why[512];
+  cr_assert_eq(td_compare(&back, &built, why, sizeof why), 0, "%s", why);
+  cairn__view_free(&back);
+  cairn__view_free(&built);
+  cairn__view_free(&logged);
+}
+
 /* The mixed stream logged in dir and fed to s->vb; *whole is the view read
  * back from the log at once. */
 static void mixed_log(sink *s, const char *dir, cairn_run_view *whole) {

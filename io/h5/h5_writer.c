@@ -167,7 +167,8 @@ static int write_all(hid_t file, const cairn_run_view *v, cairn_run_view *stream
     const cairn_view_metric *m = &v->metrics[i];
     int md = detail && m->values != NULL;
     /* Without detail, min and max are the values left to judge by. */
-    int f32 = m->values ? cairn__h5_fits_f32(m->values, m->nsteps * v->ncols)
+    int f32 = m->values ? (m->f32 ? m->f32 == 2
+                                  : cairn__h5_fits_f32(m->values, m->nsteps * v->ncols))
                         : cairn__h5_fits_f32(m->min, m->nsteps) &&
                               cairn__h5_fits_f32(m->max, m->nsteps);
     cairn_h5_metric_part mp = {
