@@ -8,9 +8,11 @@ target_link_libraries(mpi_check_run PRIVATE cairn_internal cairn_build_flags m)
 
 # NRANKS;RANKS_PER_AGGREGATOR;AGGREGATORS_PER_FILE: 1, 2, 4, 8 and 16 ranks
 # with 1, 2 and 4 ranks per aggregator (and one aggregator per node), with
-# one file per run or several.
+# one file per run or several; and aggregators of a number of ranks that is
+# not a power of two (most real nodes: their views' rows are sized to it).
 foreach(_case "1;0;16" "1;1;16" "2;1;16" "2;2;16" "2;4;16" "4;1;16" "4;2;1" "4;4;16"
-              "8;1;3" "8;2;2" "8;4;16" "16;1;16" "16;2;4" "16;4;2" "16;0;16")
+              "8;1;3" "8;2;2" "8;4;16" "16;1;16" "16;2;4" "16;4;2" "16;0;16"
+              "6;3;16" "12;0;16")
   list(GET _case 0 _n)
   list(GET _case 1 _rpa)
   list(GET _case 2 _apf)
