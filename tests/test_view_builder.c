@@ -535,7 +535,7 @@ static void same_chunks(hid_t f, cairn_h5_chunks *c, const char *name, int rank,
   }
   cr_assert_geq(H5Dwrite(a, cvt ? H5T_NATIVE_FLOAT : mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, via),
                 0);
-  cr_assert_eq(cairn__h5_chunks_put(c, b, dims, esize, src, cvt, NULL), 0);
+  cr_assert_eq(cairn__h5_chunks_put(c, b, -1, dims, esize, src, cvt, NULL), 0);
   char err[256] = "";
   cr_assert_eq(cairn__h5_chunks_finish(c, err, sizeof err), 0, "%s", err);
   free(f32);
@@ -631,7 +631,10 @@ Test(h5_chunks, refuse_a_contiguous_dataset_and_leave_it_to_the_caller) {
   hid_t d = H5Dcreate2(f, "plain", H5T_STD_I64LE, fs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   cairn_h5_chunks *c = cairn__h5_chunks_new(3, 1);
   int64_t v[10] = {0};
-  cr_assert_eq(cairn__h5_chunks_put(c, d, &n, 8, v, 0, NULL), -1);
+  cr_assert_eq(cairn__h5_chunks_put(c, d, -1, &n, 8, v, 0, NULL), -1);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE); /* given by the caller: the same */
+  cr_assert_eq(cairn__h5_chunks_put(c, d, dcpl, &n, 8, v, 0, NULL), -1);
+  H5Pclose(dcpl);
   char err[128] = "";
   cr_assert_eq(cairn__h5_chunks_finish(c, err, sizeof err), 0);
   cairn__h5_chunks_free(c);
@@ -704,7 +707,7 @@ Test(h5_chunks, chunks_of_only_the_fill_value_are_not_stored) {
   cr_assert_geq(H5Pset_fill_time(dcpl, H5D_FILL_TIME_IFSET), 0);
   hid_t d = H5Dcreate2(f, "samples", H5T_STD_U32LE, fs, H5P_DEFAULT, dcpl, H5P_DEFAULT);
   cairn_h5_chunks *c = cairn__h5_chunks_new(CAIRN_H5_ZSTD_LEVEL, 1);
-  cr_assert_eq(cairn__h5_chunks_put(c, d, dims, 4, s, 0, &one), 0);
+  cr_assert_eq(cairn__h5_chunks_put(c, d, dcpl, dims, 4, s, 0, &one), 0);
   char err[128] = "";
   cr_assert_eq(cairn__h5_chunks_finish(c, err, sizeof err), 0, "%s", err);
   cairn__h5_chunks_free(c);

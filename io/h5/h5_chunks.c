@@ -337,16 +337,18 @@ cairn_h5_chunks *cairn__h5_chunks_new(int level, unsigned workers) {
   return c;
 }
 
-int cairn__h5_chunks_put(cairn_h5_chunks *c, hid_t d, const hsize_t *dims, size_t esize,
-                         const void *src, int f64_to_f32, const void *skip_fill) {
+int cairn__h5_chunks_put(cairn_h5_chunks *c, hid_t d, hid_t dcpl, const hsize_t *dims,
+                         size_t esize, const void *src, int f64_to_f32, const void *skip_fill) {
   if (skip_fill && (f64_to_f32 || esize > 8))
     return -1;
-  hid_t dcpl = H5Dget_create_plist(d);
-  if (dcpl < 0)
+  hid_t own = dcpl < 0 ? H5Dget_create_plist(d) : -1;
+  if (dcpl < 0 && own < 0)
     return -1;
+  hid_t pl = dcpl >= 0 ? dcpl : own;
   hsize_t cd[2] = {1, 1};
-  int rank = H5Pget_layout(dcpl) == H5D_CHUNKED ? H5Pget_chunk(dcpl, 2, cd) : -1;
-  H5Pclose(dcpl);
+  int rank = H5Pget_layout(pl) == H5D_CHUNKED ? H5Pget_chunk(pl, 2, cd) : -1;
+  if (own >= 0)
+    H5Pclose(own);
   size_t rowbytes = rank == 2 ? (size_t)cd[1] * esize : esize;
   if ((rank != 1 && rank != 2) || cd[0] == 0 || (size_t)cd[0] * rowbytes > c->bufsize)
     return -1;

@@ -40,14 +40,18 @@ unsigned cairn__h5_chunks_default_workers(void);
  * by the caller). skip_fill, if not NULL, is one element (esize bytes, as
  * in the file): a chunk whose elements all equal it is not stored, and
  * reads back as the dataset's fill value, which the caller set to it.
+ * dcpl: the creation property list d was made with, if the caller still
+ * holds it (its layout and chunk shape are read from it), or -1 to ask d
+ * for a copy of it (H5Dget_create_plist, which copies every property: a
+ * measurable part of a small dataset's cost).
  * Takes d: it is closed once its last chunk is written.
  * Returns 0, or -1 when the dataset is not one it can write directly (the
  * caller then writes it through the filter pipeline and still owns d).
  * May write chunks of earlier datasets and compress chunks while waiting
  * for room.
  */
-int cairn__h5_chunks_put(cairn_h5_chunks *c, hid_t d, const hsize_t *dims, size_t esize,
-                         const void *src, int f64_to_f32, const void *skip_fill);
+int cairn__h5_chunks_put(cairn_h5_chunks *c, hid_t d, hid_t dcpl, const hsize_t *dims,
+                         size_t esize, const void *src, int f64_to_f32, const void *skip_fill);
 
 /* Waits for every queued chunk, writes it and closes its dataset. Returns
  * 0, or -1 if a chunk could not be compressed or written (the first such

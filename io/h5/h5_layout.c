@@ -18,11 +18,12 @@
 /* Hands dataset d, holding all of buf, to the serial writer's chunk
  * compressor when there is one and the bytes in memory are the file's
  * (same type; or doubles stored as float32 when cvt). 1: d was taken. */
-static int put_direct(const cairn_h5_part *p, hid_t d, const hsize_t *dims, hid_t ftype,
-                      hid_t mtype, const void *buf, int cvt, const void *fill) {
+static int put_direct(const cairn_h5_part *p, hid_t d, hid_t dcpl, const hsize_t *dims,
+                      hid_t ftype, hid_t mtype, const void *buf, int cvt, const void *fill) {
   if (!p->chunks || H5Tequal(cvt ? H5T_NATIVE_FLOAT : mtype, ftype) <= 0)
     return 0;
-  return cairn__h5_chunks_put(p->chunks, d, dims, H5Tget_size(ftype), buf, cvt, fill) == 0;
+  return cairn__h5_chunks_put(p->chunks, d, dcpl, dims, H5Tget_size(ftype), buf, cvt, fill) ==
+         0;
 }
 
 /* buf as float32 when cvt (the caller checked the values are exact), else
@@ -63,7 +64,7 @@ static int write_1d_as(const cairn_h5_part *p, hid_t loc, const char *name, hid_
                 ? H5Dcreate2(loc, name, ftype, fs, H5P_DEFAULT, dcpl, H5P_DEFAULT)
                 : -1;
   int rc = d >= 0 ? 0 : -1;
-  if (rc == 0 && n && r0 == 0 && nr == n && put_direct(p, d, &n, ftype, mtype, buf, cvt, NULL))
+  if (rc == 0 && n && r0 == 0 && nr == n && put_direct(p, d, dcpl, &n, ftype, mtype, buf, cvt, NULL))
   {
     /* d was taken: written and closed by the chunk compressor */
   } else if (rc == 0) {
@@ -123,7 +124,7 @@ static int write_cols_as(const cairn_h5_part *p, hid_t loc, const char *name, hi
                 : -1;
   int rc = d >= 0 ? 0 : -1;
   if (rc == 0 && nrows && p->ncols && p->my_ncols == p->ncols &&
-      put_direct(p, d, dims, ftype, mtype, buf, cvt, fill))
+      put_direct(p, d, dcpl, dims, ftype, mtype, buf, cvt, fill))
   {
     /* d was taken: written and closed by the chunk compressor */
   } else if (rc == 0) {
