@@ -65,16 +65,30 @@ int cairn__h5_write_pending(cairn_run_view *view, cairn_view_pending *pending,
  * rank columns, per-rank values present); together they write one file at
  * `path` (the same string on every process) whose content equals what
  * cairn__h5_write writes for the union of the views. Shapes are agreed
- * collectively, per-rank columns are written with collective MPI-IO
- * (filtered datasets require it), per-step statistics are computed over all
- * ranks in rank order by the process owning each step range, and the small
- * tables are gathered to process 0, which writes them, syncs and renames.
+ * collectively, per-step statistics are computed over all ranks in rank
+ * order by the process owning each step range, and the small tables are
+ * gathered to process 0, which writes them, syncs and renames.
+ * The per-rank columns go one of two ways. When every metric's
+ * [steps × ranks] values and samples (12 bytes a cell) fit in
+ * cairn__h5_gather_bytes, each metric in turn is gathered to process 0,
+ * which writes the file alone, as cairn__h5_write does (chunks compressed
+ * on its threads, written directly): HDF5 1.10's collective filtered
+ * writes allocate every chunk of a dataset at creation and write it
+ * compressed once with zeros and once with the data, which made them 5x
+ * slower (bench/README.md). Otherwise the columns are written with
+ * collective MPI-IO, every process its own.
  * Returns the same code on every process (CAIRN_OK, CAIRN_EIO, CAIRN_EINVAL
  * for overlapping ranks or a view without per-rank values, CAIRN_ENOMEM,
  * CAIRN_ECOMPRESS); err is filled on every process on failure.
  */
 int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const char *path,
                              const cairn_h5_write_opts *opt, char *err, size_t errlen);
+
+/* The largest metric (12 bytes a cell of [steps × ranks]) the parallel
+ * writer gathers to process 0; starts at CAIRN_H5_STREAM_BYTES (what the
+ * serial writer holds of finished metrics). Tests set it to 0 to take the
+ * collective MPI-IO path. */
+extern size_t cairn__h5_gather_bytes;
 
 /*
  * The MPI finalize step of one aggregator group, collective over `comm`

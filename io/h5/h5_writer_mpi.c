@@ -728,6 +728,233 @@ static int my_dense(const cairn_run_view *v, const useries *u, double **vals, ui
 }
 
 /* ---------------------------------------------------------------------- */
+/* Gathered write: process 0 writes, through the chunk compressor          */
+/* ---------------------------------------------------------------------- */
+
+size_t cairn__h5_gather_bytes = CAIRN_H5_STREAM_BYTES;
+
+/* What the gathered write needs of the shapes the processes agreed on. */
+typedef struct {
+  const exchange *x;
+  const useries *series;
+  size_t nseries;
+  const int64_t *mk;     /* marked steps (nmk) */
+  size_t nmk;
+} gather_plan;
+
+/* Every process's [n × its columns] block of 'elem'-byte elements to
+ * process 0, which puts them in file column order into full ([n × N]).
+ * Counts fit an int: the caller bounded n × N. */
+static void gather_cols(const exchange *x, const void *mine, size_t n, size_t my_ncols,
+                        MPI_Datatype type, size_t elem, void *stage, int *cnt, int *dsp,
+                        void *full) {
+  for (int p = 0; p < x->P; p++) {
+    cnt[p] = (int)(n * (size_t)x->ncols_of[p]);
+    dsp[p] = (int)(n * (size_t)x->col_displ[p]);
+  }
+  MPI_Gatherv(mine, (int)(n * my_ncols), type, stage, cnt, dsp, type, 0, x->comm);
+  if (x->me != 0)
+    return;
+  for (int p = 0; p < x->P; p++)
+    for (size_t r = 0; r < n; r++)
+      for (int c = 0; c < x->ncols_of[p]; c++)
+        memcpy((char *)full + (r * x->N + x->gcol[x->col_displ[p] + c]) * elem,
+               (const char *)stage + ((size_t)dsp[p] + r * (size_t)x->ncols_of[p] +
+                                      (size_t)c) * elem,
+               elem);
+}
+
+/* Rows [row0(p), row0(p+1)) of one statistic from each process to process
+ * 0, in order. */
+static void gather_rows(const exchange *x, const void *mine, size_t n, MPI_Datatype type,
+                        void *all, int *cnt, int *dsp) {
+  for (int p = 0; p < x->P; p++) {
+    cnt[p] = (int)(row0(n, p + 1, x->P) - row0(n, p, x->P));
+    dsp[p] = (int)row0(n, p, x->P);
+  }
+  MPI_Gatherv(mine, cnt[x->me], type, all, cnt, dsp, type, 0, x->comm);
+}
+
+/* The gathered write (see cairn__h5_write_parallel). Process 0 creates the
+ * file at tmp with serial HDF5 and writes the root attributes and tables
+ * of mv, the step markers and, one metric at a time, the columns every
+ * process sends it; statistics are computed as in the collective path
+ * (exchange_stats) and their rows gathered. Every process returns the
+ * same code; process 0 closes the file (the caller commits it). */
+static int write_gathered(const gather_plan *g, const cairn_run_view *mine, const cairn_run_view *mv,
+                          const cairn_h5_write_opts *o, const char *tmp, char *err,
+                          size_t errlen) {
+  const exchange *x = g->x;
+  int me = x->me, P = x->P, rc = CAIRN_OK;
+  size_t N = x->N, myn = mine->ncols;
+  hid_t file = -1, grp = -1;
+  cairn_h5_chunks *chunks = NULL;
+  size_t *cols = NULL;
+  int *cnt = malloc((size_t)P * sizeof *cnt), *dsp = malloc((size_t)P * sizeof *dsp);
+  if (!cnt || !dsp)
+    rc = CAIRN_ENOMEM;
+  if (rc == CAIRN_OK && me == 0) {
+    cols = malloc((N + 1) * sizeof *cols);
+    hid_t fapl = cairn__h5w_fapl();
+    if (!cols) {
+      rc = CAIRN_ENOMEM;
+    } else if (cairn__h5zstd_register() != 0) {
+      cairn__h5w_fail(err, errlen, tmp, "cannot register the zstd filter (id 32015)");
+      rc = CAIRN_ECOMPRESS;
+    } else if (fapl < 0 || cairn__h5w_precreate(tmp) != 0 ||
+               (file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
+      cairn__h5w_fail(err, errlen, tmp, "cannot create");
+      rc = CAIRN_EIO;
+    } else if (cairn__h5_layout_root(file, mv, o, o->detail != 0) < 0 ||
+               cairn__h5_layout_tables(file, mv, o->zstd_level) < 0) {
+      cairn__h5w_fail(err, errlen, tmp, "cannot write the tables");
+      rc = CAIRN_EIO;
+    } else if ((grp = H5Gcreate2(file, CAIRN_H5_METRICS, H5P_DEFAULT, H5P_DEFAULT,
+                                 H5P_DEFAULT)) < 0) {
+      cairn__h5w_fail(err, errlen, tmp, "cannot create " CAIRN_H5_METRICS);
+      rc = CAIRN_EIO;
+    }
+    if (fapl >= 0)
+      H5Pclose(fapl);
+    if (rc == CAIRN_OK) {
+      for (size_t c = 0; c < N; c++)
+        cols[c] = c;
+      /* without the compressor (no memory or thread) the filter pipeline
+       * compresses, as in the serial writer */
+      chunks = cairn__h5_chunks_new(o->zstd_level, cairn__h5_chunks_default_workers());
+    }
+  }
+  cairn_h5_part part = {file, H5P_DEFAULT, o->zstd_level, N, cols, N, chunks};
+
+  /* Step markers: this process's columns of each marked step. */
+  if ((rc = agree(x->comm, rc, err, errlen)) == CAIRN_OK) {
+    size_t cells = g->nmk * myn;
+    uint64_t *t = calloc(cells ? cells : 1, sizeof *t);
+    size_t all = g->nmk * N > 0 ? g->nmk * N : 1;
+    uint64_t *stage = me == 0 ? malloc(all * sizeof *stage) : NULL;
+    uint64_t *full = me == 0 ? calloc(all, sizeof *full) : NULL;
+    if (!t || (me == 0 && (!stage || !full)))
+      rc = CAIRN_ENOMEM;
+    else {
+      size_t j = 0;
+      for (size_t i = 0; i < mine->nmarks; i++) {
+        while (j < g->nmk && g->mk[j] < mine->mark_step[i])
+          j++;
+        memcpy(t + j * myn, mine->mark_time + i * myn, myn * sizeof *t);
+      }
+    }
+    if ((rc = agree(x->comm, rc, err, errlen)) == CAIRN_OK) {
+      gather_cols(x, t, g->nmk, myn, MPI_UINT64_T, sizeof *t, stage, cnt, dsp, full);
+      if (me == 0 && cairn__h5_layout_marks(&part, g->nmk, g->mk, 1, full) < 0) {
+        cairn__h5w_fail(err, errlen, tmp, "cannot write step markers");
+        rc = CAIRN_EIO;
+      }
+      char cerr[512] = "";
+      if (me == 0 && chunks && cairn__h5_chunks_finish(chunks, cerr, sizeof cerr) != 0 &&
+          rc == CAIRN_OK) {
+        cairn__h5w_fail(err, errlen, tmp, cerr);
+        rc = CAIRN_EIO;
+      }
+    }
+    free(t);
+    free(stage);
+    free(full);
+  }
+
+  /* The metrics, one at a time. */
+  for (size_t k = 0; k < g->nseries && (rc = agree(x->comm, rc, err, errlen)) == CAIRN_OK;
+       k++) {
+    const useries *u = &g->series[k];
+    size_t n = u->n, r0 = row0(n, me, P), r1 = row0(n, me + 1, P);
+    double *vals = NULL, *vstage = NULL, *V = NULL;
+    uint32_t *samp = NULL, *sstage = NULL, *S = NULL;
+    uint64_t missing = 0, total_missing = 0;
+    int fits = 0, all_fit = 0;
+    cairn_view_metric st = {0}, all = {0};
+    rc = my_dense(mine, u, &vals, &samp, &missing, &fits);
+    if (rc == CAIRN_OK)
+      rc = cairn__view_metric_alloc(&st, r1 - r0, 0, 0);
+    if (rc == CAIRN_OK && me == 0) {
+      size_t cells = n * N > 0 ? n * N : 1;
+      vstage = malloc(cells * sizeof *vstage);
+      sstage = malloc(cells * sizeof *sstage);
+      V = malloc(cells * sizeof *V);
+      S = malloc(cells * sizeof *S);
+      if (!vstage || !sstage || !V || !S ||
+          cairn__view_metric_alloc(&all, n, 0, 0) != CAIRN_OK)
+        rc = CAIRN_ENOMEM;
+    }
+    if ((rc = agree(x->comm, rc, err, errlen)) == CAIRN_OK) {
+      MPI_Reduce(&missing, &total_missing, 1, MPI_UINT64_T, MPI_SUM, 0, x->comm);
+      MPI_Reduce(&fits, &all_fit, 1, MPI_INT, MPI_MIN, 0, x->comm);
+      rc = exchange_stats(x, n, vals, samp, myn, &st);
+      if (rc != CAIRN_OK)
+        snprintf(err, errlen, "%s: cannot exchange values of metric %zu: %s", tmp, k,
+                 cairn_strerror(rc));
+      rc = agree(x->comm, rc, err, errlen);
+    }
+    if (rc == CAIRN_OK) {
+      gather_cols(x, vals, n, myn, MPI_DOUBLE, sizeof *vals, vstage, cnt, dsp, V);
+      gather_cols(x, samp, n, myn, MPI_UINT32_T, sizeof *samp, sstage, cnt, dsp, S);
+      gather_rows(x, st.count, n, MPI_UINT32_T, all.count, cnt, dsp);
+      gather_rows(x, st.sum, n, MPI_DOUBLE, all.sum, cnt, dsp);
+      gather_rows(x, st.sumsq, n, MPI_DOUBLE, all.sumsq, cnt, dsp);
+      gather_rows(x, st.min, n, MPI_DOUBLE, all.min, cnt, dsp);
+      gather_rows(x, st.max, n, MPI_DOUBLE, all.max, cnt, dsp);
+      gather_rows(x, st.rank_min, n, MPI_INT32_T, all.rank_min, cnt, dsp);
+      gather_rows(x, st.rank_max, n, MPI_INT32_T, all.rank_max, cnt, dsp);
+      if (me == 0) {
+        cairn_h5_metric_part mp = {k,          u->name,      u->len,       total_missing,
+                                   n,          u->steps,     1,            0,
+                                   n,          all.count,    all.sum,      all.sumsq,
+                                   all.min,    all.max,      all.rank_min, all.rank_max,
+                                   o->detail != 0, all_fit,  V,            S};
+        if (cairn__h5_layout_metric(&part, &mp) < 0) {
+          char what[128];
+          snprintf(what, sizeof what, "cannot write metric %zu", k);
+          cairn__h5w_fail(err, errlen, tmp, what);
+          rc = CAIRN_EIO;
+        }
+        /* the compressor reads V, S and the statistics until it is done */
+        char cerr[512] = "";
+        if (chunks && cairn__h5_chunks_finish(chunks, cerr, sizeof cerr) != 0 &&
+            rc == CAIRN_OK) {
+          cairn__h5w_fail(err, errlen, tmp, cerr);
+          rc = CAIRN_EIO;
+        }
+      }
+    }
+    cairn__view_metric_free(&st);
+    cairn__view_metric_free(&all);
+    free(vals);
+    free(samp);
+    free(vstage);
+    free(sstage);
+    free(V);
+    free(S);
+  }
+  rc = agree(x->comm, rc, err, errlen);
+  if (chunks) {
+    char cerr[512] = "";
+    if (cairn__h5_chunks_finish(chunks, cerr, sizeof cerr) != 0 && rc == CAIRN_OK) {
+      cairn__h5w_fail(err, errlen, tmp, cerr);
+      rc = CAIRN_EIO;
+    }
+    cairn__h5_chunks_free(chunks);
+  }
+  if (grp >= 0)
+    H5Gclose(grp);
+  if (file >= 0 && H5Fclose(file) < 0 && rc == CAIRN_OK) {
+    cairn__h5w_fail(err, errlen, tmp, "cannot close (flush failed)");
+    rc = CAIRN_EIO;
+  }
+  free(cols);
+  free(cnt);
+  free(dsp);
+  return agree(x->comm, rc, err, errlen);
+}
+
+/* ---------------------------------------------------------------------- */
 
 static int cmp_i32(const void *a, const void *b) {
   int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
@@ -862,7 +1089,28 @@ int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const ch
   if ((rc = agree(comm, rc, err, errlen)) != CAIRN_OK)
     goto out;
 
-  /* 4. The file, collectively: step markers and metrics. Process 0 makes
+  /* 4. Every metric small enough to gather (the same answer on every
+   * process: the shapes are agreed): process 0 writes the file alone. */
+  {
+    double most = (double)cairn__h5_gather_bytes;
+    int gather = (double)nmk * (double)N * 8.0 <= most && (double)nmk * (double)N < 0x7fffffff;
+    for (size_t k = 0; k < nseries && gather; k++)
+      gather = (double)series[k].n * (double)N * 12.0 <= most &&
+               (double)series[k].n * (double)N < 0x7fffffff;
+    if (gather) {
+      exchange xg = {comm, me, P, N, ncols_of, col_displ, gcol, sorted};
+      gather_plan g = {&xg, series, nseries, mk, nmk};
+      rc = write_gathered(&g, mine, &mv, &o, tmp, err, errlen);
+      if (rc == CAIRN_OK && me == 0)
+        rc = cairn__h5w_commit(tmp, path, err, errlen);
+      if (rc != CAIRN_OK && me == 0)
+        unlink(tmp);
+      rc = agree(comm, rc, err, errlen);
+      goto done;
+    }
+  }
+
+  /* 5. Otherwise the file, collectively: step markers and metrics. Process 0 makes
    * it private (mode 0600) before MPI-IO opens it. */
   if (cairn__h5zstd_register() != 0) {
     cairn__h5w_fail(err, errlen, path, "cannot register the zstd filter (id 32015)");
@@ -971,7 +1219,7 @@ out:
   }
   file = -1;
   rc = agree(comm, rc, err, errlen);
-  /* 5. Process 0 adds the root attributes and the tables (variable-length
+  /* 6. Process 0 adds the root attributes and the tables (variable-length
    * strings cannot be written through MPI-IO), then commits. */
   if (rc == CAIRN_OK && me == 0) {
     hid_t sfapl = cairn__h5w_fapl();
@@ -998,6 +1246,7 @@ out:
   if (rc != CAIRN_OK && me == 0)
     unlink(tmp);
   rc = agree(comm, rc, err, errlen);
+done:
   if (fapl >= 0)
     H5Pclose(fapl);
   if (dxpl >= 0)

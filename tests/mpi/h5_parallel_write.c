@@ -2,9 +2,12 @@
  * h5_parallel_write.c — MPI test program (no Criterion): 4 processes each
  * hold the synthetic run's ranks p and p+4 (round-robin, so a process's
  * columns are not contiguous in the file) and write DIR/run-g000000.h5
- * with the parallel writer; process 0 also writes the whole run with the
- * serial writer to DIR/serial/run-g000000.h5, reads both back and compares
- * them field by field (creation time aside). Then the MPI finalize step:
+ * with the parallel writer, both ways it can (every metric gathered to
+ * process 0, which writes alone; and collective MPI-IO, forced with
+ * cairn__h5_gather_bytes = 0, to DIR/collective/run-g000000.h5); process 0
+ * also writes the whole run with the serial writer to
+ * DIR/serial/run-g000000.h5, reads all three back and compares them field
+ * by field (creation time aside). Then the MPI finalize step:
  * each process logs its ranks into its own WAL segments (as an aggregator
  * does, one SOURCE section per block), cairn__h5_finalize_group converts
  * them into one file and removes the segments, and process 0 checks that
@@ -122,12 +125,15 @@ int main(int argc, char **argv) {
     MPI_Finalize();
     return 2;
   }
-  char path[4096], spath[4200], sdir[4096], err[1024] = "";
+  char path[4096], cpath[4200], cdir[4096], spath[4200], sdir[4096], err[1024] = "";
   snprintf(path, sizeof path, "%s/run-g000000.h5", argv[1]);
+  snprintf(cdir, sizeof cdir, "%s/collective", argv[1]);
+  snprintf(cpath, sizeof cpath, "%s/run-g000000.h5", cdir);
   snprintf(sdir, sizeof sdir, "%s/serial", argv[1]);
   snprintf(spath, sizeof spath, "%s/run-g000000.h5", sdir);
   if (me == 0) {
     mkdir(argv[1], 0700);
+    mkdir(cdir, 0700);
     mkdir(sdir, 0700);
   }
   MPI_Barrier(MPI_COMM_WORLD);
@@ -139,14 +145,47 @@ int main(int argc, char **argv) {
   cairn__h5_write_opts_init(&o);
   o.created_ns = 1;
   o.naggregators = 4;
-  double t0 = MPI_Wtime();
-  int rc = cairn__h5_write_parallel(MPI_COMM_WORLD, &v, path, &o, err, sizeof err);
-  double t1 = MPI_Wtime();
-  if (rc != CAIRN_OK) {
-    fprintf(stderr, "process %d: parallel write failed: %s (%s)\n", me, err, cairn_err_name(rc));
-    fail = 1;
+  /* gathered to process 0 (the data is far below cairn__h5_gather_bytes),
+   * then collective MPI-IO */
+  double t[2];
+  const char *paths[2] = {path, cpath};
+  for (int way = 0; way < 2; way++) {
+    cairn__h5_gather_bytes = way == 0 ? CAIRN_H5_STREAM_BYTES : 0;
+    double t0 = MPI_Wtime();
+    int rc = cairn__h5_write_parallel(MPI_COMM_WORLD, &v, paths[way], &o, err, sizeof err);
+    t[way] = MPI_Wtime() - t0;
+    if (rc != CAIRN_OK) {
+      fprintf(stderr, "process %d: parallel write (%s) failed: %s (%s)\n", me,
+              way ? "collective" : "gathered", err, cairn_err_name(rc));
+      fail = 1;
+    }
   }
+  cairn__h5_gather_bytes = CAIRN_H5_STREAM_BYTES;
   cairn__view_free(&v);
+
+  if (me == 0 && !fail) {
+    /* the collective file first, against the serial one, as the gathered
+     * one is below */
+    int32_t every[WORLD];
+    for (int r = 0; r < WORLD; r++)
+      every[r] = r;
+    cairn_run_view w, c;
+    td_view(&w, every, WORLD, WORLD);
+    cairn_run_report crep = {0};
+    char why[512];
+    if (cairn__view_from_h5(cpath, &c, &crep) != CAIRN_OK) {
+      fprintf(stderr, "reading back the collective file failed\n");
+      fail = 1;
+    } else {
+      if (td_compare(&w, &c, why, sizeof why) != 0 || c.naggregators != 4 ||
+          c.nranks != WORLD) {
+        fprintf(stderr, "collective file differs from the data: %s\n", why);
+        fail = 1;
+      }
+      cairn__view_free(&c);
+    }
+    cairn__view_free(&w);
+  }
 
   if (me == 0 && !fail) {
     int32_t all[WORLD];
@@ -174,8 +213,9 @@ int main(int argc, char **argv) {
       fail = 1;
     }
     if (!fail)
-      printf("parallel file equals serial file (%d ranks in 4 processes, %.3f s)\n", WORLD,
-             t1 - t0);
+      printf("parallel files (gathered %.3f s, collective %.3f s) equal the serial file (%d "
+             "ranks in 4 processes)\n",
+             t[0], t[1], WORLD);
     cairn__view_free(&w);
     if (ra == CAIRN_OK)
       cairn__view_free(&a);
@@ -205,8 +245,8 @@ int main(int argc, char **argv) {
   cairn__view_free(&v);
   MPI_Allreduce(MPI_IN_PLACE, &fail, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   if (!fail) {
-    rc = cairn__h5_finalize_group(MPI_COMM_WORLD, fdir, (uint32_t)me, 0, 4, NULL, 0, err,
-                                   sizeof err);
+    int rc = cairn__h5_finalize_group(MPI_COMM_WORLD, fdir, (uint32_t)me, 0, 4, NULL, 0, err,
+                                       sizeof err);
     if (rc != CAIRN_OK) {
       fprintf(stderr, "process %d: finalize_group: %s (%s)\n", me, err, cairn_err_name(rc));
       fail = 1;
