@@ -755,32 +755,37 @@ static void gather_cols(const exchange *x, const void *mine, size_t n, size_t my
   MPI_Gatherv(mine, (int)(n * my_ncols), type, stage, cnt, dsp, type, 0, x->comm);
   if (x->me != 0)
     return;
-  for (int p = 0; p < x->P; p++)
-    for (size_t r = 0; r < n; r++)
-      for (int c = 0; c < x->ncols_of[p]; c++)
-        memcpy((char *)full + (r * x->N + x->gcol[x->col_displ[p] + c]) * elem,
-               (const char *)stage + ((size_t)dsp[p] + r * (size_t)x->ncols_of[p] +
-                                      (size_t)c) * elem,
-               elem);
-}
-
-/* Rows [row0(p), row0(p+1)) of one statistic from each process to process
- * 0, in order. */
-static void gather_rows(const exchange *x, const void *mine, size_t n, MPI_Datatype type,
-                        void *all, int *cnt, int *dsp) {
   for (int p = 0; p < x->P; p++) {
-    cnt[p] = (int)(row0(n, p + 1, x->P) - row0(n, p, x->P));
-    dsp[p] = (int)row0(n, p, x->P);
+    size_t nc = (size_t)x->ncols_of[p];
+    const size_t *gc = x->gcol + x->col_displ[p];
+    const char *from = (const char *)stage + (size_t)dsp[p] * elem;
+    /* a process's ranks are usually adjacent columns: a row at a time */
+    int adjacent = 1;
+    for (size_t c = 1; c < nc && adjacent; c++)
+      adjacent = gc[c] == gc[0] + c;
+    for (size_t r = 0; r < n && nc; r++, from += nc * elem) {
+      char *to = (char *)full + r * x->N * elem;
+      if (adjacent) {
+        memcpy(to + gc[0] * elem, from, nc * elem);
+      } else if (elem == 8) {
+        for (size_t c = 0; c < nc; c++)
+          memcpy(to + gc[c] * 8, from + c * 8, 8);
+      } else {
+        for (size_t c = 0; c < nc; c++)
+          memcpy(to + gc[c] * elem, from + c * elem, elem);
+      }
+    }
   }
-  MPI_Gatherv(mine, cnt[x->me], type, all, cnt, dsp, type, 0, x->comm);
 }
 
 /* The gathered write (see cairn__h5_write_parallel). Process 0 creates the
  * file at tmp with serial HDF5 and writes the root attributes and tables
  * of mv, the step markers and, one metric at a time, the columns every
- * process sends it; statistics are computed as in the collective path
- * (exchange_stats) and their rows gathered. Every process returns the
- * same code; process 0 closes the file (the caller commits it). */
+ * process sends it, with their statistics, which it computes itself in
+ * rank order from the gathered columns (it holds them all: exchanging them
+ * as the collective path does would move the data twice). Every process
+ * returns the same code; process 0 closes the file (the caller commits
+ * it). */
 static int write_gathered(const gather_plan *g, const cairn_run_view *mine, const cairn_run_view *mv,
                           const cairn_h5_write_opts *o, const char *tmp, char *err,
                           size_t errlen) {
@@ -865,15 +870,13 @@ static int write_gathered(const gather_plan *g, const cairn_run_view *mine, cons
   for (size_t k = 0; k < g->nseries && (rc = agree(x->comm, rc, err, errlen)) == CAIRN_OK;
        k++) {
     const useries *u = &g->series[k];
-    size_t n = u->n, r0 = row0(n, me, P), r1 = row0(n, me + 1, P);
+    size_t n = u->n;
     double *vals = NULL, *vstage = NULL, *V = NULL;
     uint32_t *samp = NULL, *sstage = NULL, *S = NULL;
     uint64_t missing = 0, total_missing = 0;
     int fits = 0, all_fit = 0;
-    cairn_view_metric st = {0}, all = {0};
+    cairn_view_metric all = {0};
     rc = my_dense(mine, u, &vals, &samp, &missing, &fits);
-    if (rc == CAIRN_OK)
-      rc = cairn__view_metric_alloc(&st, r1 - r0, 0, 0);
     if (rc == CAIRN_OK && me == 0) {
       size_t cells = n * N > 0 ? n * N : 1;
       vstage = malloc(cells * sizeof *vstage);
@@ -887,23 +890,13 @@ static int write_gathered(const gather_plan *g, const cairn_run_view *mine, cons
     if ((rc = agree(x->comm, rc, err, errlen)) == CAIRN_OK) {
       MPI_Reduce(&missing, &total_missing, 1, MPI_UINT64_T, MPI_SUM, 0, x->comm);
       MPI_Reduce(&fits, &all_fit, 1, MPI_INT, MPI_MIN, 0, x->comm);
-      rc = exchange_stats(x, n, vals, samp, myn, &st);
-      if (rc != CAIRN_OK)
-        snprintf(err, errlen, "%s: cannot exchange values of metric %zu: %s", tmp, k,
-                 cairn_strerror(rc));
-      rc = agree(x->comm, rc, err, errlen);
-    }
-    if (rc == CAIRN_OK) {
       gather_cols(x, vals, n, myn, MPI_DOUBLE, sizeof *vals, vstage, cnt, dsp, V);
       gather_cols(x, samp, n, myn, MPI_UINT32_T, sizeof *samp, sstage, cnt, dsp, S);
-      gather_rows(x, st.count, n, MPI_UINT32_T, all.count, cnt, dsp);
-      gather_rows(x, st.sum, n, MPI_DOUBLE, all.sum, cnt, dsp);
-      gather_rows(x, st.sumsq, n, MPI_DOUBLE, all.sumsq, cnt, dsp);
-      gather_rows(x, st.min, n, MPI_DOUBLE, all.min, cnt, dsp);
-      gather_rows(x, st.max, n, MPI_DOUBLE, all.max, cnt, dsp);
-      gather_rows(x, st.rank_min, n, MPI_INT32_T, all.rank_min, cnt, dsp);
-      gather_rows(x, st.rank_max, n, MPI_INT32_T, all.rank_max, cnt, dsp);
       if (me == 0) {
+        for (size_t r = 0; r < n; r++)
+          cairn__view_stats_row(V + r * N, S + r * N, x->col_rank, N, &all.count[r],
+                                &all.sum[r], &all.sumsq[r], &all.min[r], &all.max[r],
+                                &all.rank_min[r], &all.rank_max[r]);
         cairn_h5_metric_part mp = {k,          u->name,      u->len,       total_missing,
                                    n,          u->steps,     1,            0,
                                    n,          all.count,    all.sum,      all.sumsq,
@@ -924,7 +917,6 @@ static int write_gathered(const gather_plan *g, const cairn_run_view *mine, cons
         }
       }
     }
-    cairn__view_metric_free(&st);
     cairn__view_metric_free(&all);
     free(vals);
     free(samp);
