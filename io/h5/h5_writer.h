@@ -66,8 +66,9 @@ int cairn__h5_write_pending(cairn_run_view *view, cairn_view_pending *pending,
  * `path` (the same string on every process) whose content equals what
  * cairn__h5_write writes for the union of the views. Shapes are agreed
  * collectively, per-step statistics are computed over all ranks in rank
- * order by the process owning each step range, and the small tables are
- * gathered to process 0, which writes them, syncs and renames.
+ * order (by process 0, or in the collective way by the process owning each
+ * step range), and the small tables are gathered to process 0, which
+ * writes them, syncs and renames.
  * The per-rank columns go one of two ways. When every metric's
  * [steps × ranks] values and samples (12 bytes a cell) fit in
  * cairn__h5_gather_bytes, each metric in turn is gathered to process 0,
