@@ -105,6 +105,26 @@ cairn_h5_write_opts cairn__h5w_resolve_opts(const cairn_h5_write_opts *opt) {
   return o;
 }
 
+int cairn__h5w_metric(const cairn_h5_part *p, const cairn_h5_metric_part *mp, const char *tmp,
+                      char *err, size_t errlen) {
+  if (cairn__h5_layout_metric(p, mp) >= 0)
+    return CAIRN_OK;
+  char what[128];
+  snprintf(what, sizeof what, "cannot write metric %zu", mp->index);
+  cairn__h5w_fail(err, errlen, tmp, what);
+  return CAIRN_EIO;
+}
+
+int cairn__h5w_chunks_wait(cairn_h5_chunks *c, const char *tmp, int rc, char *err,
+                           size_t errlen) {
+  char cerr[512] = "";
+  if (c && cairn__h5_chunks_finish(c, cerr, sizeof cerr) != 0 && rc == CAIRN_OK) {
+    cairn__h5w_fail(err, errlen, tmp, cerr);
+    rc = CAIRN_EIO;
+  }
+  return rc;
+}
+
 void cairn__h5w_fail(char *err, size_t errlen, const char *path, const char *what) {
   char h5[512];
   cairn__h5_error_text(h5, sizeof h5);
@@ -175,21 +195,10 @@ static int write_all(hid_t file, const cairn_run_view *v, cairn_run_view *stream
         i,      m->name, m->name_len, m->missing,  m->nsteps,   m->step,    1,
         0,      m->nsteps, m->count,  m->sum,      m->sumsq,    m->min,     m->max,
         m->rank_min, m->rank_max, md, f32,         m->values,   m->samples};
-    if (cairn__h5_layout_metric(&p, &mp) < 0) {
-      char what[128];
-      snprintf(what, sizeof what, "cannot write metric %zu", i);
-      cairn__h5w_fail(err, errlen, tmp, what);
-      rc = CAIRN_EIO;
-    }
+    rc = cairn__h5w_metric(&p, &mp, tmp, err, errlen);
   }
-  if (chunks) {
-    char cerr[512] = "";
-    if (cairn__h5_chunks_finish(chunks, cerr, sizeof cerr) != 0 && rc == CAIRN_OK) {
-      cairn__h5w_fail(err, errlen, tmp, cerr);
-      rc = CAIRN_EIO;
-    }
-    cairn__h5_chunks_free(chunks);
-  }
+  rc = cairn__h5w_chunks_wait(chunks, tmp, rc, err, errlen);
+  cairn__h5_chunks_free(chunks);
   if (g >= 0)
     H5Gclose(g);
   free(cols);

@@ -11,6 +11,7 @@
 
 #include <hdf5.h>
 
+#include "h5_layout.h"
 #include "h5_writer.h"
 
 /* "<dir>/.<name>.tmp" for "<dir>/<name>"; 0, or -1 if it does not fit. */
@@ -43,6 +44,18 @@ cairn_h5_write_opts cairn__h5w_resolve_opts(const cairn_h5_write_opts *opt);
 
 /* "<path>: <what>: <HDF5's most specific message>" into err. */
 void cairn__h5w_fail(char *err, size_t errlen, const char *path, const char *what);
+
+/* cairn__h5_layout_metric; on failure CAIRN_EIO with "<tmp>: cannot write
+ * metric <index>: <HDF5's message>" in err. */
+int cairn__h5w_metric(const cairn_h5_part *p, const cairn_h5_metric_part *mp, const char *tmp,
+                      char *err, size_t errlen);
+
+struct cairn_h5_chunks;
+/* Waits until every chunk queued on the compressor c (NULL: none) is
+ * written. If one failed and rc is still CAIRN_OK, err gets "<tmp>: <what
+ * failed>" and CAIRN_EIO is returned; otherwise rc. */
+int cairn__h5w_chunks_wait(struct cairn_h5_chunks *c, const char *tmp, int rc, char *err,
+                           size_t errlen);
 
 /* The message for a log that needs more memory than the conversion may use:
  * it held `held` bytes when it passed `limit`. */

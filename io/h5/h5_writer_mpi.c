@@ -854,12 +854,7 @@ static int write_gathered(const gather_plan *g, const cairn_run_view *mine, cons
         cairn__h5w_fail(err, errlen, tmp, "cannot write step markers");
         rc = CAIRN_EIO;
       }
-      char cerr[512] = "";
-      if (me == 0 && chunks && cairn__h5_chunks_finish(chunks, cerr, sizeof cerr) != 0 &&
-          rc == CAIRN_OK) {
-        cairn__h5w_fail(err, errlen, tmp, cerr);
-        rc = CAIRN_EIO;
-      }
+      rc = cairn__h5w_chunks_wait(chunks, tmp, rc, err, errlen);
     }
     free(t);
     free(stage);
@@ -902,19 +897,9 @@ static int write_gathered(const gather_plan *g, const cairn_run_view *mine, cons
                                    n,          all.count,    all.sum,      all.sumsq,
                                    all.min,    all.max,      all.rank_min, all.rank_max,
                                    o->detail != 0, all_fit,  V,            S};
-        if (cairn__h5_layout_metric(&part, &mp) < 0) {
-          char what[128];
-          snprintf(what, sizeof what, "cannot write metric %zu", k);
-          cairn__h5w_fail(err, errlen, tmp, what);
-          rc = CAIRN_EIO;
-        }
+        rc = cairn__h5w_metric(&part, &mp, tmp, err, errlen);
         /* the compressor reads V, S and the statistics until it is done */
-        char cerr[512] = "";
-        if (chunks && cairn__h5_chunks_finish(chunks, cerr, sizeof cerr) != 0 &&
-            rc == CAIRN_OK) {
-          cairn__h5w_fail(err, errlen, tmp, cerr);
-          rc = CAIRN_EIO;
-        }
+        rc = cairn__h5w_chunks_wait(chunks, tmp, rc, err, errlen);
       }
     }
     cairn__view_metric_free(&all);
@@ -926,14 +911,8 @@ static int write_gathered(const gather_plan *g, const cairn_run_view *mine, cons
     free(S);
   }
   rc = agree(x->comm, rc, err, errlen);
-  if (chunks) {
-    char cerr[512] = "";
-    if (cairn__h5_chunks_finish(chunks, cerr, sizeof cerr) != 0 && rc == CAIRN_OK) {
-      cairn__h5w_fail(err, errlen, tmp, cerr);
-      rc = CAIRN_EIO;
-    }
-    cairn__h5_chunks_free(chunks);
-  }
+  rc = cairn__h5w_chunks_wait(chunks, tmp, rc, err, errlen);
+  cairn__h5_chunks_free(chunks);
   if (grp >= 0)
     H5Gclose(grp);
   if (file >= 0 && H5Fclose(file) < 0 && rc == CAIRN_OK) {
@@ -1191,12 +1170,7 @@ int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const ch
                                  r1 - r0,   st.count,    st.sum,      st.sumsq,
                                  st.min,    st.max,      st.rank_min, st.rank_max,
                                  o.detail != 0, all_fit, vals,        samp};
-      if (cairn__h5_layout_metric(&part, &mp) < 0) {
-        char what[128];
-        snprintf(what, sizeof what, "cannot write metric %zu", k);
-        cairn__h5w_fail(err, errlen, tmp, what);
-        rc = CAIRN_EIO;
-      }
+      rc = cairn__h5w_metric(&part, &mp, tmp, err, errlen);
       rc = agree(comm, rc, err, errlen);
     }
     cairn__view_metric_free(&st);
