@@ -160,6 +160,20 @@ int main(int argc, char **argv) {
       fail = 1;
     }
   }
+  /* A directory that does not exist: both ways fail on every process with
+   * the same code and a message that names the file, and nothing hangs. */
+  char bad[4200];
+  snprintf(bad, sizeof bad, "%s/no-such-dir/run-g000000.h5", argv[1]);
+  for (int way = 0; way < 2; way++) {
+    cairn__h5_gather_bytes = way == 0 ? CAIRN_H5_STREAM_BYTES : 0;
+    char berr[1024] = "";
+    int rc = cairn__h5_write_parallel(MPI_COMM_WORLD, &v, bad, &o, berr, sizeof berr);
+    if (rc != CAIRN_EIO || !strstr(berr, "no-such-dir")) {
+      fprintf(stderr, "process %d: writing under a missing directory (%s) gave %s: '%s'\n", me,
+              way ? "collective" : "gathered", cairn_err_name(rc), berr);
+      fail = 1;
+    }
+  }
   cairn__h5_gather_bytes = CAIRN_H5_STREAM_BYTES;
   cairn__view_free(&v);
 
