@@ -87,8 +87,9 @@ int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const ch
 
 /* The largest metric (12 bytes a cell of [steps × ranks]) the parallel
  * writer gathers to process 0; starts at CAIRN_H5_STREAM_BYTES (what the
- * serial writer holds of finished metrics). Tests set it to 0 to take the
- * collective MPI-IO path. */
+ * serial writer holds of finished metrics). Process 0 holds about twice
+ * that while a metric is gathered (what it receives, and the same in file
+ * column order). Tests set it to 0 to take the collective MPI-IO path. */
 extern size_t cairn__h5_gather_bytes;
 
 /*
