@@ -131,6 +131,16 @@ void cairn__h5w_fail(char *err, size_t errlen, const char *path, const char *wha
   snprintf(err, errlen, "%s: %s%s%s", path, what, h5[0] ? ": " : "", h5);
 }
 
+void cairn__h5w_start_writeback(hid_t file) {
+#ifdef SYNC_FILE_RANGE_WRITE
+  int *fd = NULL;
+  if (H5Fget_vfd_handle(file, H5P_DEFAULT, (void **)&fd) >= 0 && fd && *fd >= 0)
+    (void)sync_file_range(*fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+  (void)file;
+#endif
+}
+
 /* Writes every part of the file in an order that puts the bulk metric data
  * last: if the file is ever cut short (a partial copy), the tables and the
  * early metrics are what survive. */
@@ -196,12 +206,15 @@ static int write_all(hid_t file, const cairn_run_view *v, cairn_run_view *stream
         0,      m->nsteps, m->count,  m->sum,      m->sumsq,    m->min,     m->max,
         m->rank_min, m->rank_max, md, f32,         m->values,   m->samples};
     rc = cairn__h5w_metric(&p, &mp, tmp, err, errlen);
+    if (i % 16 == 15)
+      cairn__h5w_start_writeback(file);
   }
   rc = cairn__h5w_chunks_wait(chunks, tmp, rc, err, errlen);
   cairn__h5_chunks_free(chunks);
   if (g >= 0)
     H5Gclose(g);
   free(cols);
+  cairn__h5w_start_writeback(file); /* the last chunks, while HDF5 closes */
   return rc;
 }
 

@@ -50,6 +50,13 @@ void cairn__h5w_fail(char *err, size_t errlen, const char *path, const char *wha
 int cairn__h5w_metric(const cairn_h5_part *p, const cairn_h5_metric_part *mp, const char *tmp,
                       char *err, size_t errlen);
 
+/* Asks the kernel to start writing the dirty pages of a file open with the
+ * serial (sec2) driver now (Linux sync_file_range; elsewhere nothing), so
+ * that the fsync of the commit finds most of them written instead of
+ * writing the whole file while finalize waits (the 16-rank bench's 28 MB
+ * file: that fsync took 16-18 ms instead of 25-33). Best effort. */
+void cairn__h5w_start_writeback(hid_t file);
+
 struct cairn_h5_chunks;
 /* Waits until every chunk queued on the compressor c (NULL: none) is
  * written. If one failed and rc is still CAIRN_OK, err gets "<tmp>: <what

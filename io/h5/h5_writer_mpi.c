@@ -900,6 +900,8 @@ static int write_gathered(const gather_plan *g, const cairn_run_view *mine, cons
         rc = cairn__h5w_metric(&part, &mp, tmp, err, errlen);
         /* the compressor reads V, S and the statistics until it is done */
         rc = cairn__h5w_chunks_wait(chunks, tmp, rc, err, errlen);
+        if (k % 16 == 15)
+          cairn__h5w_start_writeback(file);
       }
     }
     cairn__view_metric_free(&all);
@@ -915,6 +917,8 @@ static int write_gathered(const gather_plan *g, const cairn_run_view *mine, cons
   cairn__h5_chunks_free(chunks);
   if (grp >= 0)
     H5Gclose(grp);
+  if (file >= 0)
+    cairn__h5w_start_writeback(file);
   if (file >= 0 && H5Fclose(file) < 0 && rc == CAIRN_OK) {
     cairn__h5w_fail(err, errlen, tmp, "cannot close (flush failed)");
     rc = CAIRN_EIO;
