@@ -61,6 +61,13 @@ add_test(NAME h5_parallel_equals_serial_h5py
                  ${_h5_par_dir}/run-g000000.h5 ${_h5_par_dir}/serial/run-g000000.h5)
 set_tests_properties(h5_parallel_equals_serial_h5py PROPERTIES LABELS "mpi;hdf5" TIMEOUT 60
   FIXTURES_REQUIRED cairn_h5_parallel ENVIRONMENT "${_h5_plugin_env}" SKIP_RETURN_CODE 77)
+# the same file written the other way (collective MPI-IO, forced by the test)
+add_test(NAME h5_parallel_collective_equals_serial_h5py
+         COMMAND ${CAIRN_H5PY_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/h5_readers.py compare
+                 ${_h5_par_dir}/collective/run-g000000.h5 ${_h5_par_dir}/serial/run-g000000.h5)
+set_tests_properties(h5_parallel_collective_equals_serial_h5py PROPERTIES LABELS "mpi;hdf5"
+  TIMEOUT 60 FIXTURES_REQUIRED cairn_h5_parallel ENVIRONMENT "${_h5_plugin_env}"
+  SKIP_RETURN_CODE 77)
 
 # Criterion-free: the view finished on several threads and the chunk
 # compressor's workers, also run by the ThreadSanitizer build (tools/test.sh).
