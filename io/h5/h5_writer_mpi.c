@@ -191,7 +191,16 @@ static int cmp_series(const void *a, const void *b) {
   return c ? c : (x->len < y->len ? -1 : x->len > y->len);
 }
 
+static int strictly_ascending(const int64_t *s, size_t n) {
+  for (size_t i = 1; i < n; i++)
+    if (s[i] <= s[i - 1])
+      return 0;
+  return 1;
+}
+
 static size_t sort_unique(int64_t *s, size_t n) {
+  if (strictly_ascending(s, n)) /* the usual case: one process's steps */
+    return n;
   qsort(s, n, sizeof *s, cmp_i64);
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
@@ -219,6 +228,118 @@ static void pack_shape(pack *b, const cairn_run_view *v) {
   }
   put_u64(b, v->nmarks);
   put(b, v->mark_step, v->nmarks * sizeof(int64_t));
+}
+
+/* The shape of a view as pack_shape would write it, hashed where it lies
+ * (128 bits, two lanes of xxHash64's round over 64-bit words; every
+ * length precedes what it counts, so different shapes make different
+ * word streams): what the processes compare before they exchange shapes
+ * at all. Not for content identity: a match between processes that have
+ * logged the same run is expected, a collision between different shapes
+ * of one job is not (2^-128 per pair). */
+typedef struct {
+  uint64_t a, b, words;
+} shape_hash;
+
+static uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+static void sh_word(shape_hash *h, uint64_t w) {
+  h->a = rotl64(h->a + w * 0xc2b2ae3d27d4eb4full, 31) * 0x9e3779b185ebca87ull;
+  h->b = rotl64(h->b ^ (w * 0x165667b19e3779f9ull), 27) * 0x85ebca77c2b2ae63ull +
+         0x27d4eb2f165667c5ull;
+  h->words++;
+}
+
+static void sh_bytes(shape_hash *h, const void *p, size_t n) {
+  const unsigned char *c = p;
+  sh_word(h, n);
+  for (; n >= 8; n -= 8, c += 8) {
+    uint64_t w;
+    memcpy(&w, c, 8);
+    sh_word(h, w);
+  }
+  if (n) {
+    uint64_t w = 0;
+    memcpy(&w, c, n);
+    sh_word(h, w);
+  }
+}
+
+static uint64_t fmix64(uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdull;
+  k ^= k >> 33;
+  k *= 0xc4ceb9fe1a85ec53ull;
+  return k ^ (k >> 33);
+}
+
+/* Whether v's shape is already what union_shape makes of it alone: names
+ * in byte-wise order without repeats, steps and marks strictly
+ * ascending. Then, and only then, the hash stands for the shape. */
+static int shape_canonical(const cairn_run_view *v) {
+  for (size_t i = 0; i < v->nmetrics; i++) {
+    const cairn_view_metric *m = &v->metrics[i];
+    if (i > 0) {
+      useries x = {v->metrics[i - 1].name, v->metrics[i - 1].name_len, NULL, 0};
+      useries y = {m->name, m->name_len, NULL, 0};
+      if (cmp_series(&x, &y) >= 0)
+        return 0;
+    }
+    if (!strictly_ascending(m->step, m->nsteps))
+      return 0;
+  }
+  return strictly_ascending(v->mark_step, v->nmarks);
+}
+
+static void hash_shape(const cairn_run_view *v, uint64_t out[2]) {
+  shape_hash h = {0x243f6a8885a308d3ull, 0x13198a2e03707344ull, 0};
+  sh_word(&h, v->nmetrics);
+  for (size_t i = 0; i < v->nmetrics; i++) {
+    const cairn_view_metric *m = &v->metrics[i];
+    sh_bytes(&h, m->name, m->name_len);
+    sh_bytes(&h, m->step, m->nsteps * sizeof(int64_t));
+  }
+  sh_bytes(&h, v->mark_step, v->nmarks * sizeof(int64_t));
+  out[0] = fmix64(h.a ^ h.words);
+  out[1] = fmix64(h.b + rotl64(h.words, 17));
+}
+
+/* The shape every process agreed on, taken from v itself (a canonical
+ * view whose hash all processes share). */
+static int own_shape(const cairn_run_view *v, useries **out, size_t *nout, int64_t **marks,
+                     size_t *nmarks) {
+  useries *s = calloc(v->nmetrics ? v->nmetrics : 1, sizeof *s);
+  int64_t *mk = malloc((v->nmarks ? v->nmarks : 1) * sizeof *mk);
+  int rc = s && mk ? CAIRN_OK : CAIRN_ENOMEM;
+  size_t n = 0;
+  for (; n < v->nmetrics && rc == CAIRN_OK; n++) {
+    const cairn_view_metric *m = &v->metrics[n];
+    s[n].name = malloc(m->name_len + 1);
+    s[n].steps = malloc((m->nsteps ? m->nsteps : 1) * sizeof *s[n].steps);
+    if (!s[n].name || !s[n].steps) {
+      rc = CAIRN_ENOMEM;
+      n++; /* freed with the others */
+      break;
+    }
+    memcpy(s[n].name, m->name, m->name_len);
+    s[n].name[m->name_len] = '\0';
+    s[n].len = m->name_len;
+    if (m->nsteps)
+      memcpy(s[n].steps, m->step, m->nsteps * sizeof *s[n].steps);
+    s[n].n = m->nsteps;
+  }
+  if (rc != CAIRN_OK) {
+    free_series(s, n);
+    free(mk);
+    return rc;
+  }
+  if (v->nmarks)
+    memcpy(mk, v->mark_step, v->nmarks * sizeof *mk);
+  *out = s;
+  *nout = n;
+  *marks = mk;
+  *nmarks = v->nmarks;
+  return CAIRN_OK;
 }
 
 /* Decodes every blob and merges: the union of metric names (sorted), each
@@ -1011,17 +1132,33 @@ int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const ch
   }
   my_cols = gcol + col_displ[me];
 
-  /* 2. Shapes: metric names and steps, and marked steps, over the group. */
-  if (rc == CAIRN_OK) {
+  /* 2. Shapes: metric names and steps, and marked steps, over the group.
+   * When every process holds the same canonical shape (every rank logs the
+   * same metrics at the same steps: the usual case), comparing hashes of
+   * it is enough and each process takes its own; otherwise the shapes are
+   * gathered and merged. */
+  int same_shape = 0;
+  if ((rc = agree(comm, rc, err, errlen)) != CAIRN_OK)
+    goto out;
+  {
+    uint64_t h[3] = {0, 0, (uint64_t)shape_canonical(mine)}, lo[3], hi[3];
+    hash_shape(mine, h);
+    MPI_Allreduce(h, lo, 3, MPI_UINT64_T, MPI_MIN, comm);
+    MPI_Allreduce(h, hi, 3, MPI_UINT64_T, MPI_MAX, comm);
+    same_shape = lo[0] == hi[0] && lo[1] == hi[1] && lo[2] == 1;
+  }
+  if (same_shape) {
+    rc = own_shape(mine, &series, &nseries, &mk, &nmk);
+  } else {
     pack_shape(&shape, mine);
     if (shape.failed)
       rc = CAIRN_ENOMEM;
+    if ((rc = agree(comm, rc, err, errlen)) != CAIRN_OK)
+      goto out;
+    rc = allgather_blobs(comm, &shape, &blobs, &bc, &bd, &nblobs);
+    if (rc == CAIRN_OK)
+      rc = union_shape(blobs, bc, bd, nblobs, &series, &nseries, &mk, &nmk);
   }
-  if ((rc = agree(comm, rc, err, errlen)) != CAIRN_OK)
-    goto out;
-  rc = allgather_blobs(comm, &shape, &blobs, &bc, &bd, &nblobs);
-  if (rc == CAIRN_OK)
-    rc = union_shape(blobs, bc, bd, nblobs, &series, &nseries, &mk, &nmk);
   if (rc != CAIRN_OK)
     snprintf(err, errlen, "%s: cannot agree on the file's shape: %s", path, cairn_strerror(rc));
   if ((rc = agree(comm, rc, err, errlen)) != CAIRN_OK)

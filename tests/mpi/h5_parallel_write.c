@@ -11,7 +11,9 @@
  * each process logs its ranks into its own WAL segments (as an aggregator
  * does, one SOURCE section per block), cairn__h5_finalize_group converts
  * them into one file and removes the segments, and process 0 checks that
- * file against the data. Exit status 0 when everything matches.
+ * file against the data. In between, processes whose shapes differ in
+ * step values alone (shifted_steps). Exit status 0 when everything
+ * matches.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -114,6 +116,112 @@ static int write_wal(const cairn_run_view *v, const char *dir, uint32_t writer) 
   return rc;
 }
 
+/* Same metric names and step counts on every process, different steps:
+ * each process keeps only the metrics all of them hold (td_names[0] and
+ * [2]) and moves its last step of td_names[2] (39) to 1000 + its rank.
+ * The shapes then differ in step values alone, which the processes must
+ * notice (their hashes of it differ) and merge: the file's td_names[2]
+ * has steps 0..38 and 1000..1003, and at step 1000 + p only process p's
+ * ranks (p, p + 4) have a value, the one they logged at step 39. Both
+ * ways of writing. Returns 0 when process 0 read that back. */
+static int shifted_steps(const char *dir, int me) {
+  char path[2][4200], err[1024] = "";
+  snprintf(path[0], sizeof path[0], "%s/shifted", dir);
+  snprintf(path[1], sizeof path[1], "%s/shifted-collective", dir);
+  if (me == 0) {
+    mkdir(path[0], 0700);
+    mkdir(path[1], 0700);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  for (int way = 0; way < 2; way++)
+    strcat(path[way], "/run-g000000.h5");
+  int32_t mine[2] = {me, me + 4};
+  cairn_run_view v;
+  td_view(&v, mine, 2, WORLD);
+  size_t k = 0;
+  for (size_t i = 0; i < v.nmetrics; i++) {
+    if (strcmp(v.metrics[i].name, td_names[0]) && strcmp(v.metrics[i].name, td_names[2])) {
+      cairn__view_metric_free(&v.metrics[i]);
+      continue;
+    }
+    v.metrics[k++] = v.metrics[i];
+  }
+  v.nmetrics = k;
+  int fail = k != 2;
+  cairn_view_metric *loss = &v.metrics[1];
+  if (!fail && (strcmp(loss->name, td_names[2]) || loss->step[loss->nsteps - 1] != TD_STEPS - 1))
+    fail = 1;
+  if (!fail)
+    loss->step[loss->nsteps - 1] = 1000 + me;
+  cairn_h5_write_opts o;
+  cairn__h5_write_opts_init(&o);
+  o.created_ns = 3;
+  for (int way = 0; way < 2 && !fail; way++) {
+    cairn__h5_gather_bytes = way == 0 ? CAIRN_H5_STREAM_BYTES : 0;
+    int rc = cairn__h5_write_parallel(MPI_COMM_WORLD, &v, path[way], &o, err, sizeof err);
+    if (rc != CAIRN_OK) {
+      fprintf(stderr, "process %d: shifted steps, parallel write: %s (%s)\n", me, err,
+              cairn_err_name(rc));
+      fail = 1;
+    }
+  }
+  cairn__h5_gather_bytes = CAIRN_H5_STREAM_BYTES;
+  cairn__view_free(&v);
+  MPI_Allreduce(MPI_IN_PLACE, &fail, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  for (int way = 0; way < 2 && me == 0 && !fail; way++) {
+    cairn_run_view a;
+    cairn_run_report rep = {0};
+    if (cairn__view_from_h5(path[way], &a, &rep) != CAIRN_OK) {
+      fprintf(stderr, "shifted steps: cannot read %s back\n", path[way]);
+      fail = 1;
+      break;
+    }
+    const cairn_view_metric *acc = a.nmetrics == 2 ? &a.metrics[0] : NULL;
+    const cairn_view_metric *m = a.nmetrics == 2 ? &a.metrics[1] : NULL;
+    if (!m || strcmp(m->name, td_names[2]) || m->nsteps != TD_STEPS - 1 + 4 ||
+        acc->nsteps != TD_STEPS || a.ncols != WORLD) {
+      fprintf(stderr, "shifted steps (%s): %zu metrics, %zu steps, %zu columns; expected 2, "
+              "%d, %d\n", path[way], a.nmetrics, m ? m->nsteps : 0, a.ncols,
+              TD_STEPS - 1 + 4, WORLD);
+      fail = 1;
+    }
+    for (size_t i = 0; !fail && i < m->nsteps; i++) {
+      int64_t want = i < TD_STEPS - 1 ? (int64_t)i : 1000 + (int64_t)(i - (TD_STEPS - 1));
+      double sum = 0;
+      uint32_t count = 0;
+      for (size_t c = 0; c < a.ncols && !fail; c++) {
+        int r = a.col_rank[c];
+        double x;
+        uint32_t n;
+        int has = want < 1000 ? td_sample(2, want, r, &x, &n)
+                              : (r % 4 == want - 1000 && td_sample(2, TD_STEPS - 1, r, &x, &n));
+        if (m->step[i] != want || (m->samples[i * a.ncols + c] != 0) != has ||
+            (has && (m->samples[i * a.ncols + c] != n || m->values[i * a.ncols + c] != x))) {
+          fprintf(stderr, "shifted steps (%s): row %zu (step %lld, expected %lld), rank %d: "
+                  "value %g with %u samples\n", path[way], i, (long long)m->step[i],
+                  (long long)want, r, m->values[i * a.ncols + c],
+                  m->samples[i * a.ncols + c]);
+          fail = 1;
+        }
+        if (has) {
+          sum += x;
+          count++;
+        }
+      }
+      if (!fail && (m->count[i] != count || m->sum[i] != sum)) {
+        fprintf(stderr, "shifted steps (%s): step %lld count %u sum %g, expected %u and %g\n",
+                path[way], (long long)want, m->count[i], m->sum[i], count, sum);
+        fail = 1;
+      }
+    }
+    cairn__view_free(&a);
+  }
+  MPI_Bcast(&fail, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  if (me == 0 && !fail)
+    printf("shifted steps: the processes' different steps were merged, both ways\n");
+  return fail;
+}
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   int me, P, fail = 0;
@@ -176,6 +284,8 @@ int main(int argc, char **argv) {
   }
   cairn__h5_gather_bytes = CAIRN_H5_STREAM_BYTES;
   cairn__view_free(&v);
+  if (shifted_steps(argv[1], me))
+    fail = 1;
 
   if (me == 0 && !fail) {
     int32_t all[WORLD];
