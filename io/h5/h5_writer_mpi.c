@@ -820,19 +820,33 @@ out:;
 }
 
 /* This process's values of metric `name` on the union rows: NaN / 0
- * where it has no sample (or does not know the metric). */
+ * where it has no sample (or does not know the metric). When the process
+ * has every row (the usual case), they are the view's own arrays, with
+ * the view's count of missing cells and float32 finding, and *owned is 0;
+ * otherwise a dense copy the caller frees (*owned 1). */
 static int my_dense(const cairn_run_view *v, const useries *u, double **vals, uint32_t **samp,
-                    uint64_t *missing, int *fits) {
+                    uint64_t *missing, int *fits, int *owned) {
   size_t nc = v->ncols, cells = u->n * nc;
+  long at = cairn__view_metric_find(v, u->name, u->len);
+  *owned = 0;
+  if (at >= 0 && v->metrics[at].nsteps == u->n && v->metrics[at].values && cells) {
+    /* its steps are among the union's, as many: the same rows */
+    const cairn_view_metric *m = &v->metrics[at];
+    *vals = m->values;
+    *samp = m->samples;
+    *missing = m->missing;
+    *fits = m->f32 ? m->f32 == 2 : cairn__h5_fits_f32(m->values, cells);
+    return CAIRN_OK;
+  }
+  *owned = 1;
   *vals = malloc((cells ? cells : 1) * sizeof **vals);
   *samp = calloc(cells ? cells : 1, sizeof **samp);
   if (!*vals || !*samp)
     return CAIRN_ENOMEM;
   for (size_t i = 0; i < cells; i++)
     (*vals)[i] = NAN;
-  long mi = cairn__view_metric_find(v, u->name, u->len);
-  if (mi >= 0) {
-    const cairn_view_metric *m = &v->metrics[mi];
+  if (at >= 0) {
+    const cairn_view_metric *m = &v->metrics[at];
     size_t j = 0;
     for (size_t i = 0; i < m->nsteps; i++) {
       while (j < u->n && u->steps[j] < m->step[i])
@@ -990,9 +1004,9 @@ static int write_gathered(const gather_plan *g, const cairn_run_view *mine, cons
     double *vals = NULL, *vstage = NULL, *V = NULL;
     uint32_t *samp = NULL, *sstage = NULL, *S = NULL;
     uint64_t missing = 0, total_missing = 0;
-    int fits = 0, all_fit = 0;
+    int fits = 0, all_fit = 0, owned = 1;
     cairn_view_metric all = {0};
-    rc = my_dense(mine, u, &vals, &samp, &missing, &fits);
+    rc = my_dense(mine, u, &vals, &samp, &missing, &fits, &owned);
     if (rc == CAIRN_OK && me == 0) {
       size_t cells = n * N > 0 ? n * N : 1;
       vstage = malloc(cells * sizeof *vstage);
@@ -1026,8 +1040,10 @@ static int write_gathered(const gather_plan *g, const cairn_run_view *mine, cons
       }
     }
     cairn__view_metric_free(&all);
-    free(vals);
-    free(samp);
+    if (owned) {
+      free(vals);
+      free(samp);
+    }
     free(vstage);
     free(sstage);
     free(V);
@@ -1290,10 +1306,10 @@ int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const ch
     double *vals = NULL;
     uint32_t *samp = NULL;
     uint64_t missing = 0, total_missing = 0;
-    int fits = 0, all_fit = 0;
+    int fits = 0, all_fit = 0, owned = 1;
     cairn_view_metric st = {0};
     size_t r0 = row0(u->n, me, P), r1 = row0(u->n, me + 1, P);
-    rc = my_dense(mine, u, &vals, &samp, &missing, &fits);
+    rc = my_dense(mine, u, &vals, &samp, &missing, &fits, &owned);
     if (rc == CAIRN_OK)
       rc = cairn__view_metric_alloc(&st, r1 - r0, 0, 0);
     if ((rc = agree(comm, rc, err, errlen)) == CAIRN_OK) {
@@ -1315,8 +1331,10 @@ int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const ch
       rc = agree(comm, rc, err, errlen);
     }
     cairn__view_metric_free(&st);
-    free(vals);
-    free(samp);
+    if (owned) {
+      free(vals);
+      free(samp);
+    }
   }
 
 out:
