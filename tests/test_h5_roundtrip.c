@@ -275,6 +275,80 @@ Test(h5_file, round_trip_of_every_part_is_exact) {
   cairn__view_free(&r);
 }
 
+/* A run of many metrics and few steps (per-layer statistics of a large
+ * model, say) is mostly HDF5 metadata: what each dataset and group costs
+ * decides the file's size. Each metric group keeps its ten links in its
+ * object header, and the chunk indexes are small, so such a file takes
+ * well under 1 KB a dataset (HDF5's defaults: about 2.5 KB, 19 of 25 MB
+ * of a 10,000-dataset file being chunk index nodes). Read back exactly. */
+Test(h5_file, many_small_metrics_cost_little_metadata) {
+  char *dir = tempdir();
+  char path[512];
+  snprintf(path, sizeof path, "%s/run-g000000.h5", dir);
+  int32_t ranks[4];
+  all_ranks(ranks, 4);
+  cairn_run_view w, r;
+  td_view(&w, ranks, 4, 4);
+  /* 400 metrics: copies of td_view's four under names m000..m399 */
+  enum { NM = 400 };
+  cairn_view_metric *ms = calloc(NM, sizeof *ms);
+  cr_assert_not_null(ms);
+  for (size_t i = 0; i < NM; i++) {
+    const cairn_view_metric *src = &w.metrics[i % w.nmetrics];
+    cairn_view_metric *m = &ms[i];
+    cr_assert_eq(cairn__view_metric_alloc(m, src->nsteps, w.ncols, 1), CAIRN_OK);
+    char name[16];
+    snprintf(name, sizeof name, "m%03zu", i);
+    m->name = strdup(name);
+    m->name_len = strlen(name);
+    size_t n = src->nsteps, cells = n * w.ncols;
+    memcpy(m->step, src->step, n * sizeof *m->step);
+    memcpy(m->count, src->count, n * sizeof *m->count);
+    memcpy(m->sum, src->sum, n * sizeof *m->sum);
+    memcpy(m->sumsq, src->sumsq, n * sizeof *m->sumsq);
+    memcpy(m->min, src->min, n * sizeof *m->min);
+    memcpy(m->max, src->max, n * sizeof *m->max);
+    memcpy(m->rank_min, src->rank_min, n * sizeof *m->rank_min);
+    memcpy(m->rank_max, src->rank_max, n * sizeof *m->rank_max);
+    memcpy(m->values, src->values, cells * sizeof *m->values);
+    memcpy(m->samples, src->samples, cells * sizeof *m->samples);
+    m->missing = src->missing;
+  }
+  for (size_t i = 0; i < w.nmetrics; i++)
+    cairn__view_metric_free(&w.metrics[i]);
+  free(w.metrics);
+  w.metrics = ms;
+  w.nmetrics = NM;
+  char err[1024];
+  cr_assert_eq(cairn__h5_write(&w, path, NULL, err, sizeof err), CAIRN_OK, "%s", err);
+  cairn_run_report rep = {0};
+  cr_assert_eq(cairn__view_from_h5(path, &r, &rep), CAIRN_OK);
+  char why[256];
+  cr_assert_eq(td_compare(&w, &r, why, sizeof why), 0, "%s", why);
+
+  /* what the HDF5 library itself reports of the file */
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  cr_assert_geq(f, 0);
+  hid_t fcpl = H5Fget_create_plist(f);
+  unsigned ik = 0;
+  cr_assert_geq(H5Pget_istore_k(fcpl, &ik), 0);
+  cr_assert_lt(ik, 32, "chunk index of HDF5's default size (K %u)", ik);
+  H5Pclose(fcpl);
+  H5G_info_t gi;
+  cr_assert_geq(H5Gget_info_by_name(f, "/metrics/7", &gi, H5P_DEFAULT), 0);
+  cr_assert_eq(gi.nlinks, 10);
+  cr_assert_eq(gi.storage_type, H5G_STORAGE_TYPE_COMPACT, "storage type %d",
+               (int)gi.storage_type);
+  hsize_t fsize = 0;
+  cr_assert_geq(H5Fget_filesize(f, &fsize), 0);
+  H5Fclose(f);
+  size_t datasets = NM * 10;
+  cr_assert_lt(fsize, datasets * 1000, "%llu bytes for %zu datasets",
+               (unsigned long long)fsize, datasets);
+  cairn__view_free(&w);
+  cairn__view_free(&r);
+}
+
 Test(h5_file, detail_off_keeps_statistics_only) {
   char *dir = tempdir();
   char path[512];

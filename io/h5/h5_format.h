@@ -138,6 +138,20 @@
 #define CAIRN_H5_CHUNK_BYTES (1u << 20)
 #define CAIRN_H5_CHUNK_MAX_COLS 256u
 
+/* Half the fan-out of a chunked dataset's chunk index (a version 1 B-tree
+ * in the 1.8 format; HDF5's default is 32). Its nodes are written at full
+ * size however few chunks they hold: at 32 a node takes about 1.9 KB, and
+ * most datasets of a run with many metrics and few steps have one chunk,
+ * so the index was the larger part of such a file (10,000 datasets: 19.4
+ * of 25 MB). At 2 a node holds 4 chunks (about 180 bytes); a dataset of
+ * 1,000 chunks is then 5 levels deep instead of 2, which its readers do
+ * not notice beside decompressing a chunk. */
+#define CAIRN_H5_ISTORE_K 2u
+
+/* Groups of at most this many links keep them in their object header
+ * (HDF5's default is 8; a metric group has 10). */
+#define CAIRN_H5_COMPACT_LINKS 16u
+
 /* ---------------------------------------------------------------------- */
 /* Table records                                                           */
 /* ---------------------------------------------------------------------- */

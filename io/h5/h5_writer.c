@@ -89,6 +89,15 @@ hid_t cairn__h5w_fapl(void) {
   return fapl;
 }
 
+hid_t cairn__h5w_fcpl(void) {
+  hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+  if (fcpl >= 0 && H5Pset_istore_k(fcpl, CAIRN_H5_ISTORE_K) < 0) {
+    H5Pclose(fcpl);
+    return -1;
+  }
+  return fcpl;
+}
+
 cairn_h5_write_opts cairn__h5w_resolve_opts(const cairn_h5_write_opts *opt) {
   cairn_h5_write_opts o;
   if (opt)
@@ -242,10 +251,12 @@ static int write_file(const cairn_run_view *v, cairn_run_view *streamed,
     cairn__h5_quiet_end(&q);
     return CAIRN_ECOMPRESS;
   }
-  hid_t fapl = cairn__h5w_fapl();
-  hid_t file = fapl >= 0 && cairn__h5w_precreate(tmp) == 0
-                   ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)
+  hid_t fapl = cairn__h5w_fapl(), fcpl = cairn__h5w_fcpl();
+  hid_t file = fapl >= 0 && fcpl >= 0 && cairn__h5w_precreate(tmp) == 0
+                   ? H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl)
                    : -1;
+  if (fcpl >= 0)
+    H5Pclose(fcpl);
   int rc;
   if (file < 0) {
     cairn__h5w_fail(err, errlen, tmp, "cannot create");

@@ -23,6 +23,9 @@ int cairn__h5w_commit(const char *tmp, const char *path, char *err, size_t errle
 /* File access properties with the format's library-version bounds. */
 hid_t cairn__h5w_fapl(void);
 
+/* File creation properties: chunk indexes of CAIRN_H5_ISTORE_K. */
+hid_t cairn__h5w_fcpl(void);
+
 /* A report callback (cairn_run_report.fn) that keeps the first message:
  * what finalize quotes when it keeps a damaged log. */
 typedef struct {

@@ -935,14 +935,14 @@ static int write_gathered(const gather_plan *g, const cairn_run_view *mine, cons
     rc = CAIRN_ENOMEM;
   if (rc == CAIRN_OK && me == 0) {
     cols = malloc((N + 1) * sizeof *cols);
-    hid_t fapl = cairn__h5w_fapl();
+    hid_t fapl = cairn__h5w_fapl(), fcpl = cairn__h5w_fcpl();
     if (!cols) {
       rc = CAIRN_ENOMEM;
     } else if (cairn__h5zstd_register() != 0) {
       cairn__h5w_fail(err, errlen, tmp, "cannot register the zstd filter (id 32015)");
       rc = CAIRN_ECOMPRESS;
-    } else if (fapl < 0 || cairn__h5w_precreate(tmp) != 0 ||
-               (file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
+    } else if (fapl < 0 || fcpl < 0 || cairn__h5w_precreate(tmp) != 0 ||
+               (file = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl)) < 0) {
       cairn__h5w_fail(err, errlen, tmp, "cannot create");
       rc = CAIRN_EIO;
     } else if (cairn__h5_layout_root(file, mv, o, o->detail != 0) < 0 ||
@@ -956,6 +956,8 @@ static int write_gathered(const gather_plan *g, const cairn_run_view *mine, cons
     }
     if (fapl >= 0)
       H5Pclose(fapl);
+    if (fcpl >= 0)
+      H5Pclose(fcpl);
     if (rc == CAIRN_OK) {
       for (size_t c = 0; c < N; c++)
         cols[c] = c;
@@ -1260,7 +1262,12 @@ int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const ch
   }
   if ((rc = agree(comm, rc, err, errlen)) != CAIRN_OK)
     goto out;
-  file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  {
+    hid_t fcpl = cairn__h5w_fcpl();
+    file = fcpl >= 0 ? H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl) : -1;
+    if (fcpl >= 0)
+      H5Pclose(fcpl);
+  }
   if (file < 0) {
     cairn__h5w_fail(err, errlen, tmp, "cannot create");
     rc = CAIRN_EIO;
