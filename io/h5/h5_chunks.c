@@ -19,6 +19,9 @@
  * CAIRN_H5_CHUNK_BYTES) while keeping every thread busy. */
 #define MAXJOBS 32u
 #define MAXWORKERS 7u
+/* Chunks of at most this many bytes are compressed by the caller when no
+ * other chunk waits for a worker. */
+#define INLINE_CHUNK_BYTES 16384u
 
 enum { J_QUEUED, J_BUSY, J_DONE, J_FAILED };
 
@@ -393,7 +396,20 @@ int cairn__h5_chunks_put(cairn_h5_chunks *c, hid_t d, hid_t dcpl, const hsize_t 
       if (skip_fill)
         memcpy(j->fill, skip_fill, esize);
       c->head++;
-      pthread_cond_signal(&c->work);
+      if (c->take + 1 == c->head && j->crows * j->ccols * esize <= INLINE_CHUNK_BYTES) {
+        /* A small chunk with nothing queued before it: compressing it here
+         * costs less than waking a worker for it (a futex call, and on a
+         * busy node a context switch), which was a tenth of the time of a
+         * file of 10,000 metrics of 20 steps. */
+        c->take++;
+        j->state = J_BUSY;
+        pthread_mutex_unlock(&c->mu);
+        int rc = compress_job(c, j, &c->own);
+        pthread_mutex_lock(&c->mu);
+        j->state = rc == 0 ? J_DONE : J_FAILED;
+      } else {
+        pthread_cond_signal(&c->work);
+      }
     }
   }
   pthread_mutex_unlock(&c->mu);
