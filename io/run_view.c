@@ -77,21 +77,26 @@ void cairn__view_init(cairn_run_view *v) { memset(v, 0, sizeof *v); }
  * neither allocated nor mapped again. On failure `steps` stays the
  * caller's. */
 static int metric_alloc(cairn_view_metric *m, size_t nsteps, size_t ncols, int detail,
-                        int64_t *steps) {
+                        int64_t *steps, int stats) {
   size_t n = nsteps ? nsteps : 1;
+  m->count = NULL; /* the statistics stay NULL unless stats */
+  m->sum = m->sumsq = m->min = m->max = NULL;
+  m->rank_min = m->rank_max = NULL;
   m->nsteps = nsteps;
   m->step = steps ? steps : cairn__huge_malloc(n * sizeof *m->step);
-  m->count = cairn__huge_malloc(n * sizeof *m->count);
-  m->sum = cairn__huge_malloc(n * sizeof *m->sum);
-  m->sumsq = cairn__huge_malloc(n * sizeof *m->sumsq);
-  m->min = cairn__huge_malloc(n * sizeof *m->min);
-  m->max = cairn__huge_malloc(n * sizeof *m->max);
-  m->rank_min = cairn__huge_malloc(n * sizeof *m->rank_min);
-  m->rank_max = cairn__huge_malloc(n * sizeof *m->rank_max);
+  if (stats) {
+    m->count = cairn__huge_malloc(n * sizeof *m->count);
+    m->sum = cairn__huge_malloc(n * sizeof *m->sum);
+    m->sumsq = cairn__huge_malloc(n * sizeof *m->sumsq);
+    m->min = cairn__huge_malloc(n * sizeof *m->min);
+    m->max = cairn__huge_malloc(n * sizeof *m->max);
+    m->rank_min = cairn__huge_malloc(n * sizeof *m->rank_min);
+    m->rank_max = cairn__huge_malloc(n * sizeof *m->rank_max);
+  }
   m->values = NULL;
   m->samples = NULL;
-  int ok = m->step && m->count && m->sum && m->sumsq && m->min && m->max && m->rank_min &&
-           m->rank_max;
+  int ok = m->step && (!stats || (m->count && m->sum && m->sumsq && m->min && m->max &&
+                                  m->rank_min && m->rank_max));
   size_t cells = n * (ncols ? ncols : 1);
   if (ok && detail) {
     if (ncols && cells / ncols != n) {
@@ -112,13 +117,15 @@ static int metric_alloc(cairn_view_metric *m, size_t nsteps, size_t ncols, int d
    * map the pages in one call each rather than a fault per page. */
   if (!steps)
     cairn__mem_prefault(m->step, n * sizeof *m->step);
-  cairn__mem_prefault(m->count, n * sizeof *m->count);
-  cairn__mem_prefault(m->sum, n * sizeof *m->sum);
-  cairn__mem_prefault(m->sumsq, n * sizeof *m->sumsq);
-  cairn__mem_prefault(m->min, n * sizeof *m->min);
-  cairn__mem_prefault(m->max, n * sizeof *m->max);
-  cairn__mem_prefault(m->rank_min, n * sizeof *m->rank_min);
-  cairn__mem_prefault(m->rank_max, n * sizeof *m->rank_max);
+  if (stats) {
+    cairn__mem_prefault(m->count, n * sizeof *m->count);
+    cairn__mem_prefault(m->sum, n * sizeof *m->sum);
+    cairn__mem_prefault(m->sumsq, n * sizeof *m->sumsq);
+    cairn__mem_prefault(m->min, n * sizeof *m->min);
+    cairn__mem_prefault(m->max, n * sizeof *m->max);
+    cairn__mem_prefault(m->rank_min, n * sizeof *m->rank_min);
+    cairn__mem_prefault(m->rank_max, n * sizeof *m->rank_max);
+  }
   if (m->values) {
     cairn__mem_prefault(m->values, cells * sizeof *m->values);
     cairn__mem_prefault(m->samples, cells * sizeof *m->samples);
@@ -127,7 +134,7 @@ static int metric_alloc(cairn_view_metric *m, size_t nsteps, size_t ncols, int d
 }
 
 int cairn__view_metric_alloc(cairn_view_metric *m, size_t nsteps, size_t ncols, int detail) {
-  return metric_alloc(m, nsteps, ncols, detail, NULL);
+  return metric_alloc(m, nsteps, ncols, detail, NULL, 1);
 }
 
 void cairn__view_metric_release(cairn_view_metric *m) {
@@ -518,6 +525,7 @@ typedef struct {
   wal_mark *marks;
   size_t nmarks, capmarks;
   int failed;          /* CAIRN_ENOMEM seen inside a callback                */
+  int values_only;     /* finish: per-rank values, not statistics           */
 } wal_builder;
 
 
@@ -1026,14 +1034,14 @@ enum { COLS_OTHER, COLS_PERMUTED, COLS_IN_ORDER };
  * order are permuted on the way. Otherwise the cells are copied into new
  * arrays. */
 static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *perm,
-                         int cols, size_t ncols) {
+                         int cols, size_t ncols, int stats) {
   size_t n = wm->nrows;
   char *name = m->name; /* moved in by finish_prepare; alloc failing frees it */
   size_t name_len = m->name_len;
   /* When the view takes the builder's cell arrays (below), it takes its
    * steps array too: mapped and warm, where a new one would be neither. */
   int in_place = !wm->unordered && wm->stride >= ncols && cols != COLS_OTHER;
-  int rc = metric_alloc(m, n, ncols, 0, in_place && n ? wm->steps : NULL);
+  int rc = metric_alloc(m, n, ncols, 0, in_place && n ? wm->steps : NULL, stats);
   if (rc)
     return rc;
   if (in_place && n)
@@ -1131,22 +1139,25 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
 }
 
 /* Divides each cell's sum by its samples (NaN without any) and computes the
- * row's statistics, and whether its values fit float32, while the row is
- * in cache. */
+ * row's statistics (unless the metric has no arrays for them), and whether
+ * its values fit float32, while the row is in cache. */
 static void means_and_stats(cairn_view_metric *m, const int32_t *col_rank, size_t ncols) {
   m->missing = 0;
   int fits = 1;
   for (size_t i = 0; i < m->nsteps; i++) {
     double *v = m->values + i * ncols;
     const uint32_t *n = m->samples + i * ncols;
+    uint32_t count = 0;
     for (size_t c = 0; c < ncols; c++) {
       double x = n[c] ? v[c] / n[c] : NAN;
       v[c] = x;
+      count += n[c] != 0;
       fits &= (isnan(x) != 0) | ((double)(float)x == x); /* as cairn__h5_fits_f32 */
     }
-    cairn__view_stats_row(v, n, col_rank, ncols, &m->count[i], &m->sum[i], &m->sumsq[i],
-                          &m->min[i], &m->max[i], &m->rank_min[i], &m->rank_max[i]);
-    m->missing += ncols - m->count[i];
+    if (m->count)
+      cairn__view_stats_row(v, n, col_rank, ncols, &m->count[i], &m->sum[i], &m->sumsq[i],
+                            &m->min[i], &m->max[i], &m->rank_min[i], &m->rank_max[i]);
+    m->missing += ncols - count;
   }
   m->f32 = fits ? 2 : 1;
 }
@@ -1179,7 +1190,8 @@ static void *finish_worker(void *arg) {
       return NULL;
     const finish_plan *fp = w->fp;
     cairn_view_metric *m = &w->b->v->metrics[k];
-    int rc = finish_metric(&w->b->m[fp->order[k]], m, fp->perm, fp->cols, fp->ncols);
+    int rc = finish_metric(&w->b->m[fp->order[k]], m, fp->perm, fp->cols, fp->ncols,
+                           !w->b->values_only);
     if (rc != CAIRN_OK) {
       int ok = CAIRN_OK;
       atomic_compare_exchange_strong(&w->rc, &ok, rc);
@@ -1617,6 +1629,8 @@ int cairn__view_builder_new(cairn_view_builder **out) {
 void cairn__view_builder_expect_ranks(cairn_view_builder *vb, size_t nranks) {
   vb->b.expect_cols = nranks;
 }
+
+void cairn__view_builder_values_only(cairn_view_builder *vb) { vb->b.values_only = 1; }
 
 int cairn__view_builder_add(cairn_view_builder *vb, uint32_t writer, const void *payload,
                             size_t len, char *err, size_t errlen) {

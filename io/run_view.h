@@ -253,6 +253,15 @@ int cairn__view_builder_new(cairn_view_builder **out);
  * not a power of two). Only a hint: fewer ranks or more work as without
  * it. Call before the first _add. */
 void cairn__view_builder_expect_ranks(cairn_view_builder *vb, size_t nranks);
+/* The finished view's metrics get per-rank values, sample counts, missing
+ * counts and the float32 finding, and no per-step statistics: count, sum,
+ * sumsq, min, max, rank_min and rank_max are NULL. For a caller that
+ * computes the statistics over more ranks than these (the parallel writer,
+ * whose group's aggregators each hold some of the file's ranks), to which
+ * the aggregator's own were wasted work and memory (about 40 bytes a step
+ * of every metric, written once and never read). Call before _finish;
+ * such a view is only for that caller. */
+void cairn__view_builder_values_only(cairn_view_builder *vb);
 int cairn__view_builder_add(cairn_view_builder *vb, uint32_t writer, const void *payload,
                             size_t len, char *err, size_t errlen);
 size_t cairn__view_builder_bytes(const cairn_view_builder *vb);

@@ -24,6 +24,7 @@
 #include "cairn.h"
 #include "h5/h5_chunks.h"
 #include "h5/h5_format.h"
+#include "h5/h5_layout.h"
 #include "h5/h5_schema.h"
 #include "h5/h5_writer.h"
 #include "h5_testdata.h"
@@ -386,6 +387,47 @@ static void mixed_log(sink *s, const char *dir, cairn_run_view *whole) {
   cr_assert_eq(cairn__wal_close(s->w), CAIRN_OK);
   cairn__buf_free(&s->b);
   cr_assert_eq(cairn__view_from_wal_of(dir, 3, whole, NULL), CAIRN_OK);
+}
+
+/* Values only (what the parallel writer asks of an aggregator's view): the
+ * same per-rank values, sample counts, missing counts and float32 findings
+ * as the whole finish of the same log, and no statistics arrays at all
+ * rather than numbers over this view's ranks alone. */
+Test(view_builder, values_only_finish_equals_the_log_but_for_statistics) {
+  char *dir = tempdir();
+  sink s = {0};
+  cairn_run_view whole, v;
+  mixed_log(&s, dir, &whole);
+  cairn__view_builder_values_only(s.vb);
+  cr_assert_eq(cairn__view_builder_finish(s.vb, &v), CAIRN_OK);
+  cr_assert_eq(v.nmetrics, whole.nmetrics);
+  cr_assert_eq(v.ncols, whole.ncols);
+  size_t rows = 0;
+  for (size_t k = 0; k < v.nmetrics; k++) {
+    const cairn_view_metric *a = &v.metrics[k], *b = &whole.metrics[k];
+    cr_assert_str_eq(a->name, b->name);
+    cr_assert_eq(a->nsteps, b->nsteps, "%s", a->name);
+    cr_assert_eq(a->missing, b->missing, "%s", a->name);
+    cr_assert_eq(a->f32 == 2, cairn__h5_fits_f32(b->values, b->nsteps * v.ncols), "%s",
+                 a->name);
+    cr_assert(!a->count && !a->sum && !a->sumsq && !a->min && !a->max && !a->rank_min &&
+                  !a->rank_max,
+              "%s has statistics", a->name);
+    for (size_t i = 0; i < a->nsteps; i++) {
+      cr_assert_eq(a->step[i], b->step[i]);
+      for (size_t c = 0; c < v.ncols; c++) {
+        size_t at = i * v.ncols + c;
+        cr_assert_eq(a->samples[at], b->samples[at]);
+        double x = a->values[at], y = b->values[at];
+        cr_assert((isnan(x) && isnan(y)) || x == y, "%s step %lld column %zu: %g vs %g",
+                  a->name, (long long)a->step[i], c, x, y);
+      }
+      rows += b->count[i] > 0;
+    }
+  }
+  cr_assert_gt(rows, 1000);
+  cairn__view_free(&v);
+  cairn__view_free(&whole);
 }
 
 /* Streamed finish (what the serial writer uses): the view without its

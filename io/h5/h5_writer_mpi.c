@@ -234,9 +234,9 @@ static void pack_shape(pack *b, const cairn_run_view *v) {
  * (128 bits, two lanes of xxHash64's round over 64-bit words; every
  * length precedes what it counts, so different shapes make different
  * word streams): what the processes compare before they exchange shapes
- * at all. Not for content identity: a match between processes that have
- * logged the same run is expected, a collision between different shapes
- * of one job is not (2^-128 per pair). */
+ * at all. Not for content identity, nor against shapes crafted to
+ * collide (the processes are one job's aggregators): two different
+ * shapes hash alike with a chance of the order of 2^-128. */
 typedef struct {
   uint64_t a, b, words;
 } shape_hash;
@@ -1422,6 +1422,10 @@ int cairn__h5_finalize_group(MPI_Comm comm, const char *run_dir, uint32_t writer
   cairn__view_init(&v);
   cairn_view_pending *pending = NULL;
   int rc = CAIRN_ENOMEM;
+  /* The parallel writer computes the statistics over the group's ranks:
+   * the kept view's own would be wasted work. */
+  if (kept && P != 1)
+    cairn__view_builder_values_only(kept);
   if (kept)
     rc = P == 1 ? cairn__view_builder_finish_pending(kept, &v, &pending)
                 : cairn__view_builder_finish(kept, &v);
