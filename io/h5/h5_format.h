@@ -148,10 +148,6 @@
  * not notice beside decompressing a chunk. */
 #define CAIRN_H5_ISTORE_K 2u
 
-/* Groups of at most this many links keep them in their object header
- * (HDF5's default is 8; a metric group has 10). */
-#define CAIRN_H5_COMPACT_LINKS 16u
-
 /* ---------------------------------------------------------------------- */
 /* Table records                                                           */
 /* ---------------------------------------------------------------------- */
