@@ -29,6 +29,7 @@
 
 #include "cairn.h"
 #include "db.h"
+#include "util.h"
 #include "db_lineage.h"
 #include "h5/h5_writer.h"
 #include "run_view.h"
@@ -44,13 +45,7 @@ static long envl(const char *k, long d) {
   return v && *v ? strtol(v, NULL, 10) : d;
 }
 
-static uint64_t mix(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  return x ^ (x >> 33);
-}
+static uint64_t mix(uint64_t x) { return cairn__mix64(x); }
 
 static double unif(uint64_t a, uint64_t b, uint64_t c) {
   return (double)(mix(a * 0x9e3779b97f4a7c15ull ^ mix(b + 0x632be59bd9b4e019ull * c)) >> 11) *

@@ -265,14 +265,6 @@ static void sh_bytes(shape_hash *h, const void *p, size_t n) {
   }
 }
 
-static uint64_t fmix64(uint64_t k) {
-  k ^= k >> 33;
-  k *= 0xff51afd7ed558ccdull;
-  k ^= k >> 33;
-  k *= 0xc4ceb9fe1a85ec53ull;
-  return k ^ (k >> 33);
-}
-
 /* Whether v's shape is already what union_shape makes of it alone: names
  * in byte-wise order without repeats, steps and marks strictly
  * ascending. Then, and only then, the hash stands for the shape. */
@@ -300,8 +292,8 @@ static void hash_shape(const cairn_run_view *v, uint64_t out[2]) {
     sh_bytes(&h, m->step, m->nsteps * sizeof(int64_t));
   }
   sh_bytes(&h, v->mark_step, v->nmarks * sizeof(int64_t));
-  out[0] = fmix64(h.a ^ h.words);
-  out[1] = fmix64(h.b + rotl64(h.words, 17));
+  out[0] = cairn__mix64(h.a ^ h.words);
+  out[1] = cairn__mix64(h.b + rotl64(h.words, 17));
 }
 
 /* The shape every process agreed on, taken from v itself (a canonical

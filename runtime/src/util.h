@@ -46,6 +46,16 @@ static inline uint64_t cairn__fnv1a64(const char *s, size_t n) {
   return h;
 }
 
+/* MurmurHash3's 64-bit finalizer: every input bit reaches every output
+ * bit (for spreading counters and finishing word hashes). */
+static inline uint64_t cairn__mix64(uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdull;
+  k ^= k >> 33;
+  k *= 0xc4ceb9fe1a85ec53ull;
+  return k ^ (k >> 33);
+}
+
 /* Fills id with a random (version 4) UUID from getrandom(). Returns CAIRN_OK
  * or CAIRN_EIO if the kernel's random source fails. */
 int cairn__uuid_generate(uint8_t id[16]);
