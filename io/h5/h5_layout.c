@@ -360,8 +360,8 @@ static int write_strings(hid_t loc, const char *name, size_t n, const char **s) 
 
 /* Groups keep HDF5's default link storage: keeping a metric's ten links
  * in its object header (H5Pset_link_phase_change) made the file 1 MB
- * smaller per 1,000 metrics and the write 10% faster, but reading it 60%
- * slower with three times the memory (bench/README.md). */
+ * smaller per 1,000 metrics and the write about 10% faster, but reading
+ * it 30-90% slower with 1.6-3.5 times the memory (bench/README.md). */
 static hid_t make_group(hid_t loc, const char *name) {
   return H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
 }
