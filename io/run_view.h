@@ -311,6 +311,12 @@ void cairn__view_pending_free(cairn_view_pending *p);
  */
 int cairn__view_from_h5(const char *path, cairn_run_view *view, cairn_run_report *report);
 
+/* Files of at most this many bytes are read into memory whole when opened
+ * (one read instead of a pread per metadata object); larger ones are read
+ * in place. The variable starts at the default; tests set it to 0. */
+#define CAIRN_H5_READ_IN_MEMORY ((size_t)256 << 20)
+extern size_t cairn__h5_read_in_memory;
+
 /* ---------------------------------------------------------------------- */
 /* Building, combining, freeing                                            */
 /* ---------------------------------------------------------------------- */

@@ -347,6 +347,34 @@ Test(h5_file, many_small_metrics_cost_little_metadata) {
   cairn__view_free(&r);
 }
 
+/* Files up to cairn__h5_read_in_memory are read into memory whole, larger
+ * ones in place: both give the data back exactly. (The damaged-file tests
+ * below read in memory, the default for their small files.) */
+Test(h5_file, read_in_memory_and_in_place_agree) {
+  char *dir = tempdir();
+  char path[512];
+  snprintf(path, sizeof path, "%s/run-g000000.h5", dir);
+  int32_t ranks[5];
+  all_ranks(ranks, 5);
+  cairn_run_view w, a, b;
+  td_view(&w, ranks, 5, 5);
+  char err[1024];
+  cr_assert_eq(cairn__h5_write(&w, path, NULL, err, sizeof err), CAIRN_OK, "%s", err);
+  cr_assert_eq(cairn__h5_read_in_memory, CAIRN_H5_READ_IN_MEMORY);
+  cairn_run_report ra = {0}, rb = {0};
+  cr_assert_eq(cairn__view_from_h5(path, &a, &ra), CAIRN_OK);
+  cairn__h5_read_in_memory = 0;
+  cr_assert_eq(cairn__view_from_h5(path, &b, &rb), CAIRN_OK);
+  cairn__h5_read_in_memory = CAIRN_H5_READ_IN_MEMORY;
+  char why[256];
+  cr_assert_eq(td_compare(&w, &a, why, sizeof why), 0, "in memory: %s", why);
+  cr_assert_eq(td_compare(&w, &b, why, sizeof why), 0, "in place: %s", why);
+  cr_assert_eq(ra.lost_datasets + rb.lost_datasets, 0);
+  cairn__view_free(&a);
+  cairn__view_free(&b);
+  cairn__view_free(&w);
+}
+
 Test(h5_file, detail_off_keeps_statistics_only) {
   char *dir = tempdir();
   char path[512];

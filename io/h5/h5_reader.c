@@ -198,6 +198,8 @@ static int probe(FILE *f, uint64_t size, uint64_t *sig_at, uint64_t *eof) {
   return 0;
 }
 
+size_t cairn__h5_read_in_memory = CAIRN_H5_READ_IN_MEMORY;
+
 /* Opens a truncated file from memory, padded with zeros up to the size its
  * superblock records, so that whatever lies in the part that exists can
  * still be read (HDF5 refuses to open a file shorter than that). */
@@ -678,8 +680,15 @@ int cairn__view_from_h5(const char *path, cairn_run_view *v, cairn_run_report *r
     /* Strong close: a damaged file must not leave objects open behind it
      * (HDF5 would report them at exit). */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0)
+    if (fapl >= 0) {
       H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+      /* A file that fits is read into memory at once (HDF5's core driver,
+       * no backing store): its metadata is then not one small pread per
+       * object, which for a file of many metrics was a sixth of reading
+       * it (10,000 metrics: 3.3-4.3 s against 4.1-5.3 s, for 60 MB). */
+      if (size <= cairn__h5_read_in_memory)
+        H5Pset_fapl_core(fapl, (size_t)1 << 20, 0);
+    }
     r.file = H5Fopen(path, H5F_ACC_RDONLY, fapl >= 0 ? fapl : H5P_DEFAULT);
     if (fapl >= 0)
       H5Pclose(fapl);
