@@ -124,33 +124,22 @@ static int agree(MPI_Comm comm, int rc, char *err, size_t errlen) {
 }
 
 
-/* Gathers every process's blob on every process. When all blobs are equal
- * (the usual case: every rank logs the same metrics at the same steps) a
- * hash comparison replaces the gather, so the cost does not grow with the
- * number of aggregators. *nblobs is then 1. */
+/* Gathers every process's blob on every process (*counts and *displs get
+ * one entry per process). The caller has already compared the processes'
+ * shapes by hash (cairn__h5_write_parallel, step 2): this runs only when
+ * they differ. Every process makes the same collective calls and returns
+ * the same code. */
 static int allgather_blobs(MPI_Comm comm, const pack *mine, char **all, int **counts,
-                           int **displs, int *nblobs) {
+                           int **displs) {
   int P;
   MPI_Comm_size(comm, &P);
-  uint64_t h[2] = {cairn__fnv1a64(mine->p ? mine->p : "", mine->len), mine->len}, lo[2], hi[2];
-  MPI_Allreduce(h, lo, 2, MPI_UINT64_T, MPI_MIN, comm);
-  MPI_Allreduce(h, hi, 2, MPI_UINT64_T, MPI_MAX, comm);
-  int same = lo[0] == hi[0] && lo[1] == hi[1];
-  int n = same ? 1 : P;
-  *counts = malloc((size_t)n * sizeof **counts);
-  *displs = malloc((size_t)n * sizeof **displs);
-  if (!*counts || !*displs)
-    return CAIRN_ENOMEM; /* agreed on by the caller; no collective skipped */
-  if (same) {
-    *all = malloc(mine->len ? mine->len : 1);
-    if (!*all)
-      return CAIRN_ENOMEM;
-    memcpy(*all, mine->p, mine->len);
-    (*counts)[0] = (int)mine->len;
-    (*displs)[0] = 0;
-    *nblobs = 1;
-    return CAIRN_OK;
-  }
+  *all = NULL;
+  *counts = malloc((size_t)P * sizeof **counts);
+  *displs = malloc((size_t)P * sizeof **displs);
+  int ok[2] = {*counts && *displs, mine->len <= 0x7fffffff}, all_ok[2];
+  MPI_Allreduce(ok, all_ok, 2, MPI_INT, MPI_MIN, comm);
+  if (!all_ok[0] || !all_ok[1])
+    return all_ok[1] ? CAIRN_ENOMEM : CAIRN_EINVAL;
   int len = (int)mine->len;
   MPI_Allgather(&len, 1, MPI_INT, *counts, 1, MPI_INT, comm);
   long long total = 0;
@@ -158,13 +147,14 @@ static int allgather_blobs(MPI_Comm comm, const pack *mine, char **all, int **co
     (*displs)[p] = (int)total;
     total += (*counts)[p];
   }
-  if (total > 0x7fffffff)
+  if (total > 0x7fffffff) /* the same on every process */
     return CAIRN_EINVAL;
   *all = malloc(total ? (size_t)total : 1);
-  if (!*all)
+  int have = *all != NULL, all_have;
+  MPI_Allreduce(&have, &all_have, 1, MPI_INT, MPI_MIN, comm);
+  if (!all_have)
     return CAIRN_ENOMEM;
   MPI_Allgatherv(mine->p, len, MPI_BYTE, *all, *counts, *displs, MPI_BYTE, comm);
-  *nblobs = P;
   return CAIRN_OK;
 }
 
@@ -1103,7 +1093,7 @@ int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const ch
   size_t nseries = 0, nmk = 0;
   int64_t *mk = NULL;
   char *blobs = NULL, *metas = NULL;
-  int *bc = NULL, *bd = NULL, *mc = NULL, *md = NULL, nblobs = 0;
+  int *bc = NULL, *bd = NULL, *mc = NULL, *md = NULL;
   pack shape = {0}, meta = {0};
   cairn_run_view mv;
   cairn__view_init(&mv);
@@ -1165,9 +1155,9 @@ int cairn__h5_write_parallel(MPI_Comm comm, const cairn_run_view *mine, const ch
       rc = CAIRN_ENOMEM;
     if ((rc = agree(comm, rc, err, errlen)) != CAIRN_OK)
       goto out;
-    rc = allgather_blobs(comm, &shape, &blobs, &bc, &bd, &nblobs);
+    rc = allgather_blobs(comm, &shape, &blobs, &bc, &bd);
     if (rc == CAIRN_OK)
-      rc = union_shape(blobs, bc, bd, nblobs, &series, &nseries, &mk, &nmk);
+      rc = union_shape(blobs, bc, bd, P, &series, &nseries, &mk, &nmk);
   }
   if (rc != CAIRN_OK)
     snprintf(err, errlen, "%s: cannot agree on the file's shape: %s", path, cairn_strerror(rc));
