@@ -1147,16 +1147,20 @@ static void means_and_stats(cairn_view_metric *m, const int32_t *col_rank, size_
   for (size_t i = 0; i < m->nsteps; i++) {
     double *v = m->values + i * ncols;
     const uint32_t *n = m->samples + i * ncols;
-    uint32_t count = 0;
     for (size_t c = 0; c < ncols; c++) {
       double x = n[c] ? v[c] / n[c] : NAN;
       v[c] = x;
-      count += n[c] != 0;
       fits &= (isnan(x) != 0) | ((double)(float)x == x); /* as cairn__h5_fits_f32 */
     }
-    if (m->count)
+    uint32_t count = 0;
+    if (m->count) {
       cairn__view_stats_row(v, n, col_rank, ncols, &m->count[i], &m->sum[i], &m->sumsq[i],
                             &m->min[i], &m->max[i], &m->rank_min[i], &m->rank_max[i]);
+      count = m->count[i];
+    } else {
+      for (size_t c = 0; c < ncols; c++)
+        count += n[c] != 0;
+    }
     m->missing += ncols - count;
   }
   m->f32 = fits ? 2 : 1;
