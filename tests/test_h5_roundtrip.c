@@ -57,14 +57,21 @@ static void all_ranks(int32_t *r, int n) {
     r[i] = i;
 }
 
-static void write_world(const char *path, int W, const cairn_h5_write_opts *o) {
+/* The synthetic world of W ranks in *w, written to path with options o
+ * (NULL: the defaults). */
+static void write_world_view(const char *path, int W, const cairn_h5_write_opts *o,
+                             cairn_run_view *w) {
   int32_t ranks[16];
   all_ranks(ranks, W);
-  cairn_run_view v;
-  td_view(&v, ranks, (size_t)W, W);
+  td_view(w, ranks, (size_t)W, W);
   char err[1024] = "";
-  int rc = cairn__h5_write(&v, path, o, err, sizeof err);
+  int rc = cairn__h5_write(w, path, o, err, sizeof err);
   cr_assert_eq(rc, CAIRN_OK, "write: %s", err);
+}
+
+static void write_world(const char *path, int W, const cairn_h5_write_opts *o) {
+  cairn_run_view v;
+  write_world_view(path, W, o, &v);
   cairn__view_free(&v);
 }
 
@@ -222,16 +229,12 @@ Test(h5_file, round_trip_of_every_part_is_exact) {
   char *dir = tempdir();
   char path[512];
   snprintf(path, sizeof path, "%s/run-g000000.h5", dir);
-  int32_t ranks[5];
-  all_ranks(ranks, 5);
   cairn_run_view w, r;
-  td_view(&w, ranks, 5, 5);
   cairn_h5_write_opts o;
   cairn__h5_write_opts_init(&o);
   o.group = 0;
   o.created_ns = 42;
-  char err[1024];
-  cr_assert_eq(cairn__h5_write(&w, path, &o, err, sizeof err), CAIRN_OK, "%s", err);
+  write_world_view(path, 5, &o, &w);
   msgs m = {0};
   cairn_run_report rep = {.fn = collect, .ctx = &m};
   cr_assert_eq(cairn__view_from_h5(path, &r, &rep), CAIRN_OK, "%s", m.msgs[0]);
@@ -354,12 +357,8 @@ Test(h5_file, read_in_memory_and_in_place_agree) {
   char *dir = tempdir();
   char path[512];
   snprintf(path, sizeof path, "%s/run-g000000.h5", dir);
-  int32_t ranks[5];
-  all_ranks(ranks, 5);
   cairn_run_view w, a, b;
-  td_view(&w, ranks, 5, 5);
-  char err[1024];
-  cr_assert_eq(cairn__h5_write(&w, path, NULL, err, sizeof err), CAIRN_OK, "%s", err);
+  write_world_view(path, 5, NULL, &w);
   cr_assert_eq(cairn__h5_read_in_memory, CAIRN_H5_READ_IN_MEMORY);
   cairn_run_report ra = {0}, rb = {0};
   cr_assert_eq(cairn__view_from_h5(path, &a, &ra), CAIRN_OK);
