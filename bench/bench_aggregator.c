@@ -20,7 +20,9 @@
  *
  * and prints ns of wall time and of thread CPU time per record and the
  * minor page faults per 1,000 records (the medians over the rounds), the
- * ratios to decode, then the time to finish the kept view (the first part
+ * ratios to decode, then what this host charges for a new 4 KiB page of
+ * anonymous memory and of page cache (and so what the view's cells and the
+ * log's bytes cost per record at those prices), the time to finish the kept view (the first part
  * of an aggregator's MPI_Finalize) and to free it with a sibling thread
  * running (as the rank's application thread would be), and the CPU time
  * per record of decoding one block repeatedly, warm in the caches (as a
@@ -45,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -325,6 +328,49 @@ static unsigned long arg(int argc, char **argv, int i, unsigned long def, unsign
   return v;
 }
 
+/* What this host charges for memory new to a process, in thread CPU ns
+ * per 4 KiB page (median of 5): the first write to each page of a fresh
+ * anonymous mapping (a page fault, zeroing, the mapping), and appending to
+ * a file in the page cache (a new page-cache page and the copy into it).
+ * The kept view takes new anonymous memory for every cell it adds, the log
+ * new page-cache pages for every block it appends, so these prices bound
+ * from below what a record costs them wherever pages are expensive (on the
+ * virtual machine of bench/README.md about fifty times bare metal's). */
+static void page_prices(const char *dir, double *anon_ns, double *file_ns) {
+  enum { REPS = 5 };
+  const size_t len = (size_t)64 << 20, page = 4096, piece = (size_t)64 << 10;
+  double anon[REPS], file[REPS];
+  char path[4200];
+  snprintf(path, sizeof path, "%s/page-prices", dir);
+  unsigned char *buf = malloc(piece);
+  if (!buf)
+    die("page prices", "out of memory");
+  memset(buf, 0x5a, piece);
+  for (int r = 0; r < REPS; r++) {
+    unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+      die("page prices: mmap", strerror(errno));
+    uint64_t c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+    for (size_t o = 0; o < len; o += page)
+      p[o] = (unsigned char)o;
+    anon[r] = (double)(now_ns(CLOCK_THREAD_CPUTIME_ID) - c0) / (double)(len / page);
+    munmap(p, len);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+      die("page prices: open", strerror(errno));
+    c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+    for (size_t o = 0; o < len; o += piece)
+      if (write(fd, buf, piece) != (ssize_t)piece)
+        die("page prices: write", strerror(errno));
+    file[r] = (double)(now_ns(CLOCK_THREAD_CPUTIME_ID) - c0) / (double)(len / page);
+    close(fd);
+    unlink(path);
+  }
+  free(buf);
+  *anon_ns = median(anon, REPS);
+  *file_ns = median(file, REPS);
+}
+
 int main(int argc, char **argv) {
   uint32_t ranks = (uint32_t)arg(argc, argv, 1, 8, 4096);
   group_ranks = ranks;
@@ -408,6 +454,15 @@ int main(int argc, char **argv) {
   printf("  the log holds %.2f bytes per record (zstd level %d)\n", log_bytes, wal_level);
   printf("  the view's share of the aggregator: %.1f ns of %.1f ns CPU per record\n",
          med[1][MODE_AGG] - med[1][MODE_LOG], med[1][MODE_AGG]);
+  double anon_ns, file_ns;
+  page_prices(dir, &anon_ns, &file_ns);
+  /* a cell is a running sum (8 bytes) and a sample count (4) per step and rank */
+  double cell_bytes = (double)(sizeof(double) + sizeof(uint32_t));
+  printf("  this host's price of a new 4 KiB page: %.2f us anonymous (first write), %.2f us "
+         "in the page cache (append); at these prices the view's %.0f bytes per record cost "
+         "%.1f ns and the log's %.2f bytes %.1f ns per record\n",
+         anon_ns / 1e3, file_ns / 1e3, cell_bytes, cell_bytes * anon_ns / 4096.0, log_bytes,
+         log_bytes * file_ns / 4096.0);
   printf("  finishing the kept view (%" PRIu64 " per-rank samples): %.3f s (median)\n", nrec,
          median(finish, rounds));
   printf("  freeing the finished view, a sibling thread running: %.3f s (median)\n",
