@@ -68,9 +68,9 @@ static const char *const bg_name[NBG] = {"cairn-drain", "cairn-writer", "cairn-a
                                          "cairn-hasher"};
 
 /* Adds the CPU seconds used so far by this process's cairn threads to
- * cpu[kind], from /proc/self/task/<tid>/{comm,stat}; nothing where /proc is
- * not there. */
-static void cairn_threads_cpu_s(double cpu[NBG]) {
+ * use[kind] and their minor page faults to use[NBG + kind], from
+ * /proc/self/task/<tid>/{comm,stat}; nothing where /proc is not there. */
+static void cairn_threads_use(double use[2 * NBG]) {
   DIR *d = opendir("/proc/self/task");
   if (!d)
     return;
@@ -102,10 +102,12 @@ static void cairn_threads_cpu_s(double cpu[NBG]) {
     stat[n] = '\0';
     /* fields after the ")" closing comm: state is field 3, utime 14, stime 15 */
     char *p = strrchr(stat, ')');
-    unsigned long long ut = 0, st = 0;
-    if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-                    &st) == 2)
-      cpu[kind] += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    unsigned long long flt = 0, ut = 0, st = 0;
+    if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %llu %*u %*u %*u %llu %llu", &flt,
+                    &ut, &st) == 3) {
+      use[kind] += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+      use[NBG + kind] += (double)flt;
+    }
   }
   closedir(d);
 }
@@ -228,7 +230,7 @@ int main(int argc, char **argv) {
   long nsteps[NMODES] = {0};
   /* Per round and mode (rank 0): the slowest rank's time, for paired
    * per-round ratios against the same round's untracked time. */
-  double bg_cpu[NBG] = {0}; /* this rank's cairn threads, during the cairn rounds */
+  double bg_cpu[2 * NBG] = {0}; /* this rank's cairn threads, during the cairn rounds */
   double *per_round = calloc((size_t)rounds * NMODES, sizeof *per_round);
   if (!per_round)
     MPI_Abort(MPI_COMM_WORLD, 2);
@@ -266,9 +268,9 @@ int main(int argc, char **argv) {
       if (!enabled[mode])
         continue;
       MPI_Barrier(MPI_COMM_WORLD);
-      double c0[NBG] = {0}, c1[NBG] = {0};
+      double c0[2 * NBG] = {0}, c1[2 * NBG] = {0};
       if (mode == CAIRN)
-        cairn_threads_cpu_s(c0);
+        cairn_threads_use(c0);
       double t0 = MPI_Wtime();
       for (int s = 0; s < steps; s++, step++) {
         sink += compute(compute_us, sink);
@@ -335,8 +337,8 @@ int main(int argc, char **argv) {
       }
       double t = MPI_Wtime() - t0, tmax;
       if (mode == CAIRN) {
-        cairn_threads_cpu_s(c1);
-        for (int b = 0; b < NBG; b++)
+        cairn_threads_use(c1);
+        for (int b = 0; b < 2 * NBG; b++)
           bg_cpu[b] += c1[b] - c0[b];
       }
       MPI_Reduce(&t, &tmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
@@ -355,8 +357,8 @@ int main(int argc, char **argv) {
   uint64_t lost = c.dropped, lost_all = 0, logged_all = 0;
   MPI_Reduce(&lost, &lost_all, 1, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
   MPI_Reduce(&c.logged, &logged_all, 1, MPI_UINT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
-  double bg_kind[NBG] = {0}, bg_all = 0;
-  MPI_Reduce(bg_cpu, bg_kind, NBG, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+  double bg_kind[2 * NBG] = {0}, bg_all = 0;
+  MPI_Reduce(bg_cpu, bg_kind, 2 * NBG, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
   for (int k = 0; k < NBG; k++)
     bg_all += bg_kind[k];
   /* every rank's cairn_flush times, gathered on rank 0 (each rank made the
@@ -407,8 +409,9 @@ int main(int argc, char **argv) {
                0.005 * (double)cpus * wall * 1e9 / (double)logged_all);
       printf("   ");
       for (int k = 0; k < NBG; k++)
-        printf(" %s %.3f s (%.0f ns/record)%s", bg_name[k] + 6, bg_kind[k],
-               logged_all ? bg_kind[k] * 1e9 / (double)logged_all : 0.0,
+        printf(" %s %.3f s (%.0f ns/record, %.2f page faults/1000)%s", bg_name[k] + 6,
+               bg_kind[k], logged_all ? bg_kind[k] * 1e9 / (double)logged_all : 0.0,
+               logged_all ? bg_kind[NBG + k] * 1e3 / (double)logged_all : 0.0,
                k + 1 < NBG ? ";" : "\n");
     }
     if (flush_all && nflush) {
