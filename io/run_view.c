@@ -156,7 +156,8 @@ void cairn__view_metric_free(cairn_view_metric *m) {
   cairn__huge_free(m->rank_min);
   cairn__huge_free(m->rank_max);
   cairn__huge_free(m->values);
-  cairn__huge_free(m->samples);
+  if (!m->samples_shared)
+    cairn__huge_free(m->samples);
   char *name = m->name;
   memset(m, 0, sizeof *m);
   free(name);
@@ -168,6 +169,7 @@ void cairn__view_free(cairn_run_view *v) {
   for (size_t i = 0; i < v->nmetrics; i++)
     cairn__view_metric_free(&v->metrics[i]);
   free(v->metrics);
+  cairn__huge_free(v->ones);
   for (size_t c = 0; c < v->ncols && v->ranks; c++)
     free(v->ranks[c].hostname);
   free(v->ranks);
@@ -472,7 +474,11 @@ typedef struct {
   size_t hcap;
   size_t stride;       /* columns allocated per row                         */
   double *val;         /* [caprows × stride] sums of the parts              */
-  uint32_t *cnt;       /* [caprows × stride] samples; 0 = no part yet       */
+  uint32_t *cnt;       /* [caprows × stride] samples; 0 = no part yet; NULL */
+                       /* while lazy                                        */
+  int lazy;            /* no cnt yet: a cell is CELL_EMPTY (no part yet) or */
+                       /* holds one sample (see CELL_EMPTY)                 */
+  uint64_t filled;     /* cells filled while lazy                           */
   uint32_t *next;      /* [stride] per column: row after its last one, + 1  */
   int unordered;       /* some row's step is below an earlier row's         */
   int dense;           /* row r is step lo + r for every row (the usual     */
@@ -561,6 +567,7 @@ static long builder_metric(wal_builder *b, const char *name, size_t len) {
   if (!m->name)
     return -1;
   m->len = len;
+  m->lazy = 1;
   b->hash[h] = ++b->nm;
   return (long)(b->nm - 1);
 }
@@ -670,22 +677,79 @@ static int metric_rehash(wal_metric *m, size_t nc) {
   return CAIRN_OK;
 }
 
+/*
+ * Lazy counts. In a data-parallel run every rank logs every metric once a
+ * step, so nearly every cell ends up with exactly one sample, and a count
+ * array beside the sums would be a third of the view's memory — memory new
+ * to the process at every step, whose first touch is a page fault — that
+ * says "1" everywhere. So a metric starts without one: its cells hold
+ * CELL_EMPTY (a signalling NaN no arithmetic produces) until their one
+ * sample arrives, and the metric gets real counts (materialize_counts) at
+ * its first cell with more than one sample. A logged value with
+ * CELL_EMPTY's bits is stored quieted (the bits the view's division by 1
+ * would give it anyway). At finish, a lazy metric with no empty cell
+ * shares the view's array of ones as its samples; one with empty cells
+ * gets its samples from them.
+ */
+#define CELL_EMPTY_BITS UINT64_C(0x7ff4c0ffee0dd5ed)
+#define QUIET_BIT UINT64_C(0x0008000000000000)
+
+static inline int cell_empty(double x) {
+  uint64_t u;
+  memcpy(&u, &x, sizeof u);
+  return u == CELL_EMPTY_BITS;
+}
+
+static inline double cell_value(double x) {
+  uint64_t u;
+  memcpy(&u, &x, sizeof u);
+  if (u != CELL_EMPTY_BITS)
+    return x;
+  u |= QUIET_BIT;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+static void fill_empty(double *p, size_t n) {
+  const uint64_t e = CELL_EMPTY_BITS;
+  for (size_t i = 0; i < n; i++)
+    memcpy(&p[i], &e, sizeof e);
+}
+
+/* Gives a lazy metric its counts: 1 for each filled cell, 0 for the rest. */
+static int materialize_counts(wal_builder *b, wal_metric *m) {
+  size_t cells = m->caprows * m->stride;
+  uint32_t *cnt = cairn__huge_malloc((cells ? cells : 1) * sizeof *cnt);
+  if (!cnt)
+    return CAIRN_ENOMEM;
+  for (size_t i = 0; i < cells; i++)
+    cnt[i] = !cell_empty(m->val[i]);
+  m->cnt = cnt;
+  m->lazy = 0;
+  b->bytes += cairn__huge_usable(cnt);
+  return CAIRN_OK;
+}
+
 /* Widens every row of m to `stride` columns (a rank seen for the first
  * time; ranks show up early, so this moves little). */
 static int metric_widen(wal_builder *b, wal_metric *m, size_t stride) {
   size_t rows = m->caprows;
   double *val = cairn__huge_malloc((rows ? rows : 1) * stride * sizeof *val);
-  uint32_t *cnt = cairn__huge_calloc((rows ? rows : 1) * stride, sizeof *cnt);
+  uint32_t *cnt =
+      m->lazy ? NULL : cairn__huge_calloc((rows ? rows : 1) * stride, sizeof *cnt);
   uint32_t *next = calloc(stride, sizeof *next);
-  if (!val || !cnt || !next) {
+  if (!val || (!m->lazy && !cnt) || !next) {
     cairn__huge_free(val);
     cairn__huge_free(cnt);
     free(next);
     return CAIRN_ENOMEM;
   }
+  if (m->lazy)
+    fill_empty(val, rows * stride);
   for (size_t r = 0; r < m->nrows; r++) {
     memcpy(val + r * stride, m->val + r * m->stride, m->stride * sizeof *val);
-    memcpy(cnt + r * stride, m->cnt + r * m->stride, m->stride * sizeof *cnt);
+    if (cnt)
+      memcpy(cnt + r * stride, m->cnt + r * m->stride, m->stride * sizeof *cnt);
   }
   if (m->stride)
     memcpy(next, m->next, m->stride * sizeof *next);
@@ -755,16 +819,23 @@ static long metric_row(wal_builder *b, wal_metric *m, size_t col, int64_t step) 
     if (!val)
       return -1;
     m->val = val;
-    uint32_t *cnt = cairn__huge_realloc(m->cnt, nc * m->stride * sizeof *cnt);
-    if (!cnt)
-      return -1;
-    m->cnt = cnt;
+    uint32_t *cnt = NULL;
+    if (!m->lazy) {
+      cnt = cairn__huge_realloc(m->cnt, nc * m->stride * sizeof *cnt);
+      if (!cnt)
+        return -1;
+      m->cnt = cnt;
+    }
     /* The new rows are written within the next few blocks: map their
      * pages in one call rather than a fault each (hugemem.h). */
     size_t added = (nc - m->caprows) * m->stride;
     cairn__mem_prefault(val + m->caprows * m->stride, added * sizeof *val);
-    cairn__mem_prefault(cnt + m->caprows * m->stride, added * sizeof *cnt);
-    memset(cnt + m->caprows * m->stride, 0, added * sizeof *cnt);
+    if (cnt) {
+      cairn__mem_prefault(cnt + m->caprows * m->stride, added * sizeof *cnt);
+      memset(cnt + m->caprows * m->stride, 0, added * sizeof *cnt);
+    } else {
+      fill_empty(val + m->caprows * m->stride, added);
+    }
     /* what the blocks hold (the pool may give more than asked) */
     b->bytes += cairn__huge_usable(st) + cairn__huge_usable(val) + cairn__huge_usable(cnt);
     b->bytes -= held;
@@ -835,11 +906,21 @@ static int on_metric(void *ctx, const cairn_metric_agg *a) {
       return b->failed = CAIRN_ENOMEM;
   }
   size_t at = (size_t)row * m->stride + col;
+  if (m->lazy) {
+    if (a->count == 1 && cell_empty(m->val[at])) {
+      m->val[at] = cell_value(a->sum);
+      m->filled++;
+      goto placed;
+    }
+    if (materialize_counts(b, m))
+      return b->failed = CAIRN_ENOMEM;
+  }
   /* Partial aggregates of one (step, rank) from several blocks add up,
    * sums and counts, in log order, so every reader gets the same bits; the
    * first part is taken as is, so a lone -0.0 stays -0.0. */
   m->val[at] = m->cnt[at] ? m->val[at] + a->sum : a->sum;
   m->cnt[at] += a->count;
+placed:
   if (!m->dense)
     m->next[col] = (uint32_t)row + 1;
   /* This rank's next record of this metric is usually the next step's,
@@ -847,7 +928,8 @@ static int on_metric(void *ctx, const cairn_metric_agg *a) {
    * more rows than the caches hold, so they would miss). */
   if ((size_t)row + 1 < m->nrows) {
     __builtin_prefetch(&m->val[at + m->stride], 1);
-    __builtin_prefetch(&m->cnt[at + m->stride], 1);
+    if (m->cnt)
+      __builtin_prefetch(&m->cnt[at + m->stride], 1);
   }
   return 0;
 }
@@ -1034,8 +1116,9 @@ enum { COLS_OTHER, COLS_PERMUTED, COLS_IN_ORDER };
  * order are permuted on the way. Otherwise the cells are copied into new
  * arrays. */
 static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *perm,
-                         int cols, size_t ncols, int stats) {
+                         int cols, size_t ncols, int stats, const uint32_t *ones) {
   size_t n = wm->nrows;
+  int lazy = wm->lazy;
   char *name = m->name; /* moved in by finish_prepare; alloc failing frees it */
   size_t name_len = m->name_len;
   /* When the view takes the builder's cell arrays (below), it takes its
@@ -1057,20 +1140,22 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
     size_t stride = wm->stride;
     if (cols == COLS_PERMUTED && cells) {
       double *tv = malloc(ncols * sizeof *tv);
-      uint32_t *tc = malloc(ncols * sizeof *tc);
-      if (!tv || !tc) {
+      uint32_t *tc = lazy ? NULL : malloc(ncols * sizeof *tc);
+      if (!tv || (!lazy && !tc)) {
         free(tv);
         free(tc);
         return CAIRN_ENOMEM;
       }
       for (size_t i = 0; i < n; i++) {
         const double *rv = wm->val + i * stride;
-        const uint32_t *rn = wm->cnt + i * stride;
-        for (size_t j = 0; j < ncols; j++) {
+        for (size_t j = 0; j < ncols; j++)
           tv[perm[j]] = rv[j];
-          tc[perm[j]] = rn[j];
-        }
         memcpy(wm->val + i * ncols, tv, ncols * sizeof *tv);
+        if (lazy)
+          continue;
+        const uint32_t *rn = wm->cnt + i * stride;
+        for (size_t j = 0; j < ncols; j++)
+          tc[perm[j]] = rn[j];
         memcpy(wm->cnt + i * ncols, tc, ncols * sizeof *tc);
       }
       free(tv);
@@ -1078,11 +1163,13 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
     } else if (stride > ncols) {
       for (size_t i = 1; i < n; i++) {
         memmove(wm->val + i * ncols, wm->val + i * stride, ncols * sizeof *wm->val);
-        memmove(wm->cnt + i * ncols, wm->cnt + i * stride, ncols * sizeof *wm->cnt);
+        if (!lazy)
+          memmove(wm->cnt + i * ncols, wm->cnt + i * stride, ncols * sizeof *wm->cnt);
       }
     }
     m->values = cells ? cairn__huge_realloc(wm->val, cells * sizeof *m->values) : NULL;
-    m->samples = cells ? cairn__huge_realloc(wm->cnt, cells * sizeof *m->samples) : NULL;
+    if (!lazy)
+      m->samples = cells ? cairn__huge_realloc(wm->cnt, cells * sizeof *m->samples) : NULL;
     if (!cells) {
       cairn__huge_free(wm->val);
       cairn__huge_free(wm->cnt);
@@ -1093,10 +1180,20 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
      * larger block then */
     if (cells && !m->values)
       m->values = wm->val;
-    if (cells && !m->samples)
+    if (cells && !lazy && !m->samples)
       m->samples = wm->cnt;
     wm->val = NULL;
     wm->cnt = NULL;
+    if (cells && lazy) {
+      /* every cell filled: the view's ones; else 1 where filled */
+      if (ones && wm->filled == (uint64_t)cells) {
+        m->samples = (uint32_t *)ones;
+        m->samples_shared = 1;
+      } else if ((m->samples = cairn__huge_malloc(cells * sizeof *m->samples)) != NULL) {
+        for (size_t i = 0; i < cells; i++)
+          m->samples[i] = m->values && !cell_empty(m->values[i]);
+      }
+    }
     if (!m->values || !m->samples)
       return CAIRN_ENOMEM;
   } else {
@@ -1115,9 +1212,16 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
     for (size_t i = 0; i < n; i++) {
       m->step[i] = ord[i].key;
       const double *sv = wm->val + ord[i].at * wm->stride;
-      const uint32_t *sc = wm->cnt + ord[i].at * wm->stride;
       double *dv = m->values + i * ncols;
       uint32_t *dc = m->samples + i * ncols;
+      if (lazy) {
+        for (size_t j = 0; j < used; j++) {
+          dv[perm[j]] = sv[j];
+          dc[perm[j]] = !cell_empty(sv[j]);
+        }
+        continue;
+      }
+      const uint32_t *sc = wm->cnt + ord[i].at * wm->stride;
       for (size_t j = 0; j < used; j++) {
         dv[perm[j]] = sv[j];
         dc[perm[j]] = sc[j];
@@ -1195,7 +1299,7 @@ static void *finish_worker(void *arg) {
     const finish_plan *fp = w->fp;
     cairn_view_metric *m = &w->b->v->metrics[k];
     int rc = finish_metric(&w->b->m[fp->order[k]], m, fp->perm, fp->cols, fp->ncols,
-                           !w->b->values_only);
+                           !w->b->values_only, w->b->v->ones);
     if (rc != CAIRN_OK) {
       int ok = CAIRN_OK;
       atomic_compare_exchange_strong(&w->rc, &ok, rc);
@@ -1318,6 +1422,25 @@ static int finish_prepare(wal_builder *b, finish_plan *fp) {
   fp->order = order;
   fp->perm = perm;
   fp->ncols = ncols;
+  /* The ones that lazy metrics with every cell filled share as samples,
+   * as many as the largest of them needs (finish_metric). */
+  size_t most = 0;
+  for (size_t i = 0; fp->cols != COLS_OTHER && i < b->nm; i++) {
+    const wal_metric *wm = &b->m[i];
+    size_t cells = wm->nrows * ncols;
+    if (wm->lazy && !wm->unordered && wm->stride >= ncols && wm->filled == (uint64_t)cells &&
+        cells > most)
+      most = cells;
+  }
+  if (most) {
+    v->ones = cairn__huge_malloc(most * sizeof *v->ones);
+    if (!v->ones) {
+      free(col_of);
+      return CAIRN_ENOMEM;
+    }
+    for (size_t i = 0; i < most; i++)
+      v->ones[i] = 1;
+  }
   /* Names move into the view now (the tables of a streamed write list
    * every metric before any metric's data is finished). Entries never
    * finished keep only their name, which cairn__view_free accepts. */

@@ -36,6 +36,10 @@ typedef struct {
    * col_rank[c]'s samples at step[i]; NaN with samples == 0 when missing. */
   double *values;
   uint32_t *samples;
+  /* 1: samples is the view's `ones` (every cell holds one sample), shared
+   * with its other such metrics and freed with the view, not the metric.
+   * Views finished from a log or a builder do this; read it, never write. */
+  int samples_shared;
   uint64_t missing;    /* cells with samples == 0                            */
   /* Whether every value is NaN or exactly a float32 (the writers then store
    * values as float32): 0 not known (a writer scans the values), 1 no,
@@ -97,6 +101,7 @@ typedef struct {
 
   size_t nmetrics;
   cairn_view_metric *metrics; /* sorted by name, byte-wise                    */
+  uint32_t *ones;      /* all 1: the samples of metrics with samples_shared  */
 
   /* Step markers: mark_time[i*ncols+c] is rank col_rank[c]'s earliest
    * marker of step mark_step[i] (ns since the epoch), 0 if it has none. */

@@ -389,6 +389,157 @@ static void mixed_log(sink *s, const char *dir, cairn_run_view *whole) {
   cr_assert_eq(cairn__view_from_wal_of(dir, 3, whole, NULL), CAIRN_OK);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Lazy counts: a metric has no count array while each cell holds at most  */
+/* one sample                                                              */
+/* ---------------------------------------------------------------------- */
+
+#define LR 3   /* ranks 3 (the log's writer), 4 and 5; the last joins at step LJ */
+#define LS 200 /* steps */
+#define LJ 50
+enum { L_FULL, L_GAP, L_LATE, L_MULTI, L_ODD, LM };
+static const char *const lnames[LM] = {"full", "gap", "late", "multi", "odd"};
+
+static uint64_t bits_of(double x) {
+  uint64_t u;
+  memcpy(&u, &x, sizeof u);
+  return u;
+}
+
+static double of_bits(uint64_t u) {
+  double x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+/* The value rank r logs for metric k at step st (distinct per cell). */
+static double lval(int k, uint32_t r, int64_t st) { return (double)(k * 100000 + st * 10) + r; }
+
+/* The block of rank 3 + r for steps [s0, s1): every metric once a step, except
+ * "gap" (every 7th cell missing), "multi" (three samples a step, as
+ * micro-batches) and "odd" (values whose bits matter). */
+static void lazy_block(sink *s, uint32_t r, int64_t s0, int64_t s1, int first) {
+  cairn__rec_put_source(&s->b, 3 + r);
+  if (first) {
+    cairn_rec_run run = {.rank = 3 + r, .nranks = 3 + LR, .pid = 7 + r, .start_ns = 1, .hostname = "n",
+                         .hostname_len = 1, .version = "t", .version_len = 1};
+    cairn__rec_put_run(&s->b, &run);
+    uint32_t ids[LM] = {0, 1, 2, 3, 4};
+    cairn__rec_put_names(&s->b, LM, ids, lnames);
+  }
+  for (int64_t st = s0; st < s1; st++) {
+    for (int k = 0; k < LM; k++) {
+      if (k == L_GAP && (st + r) % 7 == 0)
+        continue;
+      double v = lval(k, r, st);
+      uint32_t n = k == L_MULTI ? 3 : 1;
+      if (k == L_ODD) /* the view's empty-cell bits, -0.0, a NaN, then plain */
+        v = st == 3 ? of_bits(UINT64_C(0x7ff4c0ffee0dd5ed))
+            : st == 4 ? -0.0
+            : st == 5 ? NAN
+                      : v;
+      /* one sample's sum is its value, bit for bit (no arithmetic) */
+      cairn_metric_agg a = {st, (uint32_t)k, n, n == 1 ? v : v * n, v, v};
+      cairn__rec_put_metrics(&s->b, 1, &a);
+    }
+  }
+  emit(s);
+}
+
+/* Metrics whose cells all hold one sample share the view's array of ones
+ * as their samples; one with empty cells, a second part for a cell that
+ * had one, or several samples a step get real counts — and every value,
+ * count and missing count is what the samples make them. */
+Test(view_builder, lazy_counts_equal_the_samples_logged) {
+  char *dir = tempdir();
+  sink s = {0};
+  sink_open(&s, dir);
+  for (int64_t w = 0; w < LS; w += 25)
+    for (uint32_t r = 0; r < LR; r++)
+      if (r < LR - 1 || w >= LJ)
+        lazy_block(&s, r, w, w + 25, w == 0 || (r == LR - 1 && w == LJ));
+  /* a second part for one cell of "late", long after it was filled */
+  cairn__rec_put_source(&s.b, 3 + 1);
+  cairn_metric_agg again = {5, L_LATE, 1, 0.5, 0.5, 0.5};
+  cairn__rec_put_metrics(&s.b, 1, &again);
+  emit(&s);
+  cairn_run_view v, logged;
+  sink_views(&s, dir, &v, &logged);
+  cr_assert_eq(v.nmetrics, LM);
+  cr_assert_eq(v.ncols, LR);
+  for (int k = 0; k < LM; k++) {
+    const cairn_view_metric *m = &v.metrics[k];
+    cr_assert_str_eq(m->name, lnames[k]);
+    cr_assert_eq(m->nsteps, LS);
+    uint64_t missing = 0;
+    for (int64_t st = 0; st < LS; st++)
+      for (uint32_t r = 0; r < LR; r++) {
+        size_t at = (size_t)st * LR + r;
+        uint32_t want = r == LR - 1 && st < LJ             ? 0
+                        : k == L_GAP && (st + r) % 7 == 0  ? 0
+                        : k == L_LATE && st == 5 && r == 1 ? 2
+                        : k == L_MULTI                     ? 3
+                                                           : 1;
+        cr_assert_eq(m->samples[at], want, "%s step %lld rank %u", m->name, (long long)st, r);
+        missing += want == 0;
+        double x = m->values[at];
+        if (!want) {
+          cr_assert(isnan(x), "%s step %lld rank %u: %g where nothing was logged", m->name,
+                    (long long)st, r, x);
+          continue;
+        }
+        double y = k == L_LATE && st == 5 && r == 1 ? (lval(k, r, st) + 0.5) / 2
+                                                    : lval(k, r, st);
+        if (k == L_ODD && st == 3)
+          cr_assert_eq(bits_of(x), UINT64_C(0x7ffcc0ffee0dd5ed), "the empty bits, quieted");
+        else if (k == L_ODD && st == 4)
+          cr_assert(x == 0 && signbit(x), "-0.0 stays -0.0");
+        else if (k == L_ODD && st == 5)
+          cr_assert(isnan(x));
+        else
+          cr_assert_eq(x, y, "%s step %lld rank %u: %g, not %g", m->name, (long long)st, r,
+                       x, y);
+      }
+    cr_assert_eq(m->missing, missing, "%s", m->name);
+    /* the rank that joined late leaves every metric with empty cells */
+    cr_assert_not(m->samples_shared, "%s", m->name);
+  }
+  cairn__view_free(&v);
+  cairn__view_free(&logged);
+}
+
+/* With every cell filled once, the metrics share one array of ones. */
+Test(view_builder, lazy_counts_full_metrics_share_the_ones) {
+  char *dir = tempdir();
+  sink s = {0};
+  sink_open(&s, dir);
+  for (int64_t w = 0; w < LS; w += 25)
+    for (uint32_t r = 0; r < LR; r++)
+      lazy_block(&s, r, w, w + 25, w == 0);
+  cairn_run_view v, logged;
+  sink_views(&s, dir, &v, &logged);
+  const cairn_view_metric *full = &v.metrics[L_FULL], *odd = &v.metrics[L_ODD];
+  cr_assert(full->samples_shared && odd->samples_shared);
+  cr_assert_eq(full->samples, v.ones);
+  cr_assert_eq(odd->samples, v.ones);
+  cr_assert(v.metrics[L_LATE].samples_shared, "no second part here");
+  cr_assert_not(v.metrics[L_GAP].samples_shared);
+  cr_assert_not(v.metrics[L_MULTI].samples_shared);
+  for (size_t i = 0; i < (size_t)LS * LR; i++)
+    cr_assert_eq(full->samples[i], 1);
+  cr_assert_eq(full->missing, 0);
+  for (size_t i = 0; i < (size_t)LS; i++) {
+    cr_assert_eq(full->count[i], LR);
+    cr_assert_eq(full->max[i], lval(L_FULL, LR - 1, (int64_t)i));
+  }
+  /* a metric released alone (as the streamed writer does) leaves the
+   * ones to the view */
+  cairn__view_metric_release(&v.metrics[L_FULL]);
+  cr_assert_eq(odd->samples[LS * LR - 1], 1);
+  cairn__view_free(&v);
+  cairn__view_free(&logged);
+}
+
 /* Values only (what the parallel writer asks of an aggregator's view): the
  * same per-rank values, sample counts, missing counts and float32 findings
  * as the whole finish of the same log, and no statistics arrays at all
