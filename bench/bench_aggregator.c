@@ -456,8 +456,10 @@ int main(int argc, char **argv) {
          med[1][MODE_AGG] - med[1][MODE_LOG], med[1][MODE_AGG]);
   double anon_ns, file_ns;
   page_prices(dir, &anon_ns, &file_ns);
-  /* a cell is a running sum (8 bytes) and a sample count (4) per step and rank */
-  double cell_bytes = (double)(sizeof(double) + sizeof(uint32_t));
+  /* a cell is a running sum per step and rank (8 bytes); these blocks log
+   * every metric once a step, so the view keeps no sample counts (lazy
+   * counts, io/run_view.c) */
+  double cell_bytes = (double)sizeof(double);
   printf("  this host's price of a new 4 KiB page: %.2f us anonymous (first write), %.2f us "
          "in the page cache (append); at these prices the view's %.0f bytes per record cost "
          "%.1f ns and the log's %.2f bytes %.1f ns per record\n",
