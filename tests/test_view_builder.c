@@ -446,6 +446,18 @@ static void lazy_block(sink *s, uint32_t r, int64_t s0, int64_t s1, int first) {
   emit(s);
 }
 
+/* Opens s on dir and feeds it every rank's blocks of 25 steps; with
+ * `late`, the last rank's start at step LJ. */
+static void lazy_feed(sink *s, const char *dir, int late) {
+  sink_open(s, dir);
+  for (int64_t w = 0; w < LS; w += 25)
+    for (uint32_t r = 0; r < LR; r++) {
+      int64_t from = late && r == LR - 1 ? LJ : 0;
+      if (w >= from)
+        lazy_block(s, r, w, w + 25, w == from);
+    }
+}
+
 /* Metrics whose cells all hold one sample share the view's array of ones
  * as their samples; one with empty cells, a second part for a cell that
  * had one, or several samples a step get real counts — and every value,
@@ -453,11 +465,7 @@ static void lazy_block(sink *s, uint32_t r, int64_t s0, int64_t s1, int first) {
 Test(view_builder, lazy_counts_equal_the_samples_logged) {
   char *dir = tempdir();
   sink s = {0};
-  sink_open(&s, dir);
-  for (int64_t w = 0; w < LS; w += 25)
-    for (uint32_t r = 0; r < LR; r++)
-      if (r < LR - 1 || w >= LJ)
-        lazy_block(&s, r, w, w + 25, w == 0 || (r == LR - 1 && w == LJ));
+  lazy_feed(&s, dir, 1);
   /* a second part for one cell of "late", long after it was filled */
   cairn__rec_put_source(&s.b, 3 + 1);
   cairn_metric_agg again = {5, L_LATE, 1, 0.5, 0.5, 0.5};
@@ -512,10 +520,7 @@ Test(view_builder, lazy_counts_equal_the_samples_logged) {
 Test(view_builder, lazy_counts_full_metrics_share_the_ones) {
   char *dir = tempdir();
   sink s = {0};
-  sink_open(&s, dir);
-  for (int64_t w = 0; w < LS; w += 25)
-    for (uint32_t r = 0; r < LR; r++)
-      lazy_block(&s, r, w, w + 25, w == 0);
+  lazy_feed(&s, dir, 0);
   cairn_run_view v, logged;
   sink_views(&s, dir, &v, &logged);
   const cairn_view_metric *full = &v.metrics[L_FULL], *odd = &v.metrics[L_ODD];
