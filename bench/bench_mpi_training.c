@@ -12,8 +12,10 @@
  * Reports the mean step time per mode, the overhead against untracked as a
  * ratio, cairn's records lost, the CPU cairn's background threads used in
  * the cairn rounds (by kind of thread, per record, and against the budget
- * the 0.5% target leaves them when the ranks keep every CPU busy), and the
- * time MPI_Finalize takes (where cairn completes the run's output).
+ * the 0.5% target leaves them when the ranks keep every CPU busy) and over
+ * the whole job (a niced aggregator that falls behind catches up while
+ * other modes are timed), and the time MPI_Finalize takes (where cairn
+ * completes the run's output).
  *
  * usage: mpirun -np R bench_mpi_training [STEPS_PER_ROUND=200] [ROUNDS=3]
  *          [METRICS=1000] [COMPUTE_US=2000] [SHARD_KB=1024] [GRAD_KB=4096]
