@@ -427,7 +427,7 @@ int main(int argc, char **argv) {
       if (job_all > bg_all)
         printf("    over the whole job (every mode's rounds, then a flush) they used %.3f CPU s: "
                "%.0f ns per record, %.2f%% of %ld CPUs over the cairn rounds; %.0f%% of it "
-               "ran while other modes were timed\n",
+               "outside them (while other modes were timed, between rounds, in the flush)\n",
                job_all, logged_all ? job_all * 1e9 / (double)logged_all : 0.0,
                wall > 0 && cpus > 0 ? 100.0 * job_all / (wall * (double)cpus) : 0.0, cpus,
                100.0 * (job_all - bg_all) / job_all);
