@@ -1115,6 +1115,19 @@ enum { COLS_OTHER, COLS_PERMUTED, COLS_IN_ORDER };
  * packed down in place, row by row, and columns first seen out of rank
  * order are permuted on the way. Otherwise the cells are copied into new
  * arrays. */
+/* Whether finish_metric gives the view m's own cell arrays (rows in step
+ * order, every view column in them). */
+static int cells_in_place(const wal_metric *wm, int cols, size_t ncols) {
+  return !wm->unordered && wm->stride >= ncols && cols != COLS_OTHER;
+}
+
+/* Whether m, finished in place, takes the view's ones as its samples: lazy
+ * and every cell filled. finish_prepare sizes the ones by this. */
+static int shares_ones(const wal_metric *wm, int cols, size_t ncols) {
+  return wm->lazy && cells_in_place(wm, cols, ncols) &&
+         wm->filled == (uint64_t)(wm->nrows * ncols);
+}
+
 static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *perm,
                          int cols, size_t ncols, int stats, const uint32_t *ones) {
   size_t n = wm->nrows;
@@ -1123,7 +1136,8 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
   size_t name_len = m->name_len;
   /* When the view takes the builder's cell arrays (below), it takes its
    * steps array too: mapped and warm, where a new one would be neither. */
-  int in_place = !wm->unordered && wm->stride >= ncols && cols != COLS_OTHER;
+  int in_place = cells_in_place(wm, cols, ncols);
+  int shared = shares_ones(wm, cols, ncols);
   int rc = metric_alloc(m, n, ncols, 0, in_place && n ? wm->steps : NULL, stats);
   if (rc)
     return rc;
@@ -1186,12 +1200,12 @@ static int finish_metric(wal_metric *wm, cairn_view_metric *m, const size_t *per
     wm->cnt = NULL;
     if (cells && lazy) {
       /* every cell filled: the view's ones; else 1 where filled */
-      if (ones && wm->filled == (uint64_t)cells) {
+      if (shared) {
         m->samples = (uint32_t *)ones;
         m->samples_shared = 1;
       } else if ((m->samples = cairn__huge_malloc(cells * sizeof *m->samples)) != NULL) {
         for (size_t i = 0; i < cells; i++)
-          m->samples[i] = m->values && !cell_empty(m->values[i]);
+          m->samples[i] = !cell_empty(m->values[i]);
       }
     }
     if (!m->values || !m->samples)
@@ -1425,13 +1439,9 @@ static int finish_prepare(wal_builder *b, finish_plan *fp) {
   /* The ones that lazy metrics with every cell filled share as samples,
    * as many as the largest of them needs (finish_metric). */
   size_t most = 0;
-  for (size_t i = 0; fp->cols != COLS_OTHER && i < b->nm; i++) {
-    const wal_metric *wm = &b->m[i];
-    size_t cells = wm->nrows * ncols;
-    if (wm->lazy && !wm->unordered && wm->stride >= ncols && wm->filled == (uint64_t)cells &&
-        cells > most)
-      most = cells;
-  }
+  for (size_t i = 0; i < b->nm; i++)
+    if (shares_ones(&b->m[i], fp->cols, ncols) && b->m[i].nrows * ncols > most)
+      most = b->m[i].nrows * ncols;
   if (most) {
     v->ones = cairn__huge_malloc(most * sizeof *v->ones);
     if (!v->ones) {
